@@ -1,0 +1,11 @@
+//! persona-sim: a panel of virtual personas debates a product feature.
+//!
+//! The core (`persona`, `llm`, `sim`) knows nothing of terminals; the faces
+//! (`tui`, `cli`) turn input into calls on it.
+
+pub mod cli;
+pub mod config;
+pub mod llm;
+pub mod persona;
+pub mod sim;
+pub mod tui;

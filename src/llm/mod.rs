@@ -1,0 +1,125 @@
+//! LLM backends behind one streaming trait.
+
+pub mod openai;
+
+use std::fmt;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures::Stream;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChatMessage {
+    pub role: Role,
+    pub content: String,
+}
+
+impl ChatMessage {
+    pub fn system(content: impl Into<String>) -> Self {
+        ChatMessage {
+            role: Role::System,
+            content: content.into(),
+        }
+    }
+    pub fn user(content: impl Into<String>) -> Self {
+        ChatMessage {
+            role: Role::User,
+            content: content.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatRequest {
+    pub messages: Vec<ChatMessage>,
+    /// Upper bound on the reply's length in tokens.
+    pub max_tokens: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+}
+
+impl Usage {
+    pub fn total(&self) -> u32 {
+        self.prompt_tokens + self.completion_tokens
+    }
+}
+
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, other: Usage) {
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+    }
+}
+
+/// One piece of a streamed reply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatChunk {
+    Text(String),
+    Usage(Usage),
+}
+
+/// Every way a chat call can fail, worded for the person reading it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LlmError {
+    #[error("no LLM backend is configured: {0}")]
+    NotConfigured(String),
+    #[error("cannot reach {url}: {detail}")]
+    Connect { url: String, detail: String },
+    #[error("the server answered HTTP {status}: {message}")]
+    Http { status: u16, message: String },
+    #[error("no reply from the model within {}s", .0.as_secs())]
+    FirstTokenTimeout(Duration),
+    #[error("the stream stalled: nothing received for {}s", .0.as_secs())]
+    Stalled(Duration),
+    #[error("the connection broke mid-reply: {0}")]
+    StreamBroken(String),
+    #[error("the server sent a malformed chunk: {0}")]
+    Malformed(String),
+    #[error("the server reported an error mid-stream: {0}")]
+    Server(String),
+    #[error("the server closed the stream before the reply was finished")]
+    EndedEarly,
+}
+
+pub type ChatStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, LlmError>> + Send>>;
+
+/// What the status bar shows about the live backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendInfo {
+    /// "openai" or "local".
+    pub kind: &'static str,
+    pub model: String,
+    /// Where requests go (base URL or model path).
+    pub endpoint: String,
+}
+
+impl fmt::Display for BackendInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} · {}", self.kind, self.model)
+    }
+}
+
+/// A chat model that streams its reply. Dropping the stream cancels the call.
+pub trait ChatBackend: Send + Sync {
+    fn info(&self) -> BackendInfo;
+    fn stream(&self, request: ChatRequest) -> ChatStream;
+}
+
+/// The message shown when no backend is configured (until the embedded
+/// model lands, there is no offline fallback).
+pub const HOW_TO_CONFIGURE: &str = "set OPENAI_API_KEY for OpenAI, or OPENAI_BASE_URL for an \
+OpenAI-compatible server (Ollama: http://localhost:11434/v1, llama.cpp server: \
+http://localhost:8080/v1), then restart; choose the model with --model";

@@ -1,0 +1,257 @@
+//! Personas: the model, its validation and the built-in panel.
+
+pub mod store;
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The panel that ships with the binary (the repo's `personas.json`).
+pub const BUILTIN_PANEL_JSON: &str = include_str!("../../personas.json");
+
+const MAX_NAME: usize = 80;
+const MAX_TEXT: usize = 160;
+const MAX_TRAITS: usize = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TechProficiency {
+    Low,
+    Medium,
+    High,
+}
+
+impl fmt::Display for TechProficiency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TechProficiency::Low => "Low",
+            TechProficiency::Medium => "Medium",
+            TechProficiency::High => "High",
+        })
+    }
+}
+
+/// A virtual persona. The seed's fields are required; everything else is
+/// optional so a seed-format file always loads, and unknown fields are kept
+/// (`extra`) so a save never drops data written by a newer version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Persona {
+    pub id: u32,
+    pub name: String,
+    pub occupation: String,
+    pub location: String,
+    pub tech_proficiency: TechProficiency,
+    pub behavioral_traits: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age: Option<u32>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// Why a panel was rejected, naming the record and the field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PanelError {
+    #[error("not valid JSON: {0}")]
+    Syntax(String),
+    #[error("expected a JSON array of personas (or an object with a \"personas\" array)")]
+    NotAList,
+    #[error("record {index}{}: field `{field}`: {reason}", id_note(*.id))]
+    Record {
+        /// 1-based position in the file.
+        index: usize,
+        id: Option<u64>,
+        field: String,
+        reason: String,
+    },
+}
+
+fn id_note(id: Option<u64>) -> String {
+    id.map(|id| format!(" (id {id})")).unwrap_or_default()
+}
+
+/// Parses and validates a panel from JSON text.
+pub fn parse_panel(text: &str) -> Result<Vec<Persona>, PanelError> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| PanelError::Syntax(e.to_string()))?;
+    let records = match value {
+        serde_json::Value::Array(items) => items,
+        serde_json::Value::Object(mut map) => match map.remove("personas") {
+            Some(serde_json::Value::Array(items)) => items,
+            _ => return Err(PanelError::NotAList),
+        },
+        _ => return Err(PanelError::NotAList),
+    };
+    let mut personas = Vec::with_capacity(records.len());
+    for (i, record) in records.into_iter().enumerate() {
+        let id = record.get("id").and_then(|v| v.as_u64());
+        let persona: Persona = serde_path_to_error::deserialize(record).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            // serde reports a missing field as "missing field `x`" at path ".".
+            let field = match inner.strip_prefix("missing field `") {
+                Some(rest) => rest.trim_end_matches('`').to_string(),
+                None => path,
+            };
+            PanelError::Record {
+                index: i + 1,
+                id,
+                field,
+                reason: inner,
+            }
+        })?;
+        personas.push(persona);
+    }
+    validate_panel(&personas)?;
+    Ok(personas)
+}
+
+/// Checks the rules serde cannot: non-empty text, lengths, unique ids.
+pub fn validate_panel(personas: &[Persona]) -> Result<(), PanelError> {
+    let mut seen = HashSet::new();
+    for (i, p) in personas.iter().enumerate() {
+        let fail = |field: &str, reason: String| PanelError::Record {
+            index: i + 1,
+            id: Some(p.id as u64),
+            field: field.to_string(),
+            reason,
+        };
+        if p.id == 0 {
+            return Err(fail("id", "must be a positive integer".into()));
+        }
+        if !seen.insert(p.id) {
+            return Err(fail("id", format!("duplicate id {}", p.id)));
+        }
+        for (field, value, max) in [
+            ("name", &p.name, MAX_NAME),
+            ("occupation", &p.occupation, MAX_TEXT),
+            ("location", &p.location, MAX_TEXT),
+        ] {
+            if value.trim().is_empty() {
+                return Err(fail(field, "must not be empty".into()));
+            }
+            if value.chars().count() > max {
+                return Err(fail(field, format!("longer than {max} characters")));
+            }
+        }
+        if p.behavioral_traits.len() > MAX_TRAITS {
+            return Err(fail(
+                "behavioral_traits",
+                format!("more than {MAX_TRAITS} traits"),
+            ));
+        }
+        if let Some(t) = p.behavioral_traits.iter().find(|t| t.trim().is_empty()) {
+            return Err(fail(
+                "behavioral_traits",
+                format!("empty trait {t:?} is not allowed"),
+            ));
+        }
+        if let Some(age) = p.age
+            && !(1..=120).contains(&age)
+        {
+            return Err(fail("age", format!("{age} is not a plausible age")));
+        }
+    }
+    Ok(())
+}
+
+/// The built-in panel; it is validated by a unit test, so this cannot fail.
+pub fn builtin_panel() -> Vec<Persona> {
+    parse_panel(BUILTIN_PANEL_JSON).expect("the built-in personas.json is valid")
+}
+
+/// Serialises a panel the way the store writes it: pretty, one record per block.
+pub fn panel_to_json(personas: &[Persona]) -> String {
+    let mut text = serde_json::to_string_pretty(personas).expect("personas serialise");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_panel_is_valid_and_varied() {
+        let panel = builtin_panel();
+        assert!(panel.len() >= 12);
+        for level in [
+            TechProficiency::Low,
+            TechProficiency::Medium,
+            TechProficiency::High,
+        ] {
+            assert!(panel.iter().any(|p| p.tech_proficiency == level));
+        }
+        let countries: HashSet<_> = panel
+            .iter()
+            .map(|p| p.location.rsplit(", ").next().unwrap())
+            .collect();
+        assert!(countries.len() >= 10, "{countries:?}");
+    }
+
+    #[test]
+    fn seed_format_record_loads_and_unknown_fields_survive_a_round_trip() {
+        let text = r#"[{"id":1,"name":"A","occupation":"B","location":"C",
+            "tech_proficiency":"High","behavioral_traits":["x"],"mood":"grumpy"}]"#;
+        let panel = parse_panel(text).unwrap();
+        assert_eq!(panel[0].age, None);
+        assert_eq!(panel[0].extra["mood"], "grumpy");
+        let again = parse_panel(&panel_to_json(&panel)).unwrap();
+        assert_eq!(again, panel);
+    }
+
+    #[test]
+    fn object_wrapper_is_accepted() {
+        let text = r#"{"personas":[{"id":1,"name":"A","occupation":"B","location":"C",
+            "tech_proficiency":"Low","behavioral_traits":[]}]}"#;
+        assert_eq!(parse_panel(text).unwrap().len(), 1);
+    }
+
+    fn record_error(text: &str) -> (usize, String, String) {
+        match parse_panel(text).unwrap_err() {
+            PanelError::Record {
+                index,
+                field,
+                reason,
+                ..
+            } => (index, field, reason),
+            other => panic!("expected a record error, got {other}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_record_and_field() {
+        let good = r#"{"id":1,"name":"A","occupation":"B","location":"C","tech_proficiency":"Low","behavioral_traits":[]}"#;
+        let bad_level = r#"{"id":2,"name":"A","occupation":"B","location":"C","tech_proficiency":"Expert","behavioral_traits":[]}"#;
+        let (index, field, reason) = record_error(&format!("[{good},{bad_level}]"));
+        assert_eq!((index, field.as_str()), (2, "tech_proficiency"));
+        assert!(reason.contains("Expert"), "{reason}");
+
+        let missing =
+            r#"{"id":3,"name":"A","location":"C","tech_proficiency":"Low","behavioral_traits":[]}"#;
+        let (index, field, _) = record_error(&format!("[{missing}]"));
+        assert_eq!((index, field.as_str()), (1, "occupation"));
+
+        let empty_name = r#"{"id":3,"name":"  ","occupation":"B","location":"C","tech_proficiency":"Low","behavioral_traits":[]}"#;
+        let (_, field, reason) = record_error(&format!("[{empty_name}]"));
+        assert_eq!(field, "name");
+        assert!(reason.contains("empty"));
+
+        let (index, field, reason) = record_error(&format!("[{good},{good}]"));
+        assert_eq!((index, field.as_str()), (2, "id"));
+        assert!(reason.contains("duplicate"));
+
+        let message = parse_panel(&format!("[{good},{bad_level}]"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with("record 2 (id 2): field `tech_proficiency`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_and_wrong_shapes_are_reported() {
+        assert!(matches!(parse_panel("[{"), Err(PanelError::Syntax(_))));
+        assert_eq!(parse_panel("42"), Err(PanelError::NotAList));
+    }
+}

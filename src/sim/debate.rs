@@ -1,0 +1,321 @@
+//! The debate: selected personas speak in turn for N rounds, each seeing the
+//! transcript so far. Progress flows out as [`SimEvent`]s; cancelling is
+//! dropping (aborting) the task, which drops the in-flight LLM stream.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::llm::{ChatBackend, ChatChunk, ChatMessage, ChatRequest, Usage};
+use crate::persona::Persona;
+
+use super::prompts::{persona_system_prompt, turn_prompt};
+
+pub const DEFAULT_ROUNDS: u32 = 2;
+pub const DEFAULT_MAX_TOKENS_PER_TURN: u32 = 300;
+
+#[derive(Debug, Clone)]
+pub struct DebateConfig {
+    pub feature: String,
+    pub personas: Vec<Persona>,
+    pub rounds: u32,
+    pub max_tokens_per_turn: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Turn {
+    pub persona_id: u32,
+    pub speaker: String,
+    pub round: u32,
+    pub text: String,
+    /// False when the turn was cut short by an error or a cancel.
+    pub complete: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Completed,
+    Failed,
+}
+
+/// What the debate reports as it runs, in order. `turn` indexes the transcript.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum SimEvent {
+    TurnStarted {
+        turn: usize,
+        round: u32,
+        persona_id: u32,
+        speaker: String,
+    },
+    Token {
+        turn: usize,
+        text: String,
+    },
+    TurnEnded {
+        turn: usize,
+    },
+    Usage {
+        turn: usize,
+        prompt_tokens: u32,
+        completion_tokens: u32,
+    },
+    Error {
+        turn: Option<usize>,
+        message: String,
+    },
+    Done {
+        outcome: Outcome,
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Transcript {
+    pub turns: Vec<Turn>,
+    pub usage: Usage,
+}
+
+/// Runs a whole debate, sending events as it goes; returns the transcript.
+/// Stops at the first error (after reporting it), keeping what was said.
+/// If the receiver goes away the debate stops too.
+pub async fn run_debate(
+    backend: Arc<dyn ChatBackend>,
+    config: DebateConfig,
+    tx: mpsc::Sender<SimEvent>,
+) -> Transcript {
+    let mut transcript = Transcript::default();
+    let outcome = debate_rounds(&*backend, &config, &tx, &mut transcript).await;
+    let _ = tx.send(SimEvent::Done { outcome }).await;
+    transcript
+}
+
+async fn debate_rounds(
+    backend: &dyn ChatBackend,
+    config: &DebateConfig,
+    tx: &mpsc::Sender<SimEvent>,
+    transcript: &mut Transcript,
+) -> Outcome {
+    if config.personas.is_empty() || config.feature.trim().is_empty() {
+        let message = if config.personas.is_empty() {
+            "select at least one persona"
+        } else {
+            "describe the feature first"
+        };
+        let _ = tx
+            .send(SimEvent::Error {
+                turn: None,
+                message: message.into(),
+            })
+            .await;
+        return Outcome::Failed;
+    }
+    for round in 1..=config.rounds {
+        for persona in &config.personas {
+            let request = ChatRequest {
+                messages: vec![
+                    ChatMessage::system(persona_system_prompt(persona)),
+                    ChatMessage::user(turn_prompt(
+                        &config.feature,
+                        &transcript.turns,
+                        persona,
+                        round,
+                        config.rounds,
+                    )),
+                ],
+                max_tokens: config.max_tokens_per_turn,
+            };
+            let turn = transcript.turns.len();
+            transcript.turns.push(Turn {
+                persona_id: persona.id,
+                speaker: persona.name.clone(),
+                round,
+                text: String::new(),
+                complete: false,
+            });
+            let started = SimEvent::TurnStarted {
+                turn,
+                round,
+                persona_id: persona.id,
+                speaker: persona.name.clone(),
+            };
+            if tx.send(started).await.is_err() {
+                return Outcome::Failed;
+            }
+            tracing::info!(target: "debate", turn, round, speaker = %persona.name, "turn started");
+            let began = std::time::Instant::now();
+            let mut stream = backend.stream(request);
+            while let Some(item) = stream.next().await {
+                let event = match item {
+                    Ok(ChatChunk::Text(text)) => {
+                        transcript.turns[turn].text.push_str(&text);
+                        SimEvent::Token { turn, text }
+                    }
+                    Ok(ChatChunk::Usage(usage)) => {
+                        transcript.usage += usage;
+                        SimEvent::Usage {
+                            turn,
+                            prompt_tokens: usage.prompt_tokens,
+                            completion_tokens: usage.completion_tokens,
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(target: "llm", turn, latency_ms = began.elapsed().as_millis() as u64, %error, "turn failed");
+                        let _ = tx
+                            .send(SimEvent::Error {
+                                turn: Some(turn),
+                                message: error.to_string(),
+                            })
+                            .await;
+                        return Outcome::Failed;
+                    }
+                };
+                if tx.send(event).await.is_err() {
+                    return Outcome::Failed;
+                }
+            }
+            transcript.turns[turn].complete = true;
+            tracing::info!(target: "llm", turn, latency_ms = began.elapsed().as_millis() as u64, "turn finished");
+            if tx.send(SimEvent::TurnEnded { turn }).await.is_err() {
+                return Outcome::Failed;
+            }
+        }
+    }
+    Outcome::Completed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::{BackendInfo, ChatStream, LlmError};
+    use crate::persona::builtin_panel;
+    use std::sync::Mutex;
+
+    /// Replies with scripted chunks, one script per call.
+    struct Scripted {
+        replies: Mutex<Vec<Vec<Result<ChatChunk, LlmError>>>>,
+        seen: Mutex<Vec<ChatRequest>>,
+    }
+
+    impl ChatBackend for Scripted {
+        fn info(&self) -> BackendInfo {
+            BackendInfo {
+                kind: "test",
+                model: "scripted".into(),
+                endpoint: "memory".into(),
+            }
+        }
+        fn stream(&self, request: ChatRequest) -> ChatStream {
+            self.seen.lock().unwrap().push(request);
+            let reply = self.replies.lock().unwrap().remove(0);
+            Box::pin(futures::stream::iter(reply))
+        }
+    }
+
+    fn text(s: &str) -> Result<ChatChunk, LlmError> {
+        Ok(ChatChunk::Text(s.into()))
+    }
+
+    async fn run(
+        replies: Vec<Vec<Result<ChatChunk, LlmError>>>,
+        personas: usize,
+        rounds: u32,
+    ) -> (Vec<SimEvent>, Transcript, Vec<ChatRequest>) {
+        let backend = Arc::new(Scripted {
+            replies: Mutex::new(replies),
+            seen: Mutex::new(vec![]),
+        });
+        let (tx, mut rx) = mpsc::channel(64);
+        let config = DebateConfig {
+            feature: "Offline mode".into(),
+            personas: builtin_panel()[..personas].to_vec(),
+            rounds,
+            max_tokens_per_turn: 100,
+        };
+        let handle = tokio::spawn(run_debate(backend.clone(), config, tx));
+        let mut events = vec![];
+        while let Some(e) = rx.recv().await {
+            events.push(e);
+        }
+        let transcript = handle.await.unwrap();
+        let seen = backend.seen.lock().unwrap().clone();
+        (events, transcript, seen)
+    }
+
+    #[tokio::test]
+    async fn turns_follow_rounds_and_see_the_transcript() {
+        let replies = (0..4)
+            .map(|i| {
+                vec![
+                    text(&format!("reply {i}")),
+                    Ok(ChatChunk::Usage(Usage {
+                        prompt_tokens: 10,
+                        completion_tokens: 2,
+                    })),
+                ]
+            })
+            .collect();
+        let (events, transcript, seen) = run(replies, 2, 2).await;
+        let speakers: Vec<_> = transcript
+            .turns
+            .iter()
+            .map(|t| (t.persona_id, t.round))
+            .collect();
+        assert_eq!(speakers, vec![(1, 1), (2, 1), (1, 2), (2, 2)]);
+        assert!(transcript.turns.iter().all(|t| t.complete));
+        assert_eq!(transcript.usage.total(), 48);
+        assert!(seen[3].messages[1].content.contains("reply 2"));
+        assert!(seen[3].messages[1].content.contains("reply 0"));
+        assert_eq!(
+            events.last(),
+            Some(&SimEvent::Done {
+                outcome: Outcome::Completed
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn an_error_stops_the_debate_and_keeps_what_was_said() {
+        let replies = vec![
+            vec![text("first")],
+            vec![text("half"), Err(LlmError::EndedEarly)],
+        ];
+        let (events, transcript, _) = run(replies, 3, 1).await;
+        assert_eq!(transcript.turns.len(), 2);
+        assert_eq!(transcript.turns[1].text, "half");
+        assert!(!transcript.turns[1].complete);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, SimEvent::Error { turn: Some(1), .. }))
+        );
+        assert_eq!(
+            events.last(),
+            Some(&SimEvent::Done {
+                outcome: Outcome::Failed
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn empty_selection_is_a_clear_error() {
+        let (events, _, _) = run(vec![], 0, 1).await;
+        assert!(
+            matches!(&events[0], SimEvent::Error { message, .. } if message.contains("select"))
+        );
+    }
+
+    #[test]
+    fn events_serialise_as_tagged_json_lines() {
+        let e = SimEvent::Token {
+            turn: 3,
+            text: "hi".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"event":"token","turn":3,"text":"hi"}"#
+        );
+    }
+}

@@ -1,0 +1,256 @@
+//! The TUI face: terminal setup and teardown, and the event loop.
+
+pub mod action;
+pub mod app;
+pub mod keymap;
+pub mod panes;
+pub mod theme;
+pub mod ui;
+
+use std::io::{self, Stdout, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    EventStream, KeyboardEnhancementFlags, PopKeyboardEnhancementFlags,
+    PushKeyboardEnhancementFlags,
+};
+use crossterm::terminal::{
+    BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen,
+};
+use crossterm::{cursor, execute};
+use futures::StreamExt;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::config::Settings;
+use crate::llm::ChatBackend;
+use crate::persona::store::{Autosaver, Loaded};
+use crate::sim::debate::{SimEvent, Transcript, run_debate};
+
+use action::Effect;
+use app::{App, NoticeLevel};
+
+/// At most ~60 frames a second.
+const FRAME_INTERVAL: Duration = Duration::from_millis(16);
+/// Sim events applied per batch before the loop looks at keys again.
+const EVENT_BATCH: usize = 1024;
+/// Ticks (for the elapsed-seconds counter) only while a debate runs.
+const RUNNING_TICK: Duration = Duration::from_millis(500);
+
+static KEYBOARD_ENHANCED: AtomicBool = AtomicBool::new(false);
+static MOUSE_CAPTURED: AtomicBool = AtomicBool::new(false);
+
+/// Owns the terminal; restores it on drop, and a panic hook restores it on
+/// panic before the message is printed.
+struct TerminalGuard {
+    terminal: Terminal<CrosstermBackend<Stdout>>,
+}
+
+impl TerminalGuard {
+    fn enter(mouse: bool) -> anyhow::Result<Self> {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore_terminal();
+            tracing::error!(target: "app", "panic: {info}");
+            previous(info);
+        }));
+        crossterm::terminal::enable_raw_mode().context("cannot switch the terminal to raw mode")?;
+        let mut stdout = io::stdout();
+        let setup = (|| -> io::Result<()> {
+            execute!(
+                stdout,
+                EnterAlternateScreen,
+                EnableBracketedPaste,
+                cursor::Hide
+            )?;
+            if mouse {
+                execute!(stdout, EnableMouseCapture)?;
+                MOUSE_CAPTURED.store(true, Ordering::SeqCst);
+            }
+            // Lets terminals with the kitty protocol report Ctrl-Enter.
+            if matches!(
+                crossterm::terminal::supports_keyboard_enhancement(),
+                Ok(true)
+            ) {
+                execute!(
+                    stdout,
+                    PushKeyboardEnhancementFlags(
+                        KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES
+                    )
+                )?;
+                KEYBOARD_ENHANCED.store(true, Ordering::SeqCst);
+            }
+            Ok(())
+        })();
+        if let Err(e) = setup {
+            restore_terminal();
+            return Err(e).context("cannot set up the terminal");
+        }
+        let terminal =
+            Terminal::new(CrosstermBackend::new(stdout)).inspect_err(|_| restore_terminal())?;
+        Ok(TerminalGuard { terminal })
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+/// Safe to call more than once.
+fn restore_terminal() {
+    let mut stdout = io::stdout();
+    if KEYBOARD_ENHANCED.swap(false, Ordering::SeqCst) {
+        let _ = execute!(stdout, PopKeyboardEnhancementFlags);
+    }
+    if MOUSE_CAPTURED.swap(false, Ordering::SeqCst) {
+        let _ = execute!(stdout, DisableMouseCapture);
+    }
+    let _ = execute!(
+        stdout,
+        DisableBracketedPaste,
+        LeaveAlternateScreen,
+        cursor::Show
+    );
+    let _ = crossterm::terminal::disable_raw_mode();
+    let _ = stdout.flush();
+}
+
+struct RunningDebate {
+    task: JoinHandle<Transcript>,
+    events: mpsc::Receiver<SimEvent>,
+}
+
+pub async fn run(settings: Settings, loaded: Loaded) -> anyhow::Result<()> {
+    let backend = settings.backend.build();
+    let mut app = App::new(
+        loaded.personas,
+        backend.as_ref().map(|b| b.info()),
+        settings.rounds,
+        settings.max_tokens_per_turn,
+    );
+    if !loaded.notices.is_empty() {
+        let level = if loaded.store.writes_blocked() {
+            NoticeLevel::Error
+        } else {
+            NoticeLevel::Info
+        };
+        app.set_notice(level, loaded.notices.join(" · "));
+    }
+    let (save_tx, mut save_rx) = mpsc::unbounded_channel();
+    // Persona edits (a later feature) hand snapshots to this; it saves off
+    // the UI thread.
+    let autosaver = Autosaver::spawn(loaded.store, move |notice| {
+        let _ = save_tx.send(notice);
+    });
+    let mut guard = TerminalGuard::enter(settings.mouse)?;
+    let result = event_loop(&mut guard.terminal, &mut app, backend, &mut save_rx).await;
+    drop(guard);
+    autosaver.shutdown();
+    result
+}
+
+async fn next_sim_event(debate: &mut Option<RunningDebate>) -> Option<SimEvent> {
+    match debate {
+        Some(d) => d.events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn event_loop(
+    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
+    app: &mut App,
+    backend: Option<Arc<dyn ChatBackend>>,
+    save_rx: &mut mpsc::UnboundedReceiver<crate::persona::store::SaveNotice>,
+) -> anyhow::Result<()> {
+    let mut events = EventStream::new();
+    let mut debate: Option<RunningDebate> = None;
+    let mut last_frame = Instant::now() - FRAME_INTERVAL;
+    let mut tick = tokio::time::interval(RUNNING_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    #[cfg(unix)]
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+
+    loop {
+        if app.should_quit {
+            break;
+        }
+        if app.dirty && last_frame.elapsed() >= FRAME_INTERVAL {
+            draw(terminal, app)?;
+            last_frame = Instant::now();
+            app.dirty = false;
+        }
+        let frame_due = last_frame + FRAME_INTERVAL;
+        let mut effect = None;
+        tokio::select! {
+            event = events.next() => match event {
+                Some(Ok(event)) => {
+                    if let Some(action) = keymap::map_event(app, event) {
+                        effect = app.update(action);
+                    }
+                }
+                Some(Err(e)) => return Err(e).context("reading terminal input failed"),
+                None => break,
+            },
+            event = next_sim_event(&mut debate) => match event {
+                Some(event) => {
+                    app.on_sim_event(event);
+                    // Drain what has already arrived: one frame per batch.
+                    if let Some(d) = &mut debate {
+                        for _ in 0..EVENT_BATCH {
+                            match d.events.try_recv() {
+                                Ok(event) => app.on_sim_event(event),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                }
+                None => debate = None,
+            },
+            Some(notice) = save_rx.recv() => app.on_save_notice(notice),
+            _ = tokio::time::sleep_until(frame_due), if app.dirty => {}
+            _ = tick.tick(), if app.is_running() => app.dirty = true,
+            _ = hangup.recv() => app.should_quit = true,
+            _ = terminate.recv() => app.should_quit = true,
+        }
+        match effect {
+            Some(Effect::StartDebate(config)) => {
+                if let Some(backend) = &backend {
+                    let (tx, rx) = mpsc::channel(EVENT_BATCH);
+                    let task = tokio::spawn(run_debate(backend.clone(), config, tx));
+                    debate = Some(RunningDebate { task, events: rx });
+                }
+            }
+            Some(Effect::CancelDebate) => {
+                if let Some(d) = debate.take() {
+                    d.task.abort();
+                    tracing::info!(target: "debate", "cancelled by the user");
+                }
+            }
+            None => {}
+        }
+    }
+    if let Some(d) = debate.take() {
+        d.task.abort();
+    }
+    Ok(())
+}
+
+fn draw(terminal: &mut Terminal<CrosstermBackend<Stdout>>, app: &mut App) -> anyhow::Result<()> {
+    // Synchronized updates stop terminals from showing half-drawn frames.
+    execute!(terminal.backend_mut(), BeginSynchronizedUpdate)?;
+    let result = terminal.draw(|frame| ui::draw(frame, app)).map(|_| ());
+    execute!(terminal.backend_mut(), EndSynchronizedUpdate)?;
+    result.context("drawing the screen failed")?;
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! The panes; each renders a piece of [`super::app::App`].
+
+pub mod conversation;
+pub mod editor;
+pub mod help;
+pub mod personas;
+pub mod status;
