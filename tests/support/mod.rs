@@ -1,0 +1,252 @@
+//! A mock OpenAI-compatible server for tests: real HTTP on 127.0.0.1:0,
+//! streaming SSE chunks the way OpenAI does, plus the ways servers fail.
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+/// One scripted answer to one request.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// Streams the pieces, then `finish_reason`, usage (if set) and `[DONE]`.
+    Stream {
+        pieces: Vec<String>,
+        usage: Option<(u32, u32)>,
+    },
+    /// Like `Stream` but ends after `finish_reason`, with no usage and no `[DONE]`.
+    NoDone { pieces: Vec<String> },
+    /// Streams the pieces, then closes cleanly without a finish reason or `[DONE]`.
+    EndsEarly { pieces: Vec<String> },
+    /// Streams the pieces, then breaks the connection.
+    Cut { pieces: Vec<String> },
+    /// Streams the pieces, then a chunk that is not JSON.
+    Malformed { pieces: Vec<String> },
+    /// Streams the pieces, then sends nothing, forever.
+    Stall { pieces: Vec<String> },
+    /// An HTTP error status with this body.
+    Status { code: u16, body: String },
+}
+
+impl Reply {
+    pub fn text(text: &str) -> Reply {
+        Reply::Stream {
+            pieces: split_words(text),
+            usage: Some((42, text.split_whitespace().count() as u32)),
+        }
+    }
+}
+
+/// Splits text into word-sized streaming pieces ("Hello", " world").
+pub fn split_words(text: &str) -> Vec<String> {
+    let mut pieces = Vec::new();
+    for (i, word) in text.split(' ').enumerate() {
+        pieces.push(if i == 0 {
+            word.to_string()
+        } else {
+            format!(" {word}")
+        });
+    }
+    pieces
+}
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub body: Value,
+    pub authorization: Option<String>,
+}
+
+type Generator = dyn Fn(&Value) -> Reply + Send + Sync;
+
+struct MockState {
+    queue: Mutex<VecDeque<Reply>>,
+    fallback: Box<Generator>,
+    requests: Mutex<Vec<Recorded>>,
+    chunk_delay: Duration,
+}
+
+pub struct MockServer {
+    pub base_url: String,
+    state: Arc<MockState>,
+}
+
+impl MockServer {
+    /// Answers from `queue` first; when it is empty, from `fallback`.
+    pub async fn start(
+        queue: Vec<Reply>,
+        chunk_delay: Duration,
+        fallback: impl Fn(&Value) -> Reply + Send + Sync + 'static,
+    ) -> MockServer {
+        let state = Arc::new(MockState {
+            queue: Mutex::new(queue.into()),
+            fallback: Box::new(fallback),
+            requests: Mutex::new(Vec::new()),
+            chunk_delay,
+        });
+        let app = axum::Router::new()
+            .route("/v1/chat/completions", post(chat))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        MockServer {
+            base_url: format!("http://{addr}/v1"),
+            state,
+        }
+    }
+
+    /// A server that plays `queue` and then fails loudly.
+    pub async fn scripted(queue: Vec<Reply>) -> MockServer {
+        MockServer::start(queue, Duration::ZERO, |_| Reply::Status {
+            code: 500,
+            body: r#"{"error":{"message":"mock: no scripted reply left"}}"#.into(),
+        })
+        .await
+    }
+
+    /// A server that answers every turn in character, forever.
+    pub async fn persona_echo(chunk_delay: Duration) -> MockServer {
+        MockServer::start(Vec::new(), chunk_delay, echo_reply).await
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.requests.lock().unwrap().clone()
+    }
+}
+
+/// "As <name>, I think request <n> is ..." using the name in the system prompt.
+pub fn echo_reply(body: &Value) -> Reply {
+    let system = body["messages"][0]["content"].as_str().unwrap_or("");
+    let name = system
+        .strip_prefix("You are ")
+        .and_then(|s| s.split(',').next())
+        .unwrap_or("someone");
+    let user = body["messages"][1]["content"].as_str().unwrap_or("");
+    let heard = user.matches('\n').count();
+    Reply::text(&format!(
+        "As {name}, I like it but worry about cost. I have read {heard} lines so far."
+    ))
+}
+
+fn sse(value: &Value) -> Bytes {
+    Bytes::from(format!("data: {value}\n\n"))
+}
+
+fn content_chunk(text: &str) -> Value {
+    json!({"id":"chatcmpl-mock","object":"chat.completion.chunk","created":1,"model":"mock",
+        "choices":[{"index":0,"delta":{"content":text},"finish_reason":null}]})
+}
+
+fn finish_chunk() -> Value {
+    json!({"id":"chatcmpl-mock","object":"chat.completion.chunk","created":1,"model":"mock",
+        "choices":[{"index":0,"delta":{},"finish_reason":"stop"}]})
+}
+
+async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: String) -> Response {
+    let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    state.requests.lock().unwrap().push(Recorded {
+        body: body.clone(),
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    });
+    let next = state.queue.lock().unwrap().pop_front();
+    let reply = next.unwrap_or_else(|| (state.fallback)(&body));
+
+    enum Tail {
+        Finish {
+            usage: Option<(u32, u32)>,
+            done: bool,
+        },
+        Clean,
+        Cut,
+        Malformed,
+        Stall,
+    }
+    let (pieces, tail) = match reply {
+        Reply::Status { code, body } => {
+            return (
+                StatusCode::from_u16(code).unwrap(),
+                [("content-type", "application/json")],
+                body,
+            )
+                .into_response();
+        }
+        Reply::Stream { pieces, usage } => (pieces, Tail::Finish { usage, done: true }),
+        Reply::NoDone { pieces } => (
+            pieces,
+            Tail::Finish {
+                usage: None,
+                done: false,
+            },
+        ),
+        Reply::EndsEarly { pieces } => (pieces, Tail::Clean),
+        Reply::Cut { pieces } => (pieces, Tail::Cut),
+        Reply::Malformed { pieces } => (pieces, Tail::Malformed),
+        Reply::Stall { pieces } => (pieces, Tail::Stall),
+    };
+    // An SSE comment first: real servers send keep-alives like this.
+    let mut items: Vec<Result<Bytes, std::io::Error>> = vec![Ok(Bytes::from(": keep-alive\n\n"))];
+    items.extend(pieces.iter().map(|p| Ok(sse(&content_chunk(p)))));
+    let ending: Vec<Result<Bytes, std::io::Error>> = match tail {
+        Tail::Finish { usage, done } => {
+            let mut end = vec![Ok(sse(&finish_chunk()))];
+            if let Some((prompt, completion)) = usage {
+                end.push(Ok(sse(
+                    &json!({"id":"chatcmpl-mock","object":"chat.completion.chunk",
+                    "created":1,"model":"mock","choices":[],
+                    "usage":{"prompt_tokens":prompt,"completion_tokens":completion,
+                             "total_tokens":prompt+completion}}),
+                )));
+            }
+            if done {
+                end.push(Ok(Bytes::from("data: [DONE]\n\n")));
+            }
+            end
+        }
+        Tail::Clean => vec![],
+        Tail::Cut => vec![Err(std::io::Error::other("mock: connection cut"))],
+        Tail::Malformed => vec![Ok(Bytes::from("data: {\"choices\": [{\"delta\": \n\n"))],
+        Tail::Stall => vec![],
+    };
+    let stall = matches!(tail, Tail::Stall);
+    // Let the pieces reach the client before a cut, as on a real network.
+    let cut_pause = if matches!(tail, Tail::Cut) {
+        Duration::from_millis(150)
+    } else {
+        Duration::ZERO
+    };
+    let delay = state.chunk_delay;
+    let stream = futures::stream::iter(items.into_iter().chain(ending))
+        .then(move |item| async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            if item.is_err() {
+                tokio::time::sleep(cut_pause).await;
+            }
+            item
+        })
+        .chain(futures::stream::once(async move {
+            if stall {
+                std::future::pending::<()>().await;
+            }
+            Ok(Bytes::new())
+        }));
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(Body::from_stream(stream))
+        .unwrap()
+}
