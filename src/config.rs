@@ -206,6 +206,18 @@ impl Settings {
     }
 }
 
+impl BackendChoice {
+    /// The live backend, or `None` when nothing is configured.
+    pub fn build(&self) -> Option<std::sync::Arc<dyn crate::llm::ChatBackend>> {
+        match self {
+            BackendChoice::OpenAi(s) => Some(std::sync::Arc::new(
+                crate::llm::openai::OpenAiBackend::new(s.clone()),
+            )),
+            BackendChoice::None => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,17 +297,5 @@ mod tests {
             panic!()
         };
         assert_eq!(args.ids, vec![1, 3, 5]);
-    }
-}
-
-impl BackendChoice {
-    /// The live backend, or `None` when nothing is configured.
-    pub fn build(&self) -> Option<std::sync::Arc<dyn crate::llm::ChatBackend>> {
-        match self {
-            BackendChoice::OpenAi(s) => Some(std::sync::Arc::new(
-                crate::llm::openai::OpenAiBackend::new(s.clone()),
-            )),
-            BackendChoice::None => None,
-        }
     }
 }

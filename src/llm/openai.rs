@@ -131,7 +131,10 @@ impl ChatBackend for OpenAiBackend {
         let body = self.build_request(&request);
         let client = self.client.clone();
         let settings = self.settings.clone();
-        let state = State::Connecting { client, body };
+        let state = State::Connecting {
+            client,
+            body: Box::new(body),
+        };
         Box::pin(futures::stream::unfold(
             (state, settings),
             |(state, settings)| async move {
@@ -148,7 +151,7 @@ type RawStream = async_openai::types::stream::StreamResponse<WireChunk>;
 enum State {
     Connecting {
         client: Client<OpenAIConfig>,
-        body: CreateChatCompletionRequest,
+        body: Box<CreateChatCompletionRequest>,
     },
     Streaming {
         inner: RawStream,
@@ -169,7 +172,7 @@ async fn step(
             // Retries of 429/5xx with backoff happen inside async-openai,
             // before any token; the first-token budget covers them all.
             let chat = client.chat();
-            let connect = chat.create_stream_byot::<_, WireChunk>(body);
+            let connect = chat.create_stream_byot::<_, WireChunk>(*body);
             match tokio::time::timeout(settings.first_token_timeout, connect).await {
                 Err(_) => {
                     return Some((

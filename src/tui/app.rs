@@ -96,7 +96,7 @@ impl App {
     ) -> Self {
         let mut editor = TextArea::default();
         editor.set_wrap_mode(WrapMode::WordOrGlyph);
-        editor.set_placeholder_text("Describe the feature to debate… (paste works)");
+        editor.set_placeholder_text("Describe the feature to debate…");
         editor.set_placeholder_style(theme::dim());
         editor.set_cursor_line_style(Style::new());
         let mut list = ListState::default();

@@ -4,6 +4,7 @@ pub mod action;
 pub mod app;
 pub mod keymap;
 pub mod panes;
+pub mod text;
 pub mod theme;
 pub mod ui;
 

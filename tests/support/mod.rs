@@ -85,6 +85,15 @@ impl MockServer {
         chunk_delay: Duration,
         fallback: impl Fn(&Value) -> Reply + Send + Sync + 'static,
     ) -> MockServer {
+        MockServer::start_on(0, queue, chunk_delay, fallback).await
+    }
+
+    pub async fn start_on(
+        port: u16,
+        queue: Vec<Reply>,
+        chunk_delay: Duration,
+        fallback: impl Fn(&Value) -> Reply + Send + Sync + 'static,
+    ) -> MockServer {
         let state = Arc::new(MockState {
             queue: Mutex::new(queue.into()),
             fallback: Box::new(fallback),
@@ -94,7 +103,9 @@ impl MockServer {
         let app = axum::Router::new()
             .route("/v1/chat/completions", post(chat))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
@@ -117,6 +128,10 @@ impl MockServer {
     /// A server that answers every turn in character, forever.
     pub async fn persona_echo(chunk_delay: Duration) -> MockServer {
         MockServer::start(Vec::new(), chunk_delay, echo_reply).await
+    }
+
+    pub async fn persona_echo_on(port: u16, chunk_delay: Duration) -> MockServer {
+        MockServer::start_on(port, Vec::new(), chunk_delay, echo_reply).await
     }
 
     pub fn requests(&self) -> Vec<Recorded> {

@@ -12,6 +12,9 @@ use ratatui::widgets::{
     Block, Borders, Scrollbar, ScrollbarOrientation, ScrollbarState, StatefulWidget, Widget,
 };
 
+use unicode_width::UnicodeWidthStr;
+
+use crate::tui::text::truncate;
 use crate::tui::theme;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,15 +67,24 @@ impl Entry {
             ..
         } = &self.kind
         {
+            // Name and round always show; the occupation gets what is left.
+            let name = truncate(speaker, width as usize);
+            let round = format!(" · round {round}");
+            let cut_note = if *cut { " (cut off)" } else { "" };
+            let room = (width as usize)
+                .saturating_sub(name.width() + round.width() + cut_note.width() + 3);
             let mut header = vec![
-                Span::styled(
-                    speaker.clone(),
-                    Style::new().fg(*color).add_modifier(Modifier::BOLD),
-                ),
-                Span::styled(format!(" · {subtitle} · round {round}"), theme::dim()),
+                Span::styled(name, Style::new().fg(*color).add_modifier(Modifier::BOLD)),
+                Span::styled(round, theme::dim()),
             ];
+            if room > 1 && !subtitle.is_empty() {
+                header.push(Span::styled(
+                    format!(" · {}", truncate(subtitle, room)),
+                    theme::dim(),
+                ));
+            }
             if *cut {
-                header.push(Span::styled(" (cut off)", theme::error()));
+                header.push(Span::styled(cut_note, theme::error()));
             }
             lines.push(Line::from(header));
         }

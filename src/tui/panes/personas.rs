@@ -8,6 +8,7 @@ use ratatui::widgets::{Block, Borders, List, ListItem};
 use unicode_width::UnicodeWidthStr;
 
 use crate::tui::app::{App, Focus};
+use crate::tui::text::truncate;
 use crate::tui::theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &mut App) {
@@ -70,21 +71,6 @@ fn fit(name: &str, rest: &str, room: usize) -> (String, String) {
     }
     let left = room - name.width();
     (name.to_string(), truncate(rest, left))
-}
-
-fn truncate(text: &str, room: usize) -> String {
-    if text.width() <= room {
-        return text.to_string();
-    }
-    let mut out = String::new();
-    for c in text.chars() {
-        if out.width() + unicode_width::UnicodeWidthChar::width(c).unwrap_or(0) + 1 > room {
-            break;
-        }
-        out.push(c);
-    }
-    out.push('…');
-    out
 }
 
 #[cfg(test)]

@@ -1,0 +1,265 @@
+//! The headless face, as a user runs it: the real binary, a real mock server.
+
+mod support;
+
+use std::process::Output;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{MockServer, Reply};
+
+const BIN: &str = env!("CARGO_BIN_EXE_persona-sim");
+
+async fn run(data_dir: &std::path::Path, base_url: Option<&str>, args: &[&str]) -> Output {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PERSONA_SIM_DATA_DIR", data_dir)
+        .kill_on_drop(true);
+    if let Some(url) = base_url {
+        cmd.env("OPENAI_BASE_URL", url)
+            .env("OPENAI_API_KEY", "sk-cli-test");
+    }
+    tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("the binary finishes")
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn simulate_streams_a_readable_transcript() {
+    let server = MockServer::persona_echo(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        Some(&server.base_url),
+        &[
+            "simulate",
+            "--feature",
+            "Offline mode",
+            "--personas",
+            "2,5",
+            "--rounds",
+            "2",
+        ],
+    )
+    .await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let headers: Vec<&str> = stdout.lines().filter(|l| l.starts_with("## ")).collect();
+    assert_eq!(
+        headers,
+        vec![
+            "## Kwame Mensah (Cocoa farmer and cooperative treasurer) · round 1",
+            "## Aiko Tanaka (University student in design) · round 1",
+            "## Kwame Mensah (Cocoa farmer and cooperative treasurer) · round 2",
+            "## Aiko Tanaka (University student in design) · round 2",
+        ]
+    );
+    assert!(stdout.contains("As Aiko Tanaka, I like it"));
+    assert!(text(&out.stderr).contains("tokens:"));
+    assert_eq!(server.requests().len(), 4);
+}
+
+#[tokio::test]
+async fn simulate_jsonl_is_one_event_per_line() {
+    let server = MockServer::persona_echo(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let feature = dir.path().join("feature.txt");
+    std::fs::write(&feature, "Dark mode\nwith a schedule").unwrap();
+    let out = run(
+        dir.path(),
+        Some(&server.base_url),
+        &[
+            "simulate",
+            "--feature-file",
+            feature.to_str().unwrap(),
+            "--personas",
+            "1",
+            "--rounds",
+            "1",
+            "--format",
+            "jsonl",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let events: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"turn_started"));
+    assert_eq!(kinds.last(), Some(&"done"));
+    assert_eq!(events.last().unwrap()["outcome"], "completed");
+    assert!(kinds.contains(&"token") && kinds.contains(&"usage") && kinds.contains(&"turn_ended"));
+    let user = server.requests()[0].body["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(user.contains("Dark mode\nwith a schedule"));
+}
+
+#[tokio::test]
+async fn simulate_failure_exits_non_zero_with_the_reason() {
+    let server = MockServer::scripted(vec![
+        Reply::text("First turn is fine."),
+        Reply::Cut {
+            pieces: support::split_words("Second turn breaks"),
+        },
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        Some(&server.base_url),
+        &[
+            "simulate",
+            "--feature",
+            "x",
+            "--personas",
+            "1,2",
+            "--rounds",
+            "1",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("First turn is fine."));
+    assert!(text(&out.stdout).contains("Second turn breaks"));
+    assert!(
+        text(&out.stderr).contains("error: the connection broke"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = MockServer::persona_echo(Duration::ZERO).await;
+    let url = Some(server.base_url.as_str());
+
+    let out = run(
+        dir.path(),
+        url,
+        &["simulate", "--feature", "x", "--personas", "1,99"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no persona with id 99"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run(dir.path(), url, &["simulate", "--feature", "   "]).await;
+    assert!(text(&out.stderr).contains("feature text is empty"));
+
+    let out = run(
+        dir.path(),
+        url,
+        &["simulate", "--feature-file", "/nonexistent/f.txt"],
+    )
+    .await;
+    assert!(text(&out.stderr).contains("cannot read the feature file /nonexistent/f.txt"));
+
+    let out = run(dir.path(), url, &["simulate"]).await;
+    assert_eq!(out.status.code(), Some(2), "clap usage error");
+
+    let out = run(
+        dir.path(),
+        url,
+        &["--rounds", "abc", "simulate", "--feature", "x"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--rounds"));
+
+    let out = run(dir.path(), None, &["simulate", "--feature", "x"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("OPENAI_API_KEY"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn personas_list_prints_the_panel_and_reports_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), None, &["personas", "list"]).await;
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("ID  NAME"));
+    assert_eq!(
+        stdout.lines().count(),
+        1 + persona_sim::persona::builtin_panel().len()
+    );
+    assert!(text(&out.stderr).contains("First run"));
+
+    // Corrupt the store: the next run restores from the backup and says so.
+    std::fs::write(dir.path().join("personas.json"), "{ broken").unwrap();
+    let out = run(dir.path(), None, &["personas", "list"]).await;
+    assert!(out.status.success());
+    assert!(
+        text(&out.stderr).contains("restored 14 personas from personas_backup.json"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // An explicit file that is bad in one record names it.
+    let file = dir.path().join("team.json");
+    std::fs::write(&file, r#"[{"id":1,"name":"A","occupation":"B","location":"C","tech_proficiency":"Guru","behavioral_traits":[]}]"#).unwrap();
+    std::fs::write(dir.path().join("team_backup.json"), "nope").unwrap();
+    let out = run(
+        dir.path(),
+        None,
+        &["--personas", file.to_str().unwrap(), "personas", "list"],
+    )
+    .await;
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("record 1 (id 1): field `tech_proficiency`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("writing nothing"), "{stderr}");
+}
+
+#[tokio::test]
+async fn log_file_gets_llm_lines_and_never_the_key() {
+    let server = MockServer::persona_echo(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        Some(&server.base_url),
+        &[
+            "simulate",
+            "--feature",
+            "x",
+            "--personas",
+            "1",
+            "--rounds",
+            "1",
+        ],
+    )
+    .await;
+    assert!(out.status.success());
+    let log = std::fs::read_to_string(dir.path().join("logs/app.log")).unwrap();
+    assert!(
+        log.contains("turn finished") && log.contains("latency_ms"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("sk-cli-test"),
+        "the API key leaked into the log"
+    );
+}

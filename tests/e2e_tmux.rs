@@ -1,0 +1,192 @@
+//! End to end: the real binary in a real terminal (tmux) against the mock
+//! server: start, debate, scroll, quit, and the terminal is restored.
+//! Uses $PERSONA_SIM_E2E_BIN when set (CI points it at the release build).
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::MockServer;
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn run(args: &[&str]) -> String {
+        let out = Command::new("tmux").args(args).output().expect("tmux runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", &self.session];
+        args.extend_from_slice(keys);
+        Tmux::run(&args);
+    }
+    fn text(&self, text: &str) {
+        Tmux::run(&["send-keys", "-t", &self.session, "-l", text]);
+    }
+    fn screen(&self) -> String {
+        Tmux::run(&["capture-pane", "-p", "-t", &self.session])
+    }
+    /// Waits until the screen satisfies `check`, or fails with the screen.
+    fn wait_for(&self, what: &str, timeout: Duration, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let screen = self.screen();
+            if check(&screen) {
+                return screen;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; screen:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        Tmux::run(&["kill-session", "-t", &self.session]);
+    }
+}
+
+fn binary() -> PathBuf {
+    std::env::var_os("PERSONA_SIM_E2E_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_persona-sim")))
+}
+
+fn tmux_available() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debate_in_a_real_terminal_then_quit_restores_it() {
+    if !tmux_available() {
+        assert!(std::env::var_os("CI").is_none(), "tmux is required in CI");
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let server = MockServer::persona_echo(Duration::from_millis(15)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let session = format!("persona-sim-e2e-{}", std::process::id());
+    let command = format!(
+        "env -u OPENAI_API_KEY OPENAI_BASE_URL={url} PERSONA_SIM_DATA_DIR={data} TERM=xterm-256color {bin}; \
+         echo EXIT=$?; stty -a | grep -o -- '-\\?icanon'; sleep 600",
+        url = server.base_url,
+        data = dir.path().display(),
+        bin = binary().display(),
+    );
+    Tmux::run(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &command,
+    ]);
+    let tmux = Tmux { session };
+    let wait = Duration::from_secs(20);
+
+    // The blocking tmux calls run off the runtime so the mock keeps serving.
+    let tmux = tokio::task::spawn_blocking(move || {
+        tmux.wait_for("the persona list", wait, |s| {
+            s.contains("Personas 0/14") && s.contains("Maria Lopez")
+        });
+        tmux.keys(&["Space", "j", "Space", "Tab"]);
+        tmux.text("Offline mode for field workers");
+        tmux.keys(&["F5"]);
+        let screen = tmux.wait_for("a finished debate", wait, |s| s.contains("✓ finished"));
+        assert!(screen.contains("Personas 2/14"), "{screen}");
+        assert!(screen.contains("As Maria Lopez, I like it"), "{screen}");
+        assert!(screen.contains("As Kwame Mensah, I like it"), "{screen}");
+        assert!(screen.contains("openai · gpt-4o-mini"), "{screen}");
+        assert!(
+            !screen.contains("tokens 0 in"),
+            "usage is counted: {screen}"
+        );
+
+        // Scroll back, then follow again.
+        tmux.keys(&["PPage"]);
+        tmux.wait_for("the scrolled marker", wait, |s| s.contains("↑ scrolled"));
+        tmux.keys(&["Tab", "End"]);
+        tmux.wait_for("following again", wait, |s| !s.contains("↑ scrolled"));
+
+        // Help overlay, then quit from the conversation pane.
+        tmux.keys(&["?"]);
+        tmux.wait_for("the help overlay", wait, |s| {
+            s.contains("Keys") && s.contains("Ctrl-Enter")
+        });
+        tmux.keys(&["Escape"]);
+        tmux.wait_for("help closed", wait, |s| !s.contains("closes this help"));
+        tmux.keys(&["q"]);
+        let screen = tmux.wait_for("the shell after exit", wait, |s| s.contains("EXIT="));
+        assert!(screen.contains("EXIT=0"), "{screen}");
+        // Raw mode is off again (icanon, not -icanon) and the alternate
+        // screen is gone (the UI's borders are not on the main screen).
+        let screen = tmux.wait_for("stty output", wait, |s| s.contains("icanon"));
+        assert!(screen.lines().any(|l| l.trim() == "icanon"), "{screen}");
+        assert!(!screen.contains("Personas 2/14"), "{screen}");
+        tmux
+    })
+    .await
+    .unwrap();
+    drop(tmux);
+    assert!(server.requests().len() >= 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_terminal_gets_a_message_and_ctrl_c_quits() {
+    if !tmux_available() {
+        assert!(std::env::var_os("CI").is_none(), "tmux is required in CI");
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let session = format!("persona-sim-e2e-small-{}", std::process::id());
+    let command = format!(
+        "env -u OPENAI_API_KEY -u OPENAI_BASE_URL PERSONA_SIM_DATA_DIR={data} {bin}; echo EXIT=$?; sleep 600",
+        data = dir.path().display(),
+        bin = binary().display(),
+    );
+    Tmux::run(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "60",
+        "-y",
+        "20",
+        &command,
+    ]);
+    let tmux = Tmux { session };
+    let wait = Duration::from_secs(20);
+    tokio::task::spawn_blocking(move || {
+        tmux.wait_for("the size message", wait, |s| {
+            s.contains("Terminal too small") && s.contains("80×24")
+        });
+        // Grow the window: the panes appear, and without a backend F5 explains.
+        Tmux::run(&["resize-window", "-t", &tmux.session, "-x", "90", "-y", "28"]);
+        tmux.wait_for("the panes", wait, |s| s.contains("Personas 0/14"));
+        tmux.keys(&["a", "Tab"]);
+        tmux.text("Anything");
+        tmux.keys(&["F5"]);
+        tmux.wait_for("the no-backend message", wait, |s| {
+            s.contains("OPENAI_API_KEY") && s.contains("no backend")
+        });
+        tmux.keys(&["C-c"]);
+        let screen = tmux.wait_for("exit", wait, |s| s.contains("EXIT="));
+        assert!(screen.contains("EXIT=0"), "{screen}");
+    })
+    .await
+    .unwrap();
+}

@@ -1,0 +1,700 @@
+//! The TUI driven end to end without a terminal: key events through the
+//! keymap into `App::update`, sim events into `App::on_sim_event`, frames
+//! rendered into ratatui's `TestBackend`.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+
+use persona_sim::llm::BackendInfo;
+use persona_sim::persona::builtin_panel;
+use persona_sim::sim::debate::{DebateConfig, Outcome, SimEvent};
+use persona_sim::tui::action::{Action, Effect};
+use persona_sim::tui::app::{App, Focus, NoticeLevel, RunState};
+use persona_sim::tui::keymap::{HELP, map_key};
+use persona_sim::tui::theme::speaker_color;
+use persona_sim::tui::ui;
+
+const ROUNDS: u32 = 2;
+const MAX_TOKENS: u32 = 300;
+
+// ---------------------------------------------------------------- helpers
+
+fn backend() -> BackendInfo {
+    BackendInfo {
+        kind: "openai",
+        model: "gpt-4o-mini".into(),
+        endpoint: "http://127.0.0.1:1/v1".into(),
+    }
+}
+
+fn new_app() -> App {
+    App::new(builtin_panel(), Some(backend()), ROUNDS, MAX_TOKENS)
+}
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn ctrl(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::CONTROL)
+}
+
+/// Maps a key like the event loop does and applies it.
+fn press(app: &mut App, key: KeyEvent) -> Option<Effect> {
+    let action = map_key(app, key)?;
+    app.update(action)
+}
+
+fn press_code(app: &mut App, code: KeyCode) -> Option<Effect> {
+    press(app, key(code))
+}
+
+/// Types text key by key; '\n' is Enter.
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        let code = if c == '\n' {
+            KeyCode::Enter
+        } else {
+            KeyCode::Char(c)
+        };
+        assert!(
+            press_code(app, code).is_none(),
+            "typing {c:?} must not trigger an effect"
+        );
+    }
+}
+
+fn expect_start(effect: Option<Effect>) -> DebateConfig {
+    match effect {
+        Some(Effect::StartDebate(config)) => config,
+        Some(other) => panic!("expected StartDebate, got {other:?}"),
+        None => panic!("expected StartDebate, got no effect"),
+    }
+}
+
+fn ids(config: &DebateConfig) -> Vec<u32> {
+    config.personas.iter().map(|p| p.id).collect()
+}
+
+fn name_of(id: u32) -> String {
+    builtin_panel()
+        .into_iter()
+        .find(|p| p.id == id)
+        .expect("persona id in the built-in panel")
+        .name
+}
+
+/// Selects Maria (1) and Priya (3), types a feature, and starts.
+fn start_debate(app: &mut App) -> DebateConfig {
+    press_code(app, KeyCode::Char(' '));
+    press_code(app, KeyCode::Char('j'));
+    press_code(app, KeyCode::Char('j'));
+    press_code(app, KeyCode::Char(' '));
+    press_code(app, KeyCode::Tab);
+    type_text(app, "Offline mode for the app");
+    let config = expect_start(press_code(app, KeyCode::F(5)));
+    assert!(app.is_running());
+    config
+}
+
+fn turn_started(turn: usize, round: u32, persona_id: u32) -> SimEvent {
+    SimEvent::TurnStarted {
+        turn,
+        round,
+        persona_id,
+        speaker: name_of(persona_id),
+    }
+}
+
+fn token(turn: usize, text: &str) -> SimEvent {
+    SimEvent::Token {
+        turn,
+        text: text.into(),
+    }
+}
+
+fn render(app: &mut App, width: u16, height: u16) -> Buffer {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| ui::draw(f, app)).unwrap();
+    terminal.backend().buffer().clone()
+}
+
+/// Text of row `y` between columns `x0..x1`.
+fn row_text(buf: &Buffer, y: u16, x0: u16, x1: u16) -> String {
+    (x0..x1).map(|x| buf[(x, y)].symbol()).collect()
+}
+
+fn lines(buf: &Buffer) -> Vec<String> {
+    let area = buf.area;
+    (area.y..area.bottom())
+        .map(|y| row_text(buf, y, area.x, area.right()))
+        .collect()
+}
+
+fn screen(buf: &Buffer) -> String {
+    lines(buf).join("\n")
+}
+
+/// Where the conversation block starts (its top-left corner), found from the
+/// rendered title.
+fn conversation_left(buf: &Buffer) -> u16 {
+    let top = row_text(buf, 0, 0, buf.area.width);
+    let byte = top
+        .find("┌ Conversation")
+        .expect("conversation block title on the first row");
+    top[..byte].chars().count() as u16
+}
+
+/// Rows of the conversation pane (inside its borders, without the two
+/// bottom lines), as (y, text, x of the first text column).
+fn conversation_rows(buf: &Buffer) -> Vec<(u16, String, u16)> {
+    let left = conversation_left(buf);
+    let bottom = buf.area.height - 3; // bottom border row
+    (1..bottom)
+        .map(|y| (y, row_text(buf, y, left + 1, buf.area.width - 1), left + 1))
+        .collect()
+}
+
+fn conversation_text(buf: &Buffer) -> String {
+    conversation_rows(buf)
+        .into_iter()
+        .map(|(_, text, _)| text)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn status_line(buf: &Buffer) -> String {
+    row_text(buf, buf.area.height - 1, 0, buf.area.width)
+}
+
+fn collapse_ws(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+// ---------------------------------------------------------------- starting
+
+#[test]
+fn selecting_personas_typing_a_feature_and_f5_starts_the_debate() {
+    let mut app = new_app();
+    assert_eq!(app.focus, Focus::Personas);
+    // a selects all, a again clears.
+    press_code(&mut app, KeyCode::Char('a'));
+    assert_eq!(app.selected.len(), app.personas.len());
+    press_code(&mut app, KeyCode::Char('a'));
+    assert!(app.selected.is_empty());
+    // Space on Maria (1), j j, Space on Priya (3).
+    press_code(&mut app, KeyCode::Char(' '));
+    press_code(&mut app, KeyCode::Char('j'));
+    press_code(&mut app, KeyCode::Char('j'));
+    press_code(&mut app, KeyCode::Char(' '));
+    assert_eq!(app.list.selected(), Some(2));
+    press_code(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Focus::Editor);
+    type_text(&mut app, "Offline mode\nSync when back online");
+    assert_eq!(
+        app.editor.lines(),
+        ["Offline mode", "Sync when back online"]
+    );
+
+    let config = expect_start(press_code(&mut app, KeyCode::F(5)));
+    assert_eq!(ids(&config), vec![1, 3]);
+    assert_eq!(config.feature, "Offline mode\nSync when back online");
+    assert_eq!(config.rounds, ROUNDS);
+    assert_eq!(config.max_tokens_per_turn, MAX_TOKENS);
+    assert!(matches!(
+        app.run,
+        RunState::Running {
+            round: 1,
+            rounds: ROUNDS,
+            ..
+        }
+    ));
+    // A second start while running does nothing.
+    assert!(press_code(&mut app, KeyCode::F(5)).is_none());
+}
+
+#[test]
+fn ctrl_r_and_ctrl_enter_also_start_the_debate() {
+    // Ctrl-R, with every persona selected by `a`.
+    let mut app = new_app();
+    press_code(&mut app, KeyCode::Char('a'));
+    press_code(&mut app, KeyCode::Tab);
+    type_text(&mut app, "Dark mode");
+    let config = expect_start(press(&mut app, ctrl(KeyCode::Char('r'))));
+    assert_eq!(ids(&config), (1..=14).collect::<Vec<u32>>());
+    assert_eq!(config.feature, "Dark mode");
+    assert_eq!(config.rounds, ROUNDS);
+    // Ctrl-R did not type an 'r'.
+    assert_eq!(app.editor.lines(), ["Dark mode"]);
+
+    // Ctrl-Enter (kitty protocol) from inside the editor: starts, no newline.
+    let mut app = new_app();
+    press_code(&mut app, KeyCode::Char('j'));
+    press_code(&mut app, KeyCode::Char(' '));
+    press_code(&mut app, KeyCode::Tab);
+    type_text(&mut app, "Voice input");
+    let config = expect_start(press(&mut app, ctrl(KeyCode::Enter)));
+    assert_eq!(ids(&config), vec![2]);
+    assert_eq!(config.feature, "Voice input");
+    assert_eq!(app.editor.lines(), ["Voice input"]);
+}
+
+// ---------------------------------------------------------------- quitting
+
+#[test]
+fn q_types_in_the_editor_and_quits_elsewhere() {
+    let mut app = new_app();
+    press_code(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Focus::Editor);
+    type_text(&mut app, "quiet q");
+    assert!(!app.should_quit, "q in the editor is text");
+    assert_eq!(app.editor.lines(), ["quiet q"]);
+
+    // Persona list: q quits.
+    let mut app = new_app();
+    assert_eq!(app.focus, Focus::Personas);
+    assert!(press_code(&mut app, KeyCode::Char('q')).is_none());
+    assert!(app.should_quit);
+
+    // Conversation pane: q quits.
+    let mut app = new_app();
+    press_code(&mut app, KeyCode::BackTab);
+    assert_eq!(app.focus, Focus::Conversation);
+    press_code(&mut app, KeyCode::Char('q'));
+    assert!(app.should_quit);
+}
+
+#[test]
+fn ctrl_c_quits_from_every_focus_and_the_help_overlay() {
+    for focus_moves in 0..3 {
+        let mut app = new_app();
+        for _ in 0..focus_moves {
+            press_code(&mut app, KeyCode::Tab);
+        }
+        assert!(press(&mut app, ctrl(KeyCode::Char('c'))).is_none());
+        assert!(app.should_quit, "Ctrl-C quits with focus {:?}", app.focus);
+        if app.focus == Focus::Editor {
+            assert_eq!(app.editor.lines(), [""], "Ctrl-C typed nothing");
+        }
+    }
+    // With the help overlay open.
+    let mut app = new_app();
+    press_code(&mut app, KeyCode::Char('?'));
+    assert!(app.show_help);
+    press(&mut app, ctrl(KeyCode::Char('c')));
+    assert!(app.should_quit);
+
+    // While a debate runs, quitting also cancels it.
+    let mut app = new_app();
+    start_debate(&mut app);
+    assert!(matches!(
+        press(&mut app, ctrl(KeyCode::Char('c'))),
+        Some(Effect::CancelDebate)
+    ));
+    assert!(app.should_quit);
+}
+
+// ---------------------------------------------------------------- refusals
+
+#[test]
+fn start_without_a_selection_is_refused_with_an_error_notice() {
+    let mut app = new_app();
+    press_code(&mut app, KeyCode::Tab);
+    type_text(&mut app, "Offline mode");
+    assert!(press_code(&mut app, KeyCode::F(5)).is_none());
+    assert!(!app.is_running());
+    assert_eq!(app.run, RunState::Idle);
+    let notice = app.notice.clone().expect("a notice");
+    assert_eq!(notice.level, NoticeLevel::Error);
+    assert!(
+        notice.text.contains("Select at least one persona"),
+        "{notice:?}"
+    );
+    assert_eq!(app.focus, Focus::Personas, "focus goes where the fix is");
+
+    let buf = render(&mut app, 120, 40);
+    assert!(row_text(&buf, 38, 0, 120).contains("Select at least one persona"));
+}
+
+#[test]
+fn start_with_an_empty_feature_is_refused() {
+    let mut app = new_app();
+    press_code(&mut app, KeyCode::Char(' '));
+    assert!(press_code(&mut app, KeyCode::F(5)).is_none());
+    assert!(!app.is_running());
+    let notice = app.notice.clone().expect("a notice");
+    assert_eq!(notice.level, NoticeLevel::Error);
+    assert!(notice.text.contains("feature"), "{notice:?}");
+    assert_eq!(app.focus, Focus::Editor);
+
+    // Whitespace only counts as empty.
+    type_text(&mut app, "  \n  ");
+    assert!(press(&mut app, ctrl(KeyCode::Char('r'))).is_none());
+    assert!(!app.is_running());
+}
+
+#[test]
+fn start_without_a_backend_is_refused_and_explains_how_to_configure() {
+    let mut app = App::new(builtin_panel(), None, ROUNDS, MAX_TOKENS);
+    press_code(&mut app, KeyCode::Char(' '));
+    press_code(&mut app, KeyCode::Tab);
+    type_text(&mut app, "Offline mode");
+    assert!(press_code(&mut app, KeyCode::F(5)).is_none());
+    assert!(!app.is_running());
+    assert_eq!(
+        app.notice.as_ref().map(|n| n.level),
+        Some(NoticeLevel::Error)
+    );
+
+    let buf = render(&mut app, 120, 40);
+    // Only the conversation pane counts: the startup notice on the hint line
+    // also names the variable.
+    let pane = conversation_text(&buf);
+    assert!(
+        pane.contains("OPENAI_API_KEY"),
+        "conversation pane:\n{pane}"
+    );
+    assert!(pane.contains("Cannot start"), "conversation pane:\n{pane}");
+    assert!(status_line(&buf).contains("no backend"));
+}
+
+// ---------------------------------------------------------------- streaming
+
+#[test]
+fn streamed_turns_render_under_coloured_speaker_headers() {
+    let mut app = new_app();
+    let config = start_debate(&mut app);
+    assert_eq!(ids(&config), vec![1, 3]);
+
+    app.on_sim_event(turn_started(0, 1, 1));
+    app.on_sim_event(token(0, "Offline mode "));
+    app.on_sim_event(token(0, "would save my night shifts."));
+    app.on_sim_event(SimEvent::TurnEnded { turn: 0 });
+    app.on_sim_event(SimEvent::Usage {
+        turn: 0,
+        prompt_tokens: 120,
+        completion_tokens: 30,
+    });
+    app.on_sim_event(turn_started(1, 1, 3));
+    app.on_sim_event(token(1, "Conflict resolution "));
+    app.on_sim_event(token(1, "is the hard part."));
+    app.on_sim_event(SimEvent::TurnEnded { turn: 1 });
+    app.on_sim_event(SimEvent::Usage {
+        turn: 1,
+        prompt_tokens: 150,
+        completion_tokens: 40,
+    });
+
+    let buf = render(&mut app, 120, 40);
+    let left = conversation_left(&buf);
+    assert_eq!(left, 48, "left column is 2/5 of 120");
+    let rows = conversation_rows(&buf);
+
+    let mut header_rows = Vec::new();
+    for (id, body) in [
+        (1, "Offline mode would save my night shifts."),
+        (3, "Conflict resolution is the hard part."),
+    ] {
+        let name = name_of(id);
+        let (i, (y, header, x)) = rows
+            .iter()
+            .enumerate()
+            .find(|(_, (_, text, _))| text.starts_with(&name))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no header for {name} in the conversation:\n{}",
+                    screen(&buf)
+                )
+            });
+        assert!(*x > left);
+        assert!(header.contains("round 1"), "{header}");
+        // The header cell carries the persona's colour.
+        assert_eq!(buf[(*x, *y)].fg, speaker_color(id), "colour of {name}");
+        assert_eq!(
+            buf[(*x + name.chars().count() as u16 - 1, *y)].fg,
+            speaker_color(id)
+        );
+        // The streamed text sits on the next line, indented.
+        let (_, next, _) = &rows[i + 1];
+        assert_eq!(next.trim_end(), format!("  {body}"), "text under {name}");
+        header_rows.push(*y);
+    }
+    assert!(header_rows[0] < header_rows[1], "turns in order");
+    assert_ne!(speaker_color(1), speaker_color(3));
+
+    // Finished turns have no streaming cursor.
+    assert!(!conversation_text(&buf).contains('▌'));
+
+    let status = status_line(&buf);
+    assert!(status.contains("openai · gpt-4o-mini"), "{status}");
+    assert!(status.contains("round 1/2"), "{status}");
+    assert!(status.contains("Priya Raman"), "{status}");
+    assert!(status.contains("tokens 270 in · 70 out"), "{status}");
+}
+
+#[test]
+fn esc_cancels_a_running_debate_and_keeps_the_partial_text() {
+    let mut app = new_app();
+    start_debate(&mut app);
+    app.on_sim_event(turn_started(0, 1, 1));
+    app.on_sim_event(token(0, "Half a "));
+    app.on_sim_event(token(0, "thought"));
+    let buf = render(&mut app, 120, 40);
+    assert!(conversation_text(&buf).contains("Half a thought▌"));
+
+    let effect = press_code(&mut app, KeyCode::Esc);
+    assert!(
+        matches!(effect, Some(Effect::CancelDebate)),
+        "Esc while running cancels: {effect:?}"
+    );
+    assert_eq!(app.run, RunState::Cancelled);
+    assert!(!app.is_running());
+
+    let buf = render(&mut app, 120, 40);
+    let pane = conversation_text(&buf);
+    let header = pane
+        .lines()
+        .find(|l| l.starts_with("Maria Lopez"))
+        .unwrap_or_else(|| panic!("no header:\n{pane}"));
+    assert!(header.contains("(cut off)"), "{header}");
+    assert!(pane.contains("  Half a thought"), "{pane}");
+    assert!(!pane.contains('▌'), "no streaming cursor after a cancel");
+    assert!(pane.contains("Debate cancelled"), "{pane}");
+    assert!(status_line(&buf).contains("cancelled"));
+
+    // A second Esc has nothing to cancel.
+    assert!(press_code(&mut app, KeyCode::Esc).is_none());
+    assert_eq!(app.run, RunState::Cancelled);
+}
+
+// ---------------------------------------------------------------- help
+
+/// The inside of the bordered box whose top border carries `title`.
+fn boxed_text(buf: &Buffer, title: &str) -> Option<Vec<String>> {
+    let rows = lines(buf);
+    let (y0, top) = rows
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r.contains(&format!("┌{title}")))?;
+    let top_chars: Vec<char> = top.chars().collect();
+    let x0 = top.split(&format!("┌{title}")).next()?.chars().count();
+    let x1 = (x0 + 1..top_chars.len()).find(|&x| top_chars[x] == '┐')?;
+    let y1 = (y0 + 1..rows.len()).find(|&y| rows[y].chars().nth(x0) == Some('└'))?;
+    Some(
+        (y0 + 1..y1)
+            .map(|y| row_text(buf, y as u16, x0 as u16 + 1, x1 as u16))
+            .collect(),
+    )
+}
+
+#[test]
+fn question_mark_shows_every_key_and_esc_closes_it() {
+    let mut app = new_app();
+    press_code(&mut app, KeyCode::Char('?'));
+    assert!(app.show_help);
+    let buf = render(&mut app, 120, 40);
+    let inside =
+        boxed_text(&buf, " Keys ").unwrap_or_else(|| panic!("no Keys box:\n{}", screen(&buf)));
+    // Entries may wrap inside the box; none may be cut off.
+    let flat = collapse_ws(&inside.join(" "));
+    for (keys, what) in HELP {
+        let entry = collapse_ws(&format!("{keys} {what}"));
+        assert!(
+            flat.contains(&entry),
+            "help box is missing {entry:?}:\n{}",
+            inside.join("\n")
+        );
+    }
+    assert!(flat.contains("closes this help"), "{}", inside.join("\n"));
+
+    // While the overlay is open, keys do not reach the panes.
+    press_code(&mut app, KeyCode::Char(' '));
+    assert!(app.selected.is_empty());
+
+    press_code(&mut app, KeyCode::Esc);
+    assert!(!app.show_help);
+    let buf = render(&mut app, 120, 40);
+    assert!(boxed_text(&buf, " Keys ").is_none());
+    assert!(!screen(&buf).contains("closes this help"));
+}
+
+#[test]
+fn help_fits_the_smallest_terminal() {
+    let mut app = new_app();
+    press_code(&mut app, KeyCode::Char('?'));
+    let buf = render(&mut app, 80, 24);
+    let inside =
+        boxed_text(&buf, " Keys ").unwrap_or_else(|| panic!("no Keys box:\n{}", screen(&buf)));
+    let flat = collapse_ws(&inside.join(" "));
+    for (keys, what) in HELP {
+        let entry = collapse_ws(&format!("{keys} {what}"));
+        assert!(
+            flat.contains(&entry),
+            "missing {entry:?}:\n{}",
+            inside.join("\n")
+        );
+    }
+}
+
+// ---------------------------------------------------------------- layout
+
+#[test]
+fn running_debate_at_80x24() {
+    let mut app = new_app();
+    start_debate(&mut app);
+    app.on_sim_event(turn_started(0, 1, 1));
+    app.on_sim_event(token(
+        0,
+        "As a nurse I chart on a tablet that loses signal in the basement wards. ",
+    ));
+    app.on_sim_event(token(0, "Offline mode would save me from re-typing notes."));
+    app.on_sim_event(SimEvent::TurnEnded { turn: 0 });
+    app.on_sim_event(SimEvent::Usage {
+        turn: 0,
+        prompt_tokens: 210,
+        completion_tokens: 35,
+    });
+    app.on_sim_event(turn_started(1, 1, 3));
+    app.on_sim_event(token(1, "Sync conflicts are where this gets "));
+    app.on_sim_event(token(1, "hard"));
+
+    let buf = render(&mut app, 80, 24);
+    let rows = lines(&buf);
+
+    // Plain checks first: they say what broke better than a snapshot diff.
+    assert!(rows[0].contains("Personas 2/14"), "{}", rows[0]);
+    assert!(rows[0].contains("Conversation"), "{}", rows[0]);
+    assert!(screen(&buf).contains("Feature"));
+    assert!(screen(&buf).contains("Maria Lopez"));
+    assert!(screen(&buf).contains("Priya Raman"));
+    assert!(screen(&buf).contains("[x] "));
+    let status = status_line(&buf);
+    assert!(status.contains("openai · gpt-4o-mini"), "{status}");
+    assert!(
+        status.contains("debating · round 1/2 · Priya Raman"),
+        "{status}"
+    );
+    // At 80 columns the line is cut at the right edge while a speaker is
+    // named: the completion count does not fit, the prompt count does.
+    assert!(status.contains("tokens 210 in"), "{status}");
+    assert!(rows[22].contains("Esc cancel"), "hints: {}", rows[22]);
+    let pane = conversation_text(&buf);
+    assert!(pane.contains("hard▌"), "streaming cursor:\n{pane}");
+
+    // The status line holds the elapsed seconds: keep it out of the snapshot.
+    let mut snap = rows[..23].to_vec();
+    snap.push("[status line redacted: it shows elapsed seconds]".into());
+    insta::assert_snapshot!("running_debate_80x24", snap.join("\n"));
+}
+
+#[test]
+fn below_80x24_shows_terminal_too_small_instead_of_the_panes() {
+    for (w, h) in [(79, 24), (80, 23)] {
+        let mut app = new_app();
+        start_debate(&mut app);
+        let text = screen(&render(&mut app, w, h));
+        assert!(text.contains("Terminal too small"), "{w}x{h}:\n{text}");
+        assert!(text.contains(&format!("{w}×{h}")), "{w}x{h}:\n{text}");
+        for pane in ["Personas", "Feature", "Conversation", "gpt-4o-mini"] {
+            assert!(!text.contains(pane), "{w}x{h} still shows {pane}:\n{text}");
+        }
+    }
+    // At exactly the minimum the panes are back.
+    let mut app = new_app();
+    let text = screen(&render(&mut app, 80, 24));
+    assert!(!text.contains("Terminal too small"));
+    assert!(text.contains("Conversation"));
+}
+
+// ---------------------------------------------------------------- scrolling
+
+#[test]
+fn page_up_while_streaming_holds_the_view_and_end_or_page_down_follow_again() {
+    let mut app = new_app();
+    start_debate(&mut app);
+    app.on_sim_event(turn_started(0, 1, 1));
+    for i in 0..60 {
+        app.on_sim_event(token(0, &format!("point {i:02} about offline mode\n")));
+    }
+    let buf = render(&mut app, 120, 40);
+    let pane = conversation_text(&buf);
+    assert!(app.conversation.is_following());
+    assert!(
+        pane.contains("point 59"),
+        "following shows the tail:\n{pane}"
+    );
+    assert!(
+        !pane.contains("point 00"),
+        "the start is off screen:\n{pane}"
+    );
+
+    // PgUp from the editor, where focus is after starting: it works anywhere.
+    assert_eq!(app.focus, Focus::Editor);
+    press_code(&mut app, KeyCode::PageUp);
+    assert!(!app.conversation.is_following());
+    let buf = render(&mut app, 120, 40);
+    let first_line = conversation_rows(&buf)[0].1.clone();
+    let top = app.conversation.top();
+    assert!(row_text(&buf, 0, 48, 120).contains("scrolled"));
+    assert!(!conversation_text(&buf).contains("point 59"));
+
+    // More tokens arrive, some of them new lines: the view stays put.
+    for i in 60..90 {
+        app.on_sim_event(token(0, &format!("point {i:02} about offline mode\n")));
+        let buf = render(&mut app, 120, 40);
+        assert_eq!(conversation_rows(&buf)[0].1, first_line, "view jumped");
+        assert_eq!(app.conversation.top(), top);
+    }
+    app.on_sim_event(token(0, "the last word"));
+
+    // PageDown back to the bottom resumes following.
+    for _ in 0..10 {
+        press_code(&mut app, KeyCode::PageDown);
+        render(&mut app, 120, 40);
+    }
+    assert!(app.conversation.is_following());
+    let buf = render(&mut app, 120, 40);
+    assert!(!row_text(&buf, 0, 48, 120).contains("scrolled"));
+    assert!(conversation_text(&buf).contains("the last word▌"));
+
+    // Again, this time End in the conversation pane follows.
+    press_code(&mut app, KeyCode::PageUp);
+    render(&mut app, 120, 40);
+    assert!(!app.conversation.is_following());
+    press_code(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Focus::Conversation);
+    press_code(&mut app, KeyCode::End);
+    assert!(app.conversation.is_following());
+    app.on_sim_event(token(0, ", really"));
+    let buf = render(&mut app, 120, 40);
+    assert!(conversation_text(&buf).contains("the last word, really▌"));
+
+    app.on_sim_event(SimEvent::TurnEnded { turn: 0 });
+    app.on_sim_event(SimEvent::Done {
+        outcome: Outcome::Completed,
+    });
+    assert_eq!(app.run, RunState::Completed);
+}
+
+// ---------------------------------------------------------------- paste
+
+#[test]
+fn bracketed_paste_goes_to_the_editor_as_lines_from_any_focus() {
+    let mut app = new_app();
+    assert_eq!(app.focus, Focus::Personas);
+    assert!(app.update(Action::Paste("line1\r\nline2".into())).is_none());
+    assert_eq!(app.focus, Focus::Editor);
+    assert_eq!(app.editor.lines(), ["line1", "line2"]);
+    assert!(app.selected.is_empty(), "nothing reached the persona list");
+    assert!(!app.should_quit);
+
+    // A paste of lone \r from the conversation pane, appended at the cursor.
+    press_code(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Focus::Conversation);
+    app.update(Action::Paste("\rline3".into()));
+    assert_eq!(app.focus, Focus::Editor);
+    assert_eq!(app.editor.lines(), ["line1", "line2", "line3"]);
+    assert_eq!(app.feature_text(), "line1\nline2\nline3");
+}
