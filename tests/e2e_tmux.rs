@@ -52,6 +52,25 @@ impl Drop for Tmux {
     }
 }
 
+/// CPU time (user + system, in clock ticks) of the app running in the pane.
+fn app_cpu_ticks(session: &str) -> Option<u64> {
+    let shell = Tmux::run(&["display-message", "-p", "-t", session, "#{pane_pid}"]);
+    let out = Command::new("pgrep")
+        .args(["-P", shell.trim()])
+        .output()
+        .ok()?;
+    let pid = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()?
+        .trim()
+        .to_string();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(fields[11].parse::<u64>().ok()? + fields[12].parse::<u64>().ok()?)
+}
+
 fn binary() -> PathBuf {
     std::env::var_os("PERSONA_SIM_E2E_BIN")
         .map(PathBuf::from)
@@ -101,6 +120,13 @@ async fn debate_in_a_real_terminal_then_quit_restores_it() {
         tmux.wait_for("the persona list", wait, |s| {
             s.contains("Personas 0/14") && s.contains("Maria Lopez")
         });
+        // Idle means idle: no redraws, no polling.
+        std::thread::sleep(Duration::from_millis(300));
+        let before = app_cpu_ticks(&tmux.session).expect("the app's pid and CPU time");
+        std::thread::sleep(Duration::from_secs(2));
+        let used = app_cpu_ticks(&tmux.session).unwrap() - before;
+        eprintln!("idle CPU over 2 s: {used} ticks (1 tick = 10 ms)");
+        assert!(used <= 1, "idle app used {used} ticks of CPU in 2 s");
         tmux.keys(&["Space", "j", "Space", "Tab"]);
         tmux.text("Offline mode for field workers");
         tmux.keys(&["F5"]);
