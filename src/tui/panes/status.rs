@@ -5,6 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
+use unicode_width::UnicodeWidthStr;
 
 use crate::tui::app::{App, Focus, NoticeLevel, RunState};
 use crate::tui::theme;
@@ -66,38 +67,60 @@ pub fn render_status(frame: &mut Frame, area: Rect, app: &App) {
                 .add_modifier(Modifier::BOLD),
         ),
     };
-    let state = match &app.run {
-        RunState::Idle => Span::styled(" idle ", theme::dim()),
-        RunState::Running {
-            round,
-            rounds,
-            speaker,
-            started,
-        } => Span::styled(
-            format!(
-                " ● debating · round {round}/{rounds}{} · {}s ",
-                speaker
-                    .as_ref()
-                    .map(|s| format!(" · {s}"))
-                    .unwrap_or_default(),
-                started.elapsed().as_secs()
-            ),
-            Style::new().fg(Color::LightGreen),
-        ),
-        RunState::Completed => Span::styled(" ✓ finished ", Style::new().fg(Color::LightGreen)),
-        RunState::Cancelled => Span::styled(" cancelled ", Style::new().fg(Color::Yellow)),
-        RunState::Failed => Span::styled(" ✗ stopped by an error ", theme::error()),
-    };
-    let tokens = Span::styled(
-        format!(
-            " tokens {} in · {} out ",
-            app.usage.prompt_tokens, app.usage.completion_tokens
-        ),
-        theme::dim(),
+    // Fit the line to the width: drop the speaker first, then shorten tokens.
+    let width = area.width as usize;
+    let tokens_long = format!(
+        " tokens {} in · {} out ",
+        app.usage.prompt_tokens, app.usage.completion_tokens
     );
+    let tokens_short = format!(
+        " {}↑ {}↓ tok ",
+        app.usage.prompt_tokens, app.usage.completion_tokens
+    );
+    let (full_state, state_style) = state_text(app, true);
+    let used = backend.width() + full_state.width();
+    let (state_text, tokens) = if used + tokens_long.width() <= width {
+        (full_state, tokens_long)
+    } else {
+        let (short_state, _) = state_text(app, false);
+        if backend.width() + short_state.width() + tokens_long.width() <= width {
+            (short_state, tokens_long)
+        } else {
+            (short_state, tokens_short)
+        }
+    };
+    let state = Span::styled(state_text, state_style);
+    let tokens = Span::styled(tokens, theme::dim());
     frame.render_widget(
         Paragraph::new(Line::from(vec![backend, state, tokens]))
             .style(Style::new().bg(Color::Black)),
         area,
     );
+}
+
+fn state_text(app: &App, with_speaker: bool) -> (String, Style) {
+    match &app.run {
+        RunState::Idle => (" idle ".into(), theme::dim()),
+        RunState::Running {
+            round,
+            rounds,
+            speaker,
+            started,
+        } => {
+            let speaker = match speaker {
+                Some(s) if with_speaker => format!(" · {s}"),
+                _ => String::new(),
+            };
+            (
+                format!(
+                    " ● debating · round {round}/{rounds}{speaker} · {}s ",
+                    started.elapsed().as_secs()
+                ),
+                Style::new().fg(Color::LightGreen),
+            )
+        }
+        RunState::Completed => (" ✓ finished ".into(), Style::new().fg(Color::LightGreen)),
+        RunState::Cancelled => (" cancelled ".into(), Style::new().fg(Color::Yellow)),
+        RunState::Failed => (" ✗ stopped by an error ".into(), theme::error()),
+    }
 }
