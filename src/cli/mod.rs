@@ -72,6 +72,12 @@ pub async fn simulate(
     let Some(backend) = backend else {
         bail!("no LLM backend is configured: {HOW_TO_CONFIGURE}");
     };
+    if backend.info().kind == "local" && !std::path::Path::new(&backend.info().endpoint).exists() {
+        bail!(
+            "the local model is not installed at {}: run `persona-sim model fetch` (98 MB), or set OPENAI_API_KEY / OPENAI_BASE_URL",
+            backend.info().endpoint
+        );
+    }
     let config = DebateConfig {
         feature,
         personas: personas.clone(),
@@ -182,6 +188,89 @@ pub fn personas_list(panel: &[Persona], out: &mut impl Write) -> io::Result<()> 
         }
         writeln!(out, "{line}")?;
     }
+    Ok(())
+}
+
+/// `model fetch`: installs the default model, verified; a no-op when a
+/// verified copy is already there.
+pub async fn model_fetch(
+    dest: &std::path::Path,
+    url: &str,
+    force: bool,
+) -> anyhow::Result<ExitCode> {
+    use crate::llm::fetch::{DEFAULT_MODEL_SHA256, FetchPlan, FetchProgress, fetch, sha256_file};
+    use std::io::IsTerminal;
+    if dest.exists() && !force {
+        let path = dest.to_path_buf();
+        let digest = tokio::task::spawn_blocking(move || sha256_file(&path)).await??;
+        if digest == DEFAULT_MODEL_SHA256 {
+            println!("model already installed and verified: {}", dest.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        eprintln!(
+            "{} does not match the default model's checksum; downloading it again",
+            dest.display()
+        );
+    }
+    let live = io::stderr().is_terminal();
+    let progress = move |p: FetchProgress| match p {
+        FetchProgress::Source(source) => eprintln!("fetching from {source}"),
+        FetchProgress::Bytes { done, total } if live => {
+            let total = total
+                .map(|t| format!(" / {:.1} MB", t as f64 / 1e6))
+                .unwrap_or_default();
+            eprint!("\r  {:.1} MB{total}   ", done as f64 / 1e6);
+        }
+        FetchProgress::Bytes { .. } => {}
+        FetchProgress::Verifying => {
+            if live {
+                eprintln!();
+            }
+            eprintln!("verifying SHA-256");
+        }
+    };
+    let path = fetch(&FetchPlan::default_model(dest.to_path_buf(), url), progress).await?;
+    println!("installed {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `model status`: which backend is live, and where the model is.
+pub fn model_status(
+    backend: &crate::config::BackendChoice,
+    model_path: &std::path::Path,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    use crate::config::{BackendChoice, LOCAL_AVAILABLE};
+    use crate::llm::fetch::{DEFAULT_MODEL_SHA256, sha256_file};
+    match backend {
+        BackendChoice::OpenAi(s) => {
+            writeln!(out, "backend: openai · {} at {}", s.model, s.base_url)?
+        }
+        BackendChoice::Local { .. } => writeln!(out, "backend: local (embedded llama.cpp)")?,
+        BackendChoice::None => writeln!(out, "backend: none: {HOW_TO_CONFIGURE}")?,
+    }
+    if !LOCAL_AVAILABLE {
+        writeln!(
+            out,
+            "local model: not available in this build (built without the `local` feature)"
+        )?;
+        return Ok(());
+    }
+    let state = match std::fs::metadata(model_path) {
+        Err(_) => "not installed: run `persona-sim model fetch`".to_string(),
+        Ok(meta) => {
+            let verdict = match sha256_file(model_path) {
+                Ok(d) if d == DEFAULT_MODEL_SHA256 => {
+                    "the default SmolLM2-135M-Instruct Q4_1, verified".to_string()
+                }
+                Ok(_) => "a custom model (not the default's checksum)".to_string(),
+                Err(e) => format!("unreadable: {e}"),
+            };
+            format!("installed, {:.1} MB, {verdict}", meta.len() as f64 / 1e6)
+        }
+    };
+    writeln!(out, "local model: {}", model_path.display())?;
+    writeln!(out, "  {state}")?;
     Ok(())
 }
 

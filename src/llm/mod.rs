@@ -1,5 +1,8 @@
 //! LLM backends behind one streaming trait.
 
+pub mod fetch;
+#[cfg(feature = "local")]
+pub mod local;
 pub mod openai;
 
 use std::fmt;
@@ -92,6 +95,8 @@ pub enum LlmError {
     Server(String),
     #[error("the server closed the stream before the reply was finished")]
     EndedEarly,
+    #[error("local model: {0}")]
+    Model(String),
 }
 
 pub type ChatStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, LlmError>> + Send>>;
@@ -116,10 +121,15 @@ impl fmt::Display for BackendInfo {
 pub trait ChatBackend: Send + Sync {
     fn info(&self) -> BackendInfo;
     fn stream(&self, request: ChatRequest) -> ChatStream;
+    /// The context size in tokens when it is small enough to plan prompts
+    /// around (the local model); `None` for large hosted models.
+    fn context_window(&self) -> Option<u32> {
+        None
+    }
 }
 
-/// The message shown when no backend is configured (until the embedded
-/// model lands, there is no offline fallback).
+/// The message shown when no backend can run.
 pub const HOW_TO_CONFIGURE: &str = "set OPENAI_API_KEY for OpenAI, or OPENAI_BASE_URL for an \
 OpenAI-compatible server (Ollama: http://localhost:11434/v1, llama.cpp server: \
-http://localhost:8080/v1), then restart; choose the model with --model";
+http://localhost:8080/v1), or install the offline model with `persona-sim model fetch` \
+(in a build with the `local` feature); then restart";

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use crate::llm::{ChatBackend, ChatChunk, ChatMessage, ChatRequest, Usage};
 use crate::persona::Persona;
 
-use super::prompts::{persona_system_prompt, turn_prompt};
+use super::prompts::{CHARS_PER_TOKEN, persona_system_prompt, turn_prompt};
 
 pub const DEFAULT_ROUNDS: u32 = 2;
 pub const DEFAULT_MAX_TOKENS_PER_TURN: u32 = 300;
@@ -112,17 +112,21 @@ async fn debate_rounds(
             .await;
         return Outcome::Failed;
     }
+    let context = backend.context_window();
     for round in 1..=config.rounds {
         for persona in &config.personas {
+            let system = persona_system_prompt(persona);
+            let budget = context.map(|ctx| prompt_budget(ctx, config.max_tokens_per_turn, &system));
             let request = ChatRequest {
                 messages: vec![
-                    ChatMessage::system(persona_system_prompt(persona)),
+                    ChatMessage::system(system),
                     ChatMessage::user(turn_prompt(
                         &config.feature,
                         &transcript.turns,
                         persona,
                         round,
                         config.rounds,
+                        budget,
                     )),
                 ],
                 max_tokens: config.max_tokens_per_turn,
@@ -184,6 +188,16 @@ async fn debate_rounds(
         }
     }
     Outcome::Completed
+}
+
+/// Characters the turn prompt may take so that system prompt, turn prompt,
+/// template overhead and the reply fit in `context` tokens.
+pub fn prompt_budget(context: u32, max_reply_tokens: u32, system: &str) -> usize {
+    const TEMPLATE_OVERHEAD_TOKENS: usize = 48;
+    let system_tokens = system.len().div_ceil(CHARS_PER_TOKEN);
+    (context as usize)
+        .saturating_sub(max_reply_tokens as usize + TEMPLATE_OVERHEAD_TOKENS + system_tokens)
+        * CHARS_PER_TOKEN
 }
 
 #[cfg(test)]

@@ -44,35 +44,100 @@ Never mention being an AI.",
     prompt
 }
 
+/// A rough, deliberately low count of characters per token, for planning
+/// prompts on a small context (English averages about four).
+pub const CHARS_PER_TOKEN: usize = 3;
+
 /// The turn instruction: the feature, the transcript so far, and what to do.
+/// With a budget (in characters), the oldest turns are folded into a
+/// one-line summary so the prompt fits a small model's context.
 pub fn turn_prompt(
     feature: &str,
     transcript: &[Turn],
     speaker: &Persona,
     round: u32,
     rounds: u32,
+    budget_chars: Option<usize>,
 ) -> String {
-    let mut prompt = format!("Feature under discussion:\n{}\n", feature.trim());
+    let budget = budget_chars.unwrap_or(usize::MAX);
+    let feature = clip(feature.trim(), budget / 2);
+    let mut prompt = format!("Feature under discussion:\n{feature}\n");
     let said: Vec<&Turn> = transcript
         .iter()
         .filter(|t| !t.text.trim().is_empty())
         .collect();
-    if said.is_empty() {
-        prompt.push_str(&format!(
+    let instruction = if said.is_empty() {
+        format!(
             "\nYou speak first. As {}, give your honest first reaction in 2 to 4 sentences: would you use it, what worries you, what would you need?",
             speaker.name
-        ));
+        )
     } else {
-        prompt.push_str("\nDiscussion so far:\n");
-        for turn in said {
-            prompt.push_str(&format!("{}: {}\n", turn.speaker, turn.text.trim()));
-        }
-        prompt.push_str(&format!(
+        format!(
             "\nRound {round} of {rounds}. Reply as {} in 2 to 4 sentences: react to the feature and to at least one point another person made.",
             speaker.name
-        ));
+        )
+    };
+    if !said.is_empty() {
+        let lines: Vec<String> = said
+            .iter()
+            .map(|t| format!("{}: {}\n", t.speaker, t.text.trim()))
+            .collect();
+        // Keep the newest turns that fit; summarise the rest in one line.
+        let room = budget.saturating_sub(prompt.len() + instruction.len() + 40);
+        let summary_room = room / 4;
+        let mut used = 0;
+        let mut keep = 0;
+        for line in lines.iter().rev() {
+            if used + line.len() > room - summary_room.min(room) && keep > 0 {
+                break;
+            }
+            used += line.len();
+            keep += 1;
+        }
+        let older = &said[..said.len() - keep];
+        prompt.push_str("\nDiscussion so far:\n");
+        if !older.is_empty() {
+            prompt.push_str(&summarise(older, summary_room));
+            prompt.push('\n');
+        }
+        for line in &lines[lines.len() - keep..] {
+            prompt.push_str(&clip(line, room));
+        }
     }
+    prompt.push_str(&instruction);
     prompt
+}
+
+/// "Earlier (3 turns): Ana: I like the idea…; Bo: Too…" within `room` chars.
+fn summarise(turns: &[&Turn], room: usize) -> String {
+    let mut line = format!("Earlier ({} turns): ", turns.len());
+    for (i, turn) in turns.iter().enumerate() {
+        let words: Vec<&str> = turn.text.split_whitespace().take(8).collect();
+        let piece = format!(
+            "{}{}: {}…",
+            if i > 0 { "; " } else { "" },
+            turn.speaker,
+            words.join(" ")
+        );
+        if line.len() + piece.len() > room {
+            line.push_str(&format!("; and {} more", turns.len() - i));
+            break;
+        }
+        line.push_str(&piece);
+    }
+    line
+}
+
+/// Cuts text to at most `max` bytes on a character boundary.
+fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max.saturating_sub(3);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 #[cfg(test)]
@@ -104,7 +169,7 @@ mod tests {
     #[test]
     fn turn_prompt_carries_feature_and_transcript() {
         let panel = builtin_panel();
-        let first = turn_prompt("Dark mode", &[], &panel[0], 1, 2);
+        let first = turn_prompt("Dark mode", &[], &panel[0], 1, 2, None);
         assert!(first.contains("Dark mode") && first.contains("You speak first"));
         let transcript = vec![Turn {
             persona_id: 2,
@@ -113,8 +178,51 @@ mod tests {
             text: "Too expensive.".into(),
             complete: true,
         }];
-        let second = turn_prompt("Dark mode", &transcript, &panel[0], 1, 2);
+        let second = turn_prompt("Dark mode", &transcript, &panel[0], 1, 2, None);
         assert!(second.contains("Kwame Mensah: Too expensive."));
         assert!(second.contains("Round 1 of 2"));
+    }
+
+    #[test]
+    fn a_long_transcript_is_trimmed_to_the_budget_keeping_the_newest_turns() {
+        let panel = builtin_panel();
+        let mut transcript = Vec::new();
+        for round in 1..=5 {
+            for p in &panel[..10] {
+                transcript.push(Turn {
+                    persona_id: p.id,
+                    speaker: p.name.clone(),
+                    round,
+                    text: format!("Round {round}: {} ", p.name)
+                        + &"I have concerns about price and data. ".repeat(15),
+                    complete: true,
+                });
+            }
+        }
+        let budget = 4000;
+        let prompt = turn_prompt("Offline mode", &transcript, &panel[0], 5, 5, Some(budget));
+        assert!(prompt.len() <= budget, "{} > {budget}", prompt.len());
+        assert!(prompt.contains("Offline mode"));
+        assert!(
+            prompt.contains("Earlier (") && prompt.contains("more"),
+            "{prompt}"
+        );
+        let newest = transcript.last().unwrap();
+        assert!(prompt.contains(newest.text.trim()));
+        assert!(
+            prompt.ends_with("react to the feature and to at least one point another person made.")
+        );
+        // Without a budget nothing is dropped.
+        let full = turn_prompt("Offline mode", &transcript, &panel[0], 5, 5, None);
+        assert!(!full.contains("Earlier ("));
+        assert!(full.contains(transcript[0].text.trim()));
+    }
+
+    #[test]
+    fn a_huge_feature_is_clipped() {
+        let panel = builtin_panel();
+        let feature = "word ".repeat(5000);
+        let prompt = turn_prompt(&feature, &[], &panel[0], 1, 1, Some(3000));
+        assert!(prompt.len() <= 3000);
     }
 }

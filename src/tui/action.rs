@@ -30,10 +30,16 @@ pub enum Action {
     Paste(String),
     /// Something outside changed the screen (resize, focus gained).
     Redraw,
+    /// The offer to download the local model: yes.
+    AcceptModelFetch,
+    /// No, or cancel a running download, or close the failure message.
+    DismissModelOffer,
 }
 
 #[derive(Debug, Clone)]
 pub enum Effect {
     StartDebate(DebateConfig),
     CancelDebate,
+    FetchModel(std::path::PathBuf),
+    CancelFetch,
 }

@@ -2,6 +2,7 @@
 //! terminal.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use ratatui::style::{Color, Style};
@@ -11,6 +12,7 @@ use ratatui_textarea::{TextArea, WrapMode};
 use super::action::{Action, Effect};
 use super::panes::conversation::{ConversationView, Entry, EntryKind};
 use super::theme;
+use crate::llm::fetch::FetchProgress;
 use crate::llm::{BackendInfo, HOW_TO_CONFIGURE, Usage};
 use crate::persona::Persona;
 use crate::persona::store::SaveNotice;
@@ -66,6 +68,25 @@ pub struct Notice {
     pub text: String,
 }
 
+/// The offer to install the local model, and the download's progress.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelOffer {
+    pub path: PathBuf,
+    pub state: OfferState,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum OfferState {
+    Asking,
+    Fetching {
+        source: String,
+        done: u64,
+        total: Option<u64>,
+        verifying: bool,
+    },
+    Failed(String),
+}
+
 pub struct App {
     pub personas: Vec<Persona>,
     pub list: ListState,
@@ -78,6 +99,9 @@ pub struct App {
     pub backend: Option<BackendInfo>,
     pub notice: Option<Notice>,
     pub show_help: bool,
+    /// Set while the local model is the backend and is not installed.
+    pub missing_model: Option<PathBuf>,
+    pub model_offer: Option<ModelOffer>,
     pub rounds: u32,
     pub max_tokens_per_turn: u32,
     pub should_quit: bool,
@@ -115,6 +139,8 @@ impl App {
             backend,
             notice: None,
             show_help: false,
+            missing_model: None,
+            model_offer: None,
             rounds,
             max_tokens_per_turn,
             should_quit: false,
@@ -129,6 +155,64 @@ impl App {
         }
         app.style_editor();
         app
+    }
+
+    /// The local model is the backend but not installed: offer to fetch it.
+    pub fn offer_model(&mut self, path: PathBuf) {
+        self.missing_model = Some(path.clone());
+        self.model_offer = Some(ModelOffer {
+            path,
+            state: OfferState::Asking,
+        });
+        self.dirty = true;
+    }
+
+    pub fn on_fetch_progress(&mut self, progress: FetchProgress) {
+        let Some(ModelOffer {
+            state:
+                OfferState::Fetching {
+                    source,
+                    done,
+                    total,
+                    verifying,
+                },
+            ..
+        }) = &mut self.model_offer
+        else {
+            return;
+        };
+        match progress {
+            FetchProgress::Source(s) => {
+                *source = s;
+                *done = 0;
+                *total = None;
+            }
+            FetchProgress::Bytes { done: d, total: t } => {
+                *done = d;
+                *total = t;
+            }
+            FetchProgress::Verifying => *verifying = true,
+        }
+        self.dirty = true;
+    }
+
+    pub fn on_fetch_done(&mut self, result: Result<PathBuf, String>) {
+        self.dirty = true;
+        match result {
+            Ok(path) => {
+                self.missing_model = None;
+                self.model_offer = None;
+                self.set_notice(
+                    NoticeLevel::Info,
+                    format!("Model installed at {}: press F5 to start", path.display()),
+                );
+            }
+            Err(e) => {
+                if let Some(offer) = &mut self.model_offer {
+                    offer.state = OfferState::Failed(e);
+                }
+            }
+        }
     }
 
     pub fn is_running(&self) -> bool {
@@ -225,6 +309,34 @@ impl App {
                     .insert_str(text.replace("\r\n", "\n").replace('\r', "\n"));
             }
             Action::Redraw => {}
+            Action::AcceptModelFetch => {
+                if let Some(offer) = &mut self.model_offer {
+                    offer.state = OfferState::Fetching {
+                        source: String::new(),
+                        done: 0,
+                        total: None,
+                        verifying: false,
+                    };
+                    return Some(Effect::FetchModel(offer.path.clone()));
+                }
+            }
+            Action::DismissModelOffer => {
+                let was_fetching = matches!(
+                    self.model_offer,
+                    Some(ModelOffer {
+                        state: OfferState::Fetching { .. },
+                        ..
+                    })
+                );
+                self.model_offer = None;
+                self.set_notice(
+                    NoticeLevel::Info,
+                    "No local model: run `persona-sim model fetch`, or set OPENAI_API_KEY; F5 offers the download again",
+                );
+                if was_fetching {
+                    return Some(Effect::CancelFetch);
+                }
+            }
         }
         None
     }
@@ -249,6 +361,10 @@ impl App {
                 NoticeLevel::Info,
                 "A debate is already running: Esc cancels it",
             );
+            return None;
+        }
+        if let Some(path) = self.missing_model.clone() {
+            self.offer_model(path);
             return None;
         }
         if self.backend.is_none() {

@@ -4,7 +4,7 @@
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
 
 use super::action::Action;
-use super::app::{App, Focus};
+use super::app::{App, Focus, OfferState};
 
 /// Lines moved per mouse wheel notch.
 const WHEEL_LINES: usize = 3;
@@ -30,6 +30,21 @@ pub fn map_key(app: &App, key: KeyEvent) -> Option<Action> {
         KeyCode::Char('c') if ctrl => return Some(Action::Quit),
         KeyCode::F(1) => return Some(Action::ToggleHelp),
         _ => {}
+    }
+    if let Some(offer) = &app.model_offer {
+        return match (&offer.state, key.code) {
+            (OfferState::Asking, KeyCode::Enter | KeyCode::Char('y')) => {
+                Some(Action::AcceptModelFetch)
+            }
+            (OfferState::Asking, KeyCode::Esc | KeyCode::Char('n')) => {
+                Some(Action::DismissModelOffer)
+            }
+            (OfferState::Fetching { .. }, KeyCode::Esc) => Some(Action::DismissModelOffer),
+            (OfferState::Failed(_), KeyCode::Esc | KeyCode::Enter) => {
+                Some(Action::DismissModelOffer)
+            }
+            _ => None,
+        };
     }
     if app.show_help {
         return match key.code {

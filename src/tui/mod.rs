@@ -9,6 +9,7 @@ pub mod theme;
 pub mod ui;
 
 use std::io::{self, Stdout, Write};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -32,6 +33,7 @@ use tokio::time::Instant;
 
 use crate::config::Settings;
 use crate::llm::ChatBackend;
+use crate::llm::fetch::{FetchPlan, FetchProgress, fetch};
 use crate::persona::store::{Autosaver, Loaded};
 use crate::sim::debate::{SimEvent, Transcript, run_debate};
 
@@ -125,6 +127,11 @@ fn restore_terminal() {
     let _ = stdout.flush();
 }
 
+enum FetchMsg {
+    Progress(FetchProgress),
+    Done(Result<PathBuf, String>),
+}
+
 struct RunningDebate {
     task: JoinHandle<Transcript>,
     events: mpsc::Receiver<SimEvent>,
@@ -138,6 +145,9 @@ pub async fn run(settings: Settings, loaded: Loaded) -> anyhow::Result<()> {
         settings.rounds,
         settings.max_tokens_per_turn,
     );
+    if let Some(path) = settings.backend.missing_local_model() {
+        app.offer_model(path.to_path_buf());
+    }
     if !loaded.notices.is_empty() {
         let level = if loaded.store.writes_blocked() {
             NoticeLevel::Error
@@ -153,7 +163,14 @@ pub async fn run(settings: Settings, loaded: Loaded) -> anyhow::Result<()> {
         let _ = save_tx.send(notice);
     });
     let mut guard = TerminalGuard::enter(settings.mouse)?;
-    let result = event_loop(&mut guard.terminal, &mut app, backend, &mut save_rx).await;
+    let result = event_loop(
+        &mut guard.terminal,
+        &mut app,
+        backend,
+        &settings.model_url,
+        &mut save_rx,
+    )
+    .await;
     drop(guard);
     autosaver.shutdown();
     result
@@ -170,10 +187,13 @@ async fn event_loop(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
     app: &mut App,
     backend: Option<Arc<dyn ChatBackend>>,
+    model_url: &str,
     save_rx: &mut mpsc::UnboundedReceiver<crate::persona::store::SaveNotice>,
 ) -> anyhow::Result<()> {
     let mut events = EventStream::new();
     let mut debate: Option<RunningDebate> = None;
+    let (fetch_tx, mut fetch_rx) = mpsc::unbounded_channel::<FetchMsg>();
+    let mut fetch_task: Option<JoinHandle<()>> = None;
     let mut last_frame = Instant::now() - FRAME_INTERVAL;
     let mut tick = tokio::time::interval(RUNNING_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -219,6 +239,13 @@ async fn event_loop(
                 None => debate = None,
             },
             Some(notice) = save_rx.recv() => app.on_save_notice(notice),
+            Some(msg) = fetch_rx.recv() => match msg {
+                FetchMsg::Progress(p) => app.on_fetch_progress(p),
+                FetchMsg::Done(result) => {
+                    fetch_task = None;
+                    app.on_fetch_done(result);
+                }
+            },
             _ = tokio::time::sleep_until(frame_due), if app.dirty => {}
             _ = tick.tick(), if app.is_running() => app.dirty = true,
             _ = hangup.recv() => app.should_quit = true,
@@ -232,6 +259,24 @@ async fn event_loop(
                     debate = Some(RunningDebate { task, events: rx });
                 }
             }
+            Some(Effect::FetchModel(path)) => {
+                let tx = fetch_tx.clone();
+                let plan = FetchPlan::default_model(path, model_url);
+                fetch_task = Some(tokio::spawn(async move {
+                    let progress_tx = tx.clone();
+                    let result = fetch(&plan, move |p| {
+                        let _ = progress_tx.send(FetchMsg::Progress(p));
+                    })
+                    .await
+                    .map_err(|e| e.to_string());
+                    let _ = tx.send(FetchMsg::Done(result));
+                }));
+            }
+            Some(Effect::CancelFetch) => {
+                if let Some(task) = fetch_task.take() {
+                    task.abort();
+                }
+            }
             Some(Effect::CancelDebate) => {
                 if let Some(d) = debate.take() {
                     d.task.abort();
@@ -243,6 +288,9 @@ async fn event_loop(
     }
     if let Some(d) = debate.take() {
         d.task.abort();
+    }
+    if let Some(task) = fetch_task.take() {
+        task.abort();
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::app::{App, Focus};
-use super::panes::{editor, help, personas, status};
+use super::panes::{editor, help, model_offer, personas, status};
 use super::theme;
 
 pub const MIN_WIDTH: u16 = 80;
@@ -39,6 +39,9 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
     status::render_status(frame, status_line, app);
     if app.show_help {
         help::render(frame, area);
+    }
+    if let Some(offer) = &app.model_offer {
+        model_offer::render(frame, area, offer);
     }
 }
 

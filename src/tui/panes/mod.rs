@@ -3,5 +3,6 @@
 pub mod conversation;
 pub mod editor;
 pub mod help;
+pub mod model_offer;
 pub mod personas;
 pub mod status;

@@ -1,0 +1,436 @@
+//! The embedded backend: a GGUF model run in-process by llama.cpp.
+//!
+//! The model is loaded once (lazily, on the first request, so a model fetched
+//! after start is picked up) and reused. Generation runs on its own thread,
+//! never on the async runtime or the UI thread, one request at a time (two
+//! cores are shared by all). Dropping the stream stops generation within one
+//! token: the thread sees the channel closed before it samples the next one.
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
+use tokio::sync::mpsc;
+
+use super::{
+    BackendInfo, ChatBackend, ChatChunk, ChatMessage, ChatRequest, ChatStream, LlmError, Role,
+    Usage,
+};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalSettings {
+    pub model_path: PathBuf,
+    pub temperature: f32,
+    pub top_p: f32,
+    pub repeat_penalty: f32,
+    /// Tokens of context (prompt + reply).
+    pub context_size: u32,
+    pub threads: i32,
+    /// Fixed seed for reproducible runs (tests, benchmarks); random otherwise.
+    pub seed: Option<u32>,
+}
+
+impl LocalSettings {
+    pub fn new(model_path: PathBuf, temperature: f32) -> Self {
+        LocalSettings {
+            model_path,
+            temperature,
+            top_p: 0.9,
+            repeat_penalty: 1.2,
+            context_size: 2048,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get().min(8) as i32),
+            seed: None,
+        }
+    }
+
+    /// The sampler chain: repetition penalty, nucleus, temperature, draw.
+    /// Greedy decoding makes a model this small loop.
+    pub fn sampler(&self, model: &LlamaModel) -> LlamaSampler {
+        let seed = self.seed.unwrap_or_else(rand_seed);
+        LlamaSampler::chain_simple([
+            LlamaSampler::penalties(model.n_vocab(), 64, self.repeat_penalty, 0.0, 0.0),
+            LlamaSampler::top_k(40),
+            LlamaSampler::top_p(self.top_p, 1),
+            LlamaSampler::temp(self.temperature),
+            LlamaSampler::dist(seed),
+        ])
+    }
+}
+
+fn rand_seed() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() ^ d.as_secs() as u32)
+}
+
+/// llama.cpp may be initialised once per process; this is that one handle.
+pub fn llama() -> Result<&'static LlamaBackend, LlmError> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            // llama.cpp logs to stderr by default, which would draw over the TUI.
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| LlmError::Model(format!("cannot start llama.cpp: {e}")))
+}
+
+pub struct LoadedModel {
+    pub model: LlamaModel,
+    template: Option<LlamaChatTemplate>,
+    pub load_time: std::time::Duration,
+}
+
+impl LoadedModel {
+    /// Loads and checks a GGUF file, with errors that name the path.
+    pub fn load(path: &Path) -> Result<LoadedModel, LlmError> {
+        let started = std::time::Instant::now();
+        let mut magic = [0u8; 4];
+        match std::fs::File::open(path)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(LlmError::Model(format!(
+                    "model file not found: {} (run `persona-sim model fetch`)",
+                    path.display()
+                )));
+            }
+            Err(e) => {
+                return Err(LlmError::Model(format!(
+                    "cannot read the model {}: {e}",
+                    path.display()
+                )));
+            }
+            Ok(()) if &magic != b"GGUF" => {
+                return Err(LlmError::Model(format!(
+                    "{} is not a GGUF model file (corrupt or wrong file; `persona-sim model fetch --force` reinstalls the default)",
+                    path.display()
+                )));
+            }
+            Ok(()) => {}
+        }
+        let model = LlamaModel::load_from_file(llama()?, path, &LlamaModelParams::default())
+            .map_err(|e| {
+                LlmError::Model(format!(
+                    "llama.cpp cannot load {}: {e} (is the file complete?)",
+                    path.display()
+                ))
+            })?;
+        let template = model.chat_template(None).ok();
+        let load_time = started.elapsed();
+        tracing::info!(target: "llm", path = %path.display(), load_ms = load_time.as_millis() as u64, has_template = template.is_some(), "local model loaded");
+        Ok(LoadedModel {
+            model,
+            template,
+            load_time,
+        })
+    }
+
+    /// The prompt in the model's own chat template (ChatML if it has none).
+    pub fn render_prompt(&self, messages: &[ChatMessage]) -> Result<String, LlmError> {
+        if let Some(template) = &self.template {
+            let chat: Result<Vec<_>, _> = messages
+                .iter()
+                .map(|m| LlamaChatMessage::new(role_name(m.role).into(), m.content.clone()))
+                .collect();
+            if let Ok(chat) = chat
+                && let Ok(prompt) = self.model.apply_chat_template(template, &chat, true)
+            {
+                return Ok(prompt);
+            }
+        }
+        Ok(chatml(messages))
+    }
+
+    pub fn tokenize(&self, prompt: &str) -> Vec<llama_cpp_2::token::LlamaToken> {
+        self.model.vocab().tokenize(prompt.as_bytes(), true, true)
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::System => "system",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+    }
+}
+
+/// ChatML, the format SmolLM2 and many small models are trained on.
+pub fn chatml(messages: &[ChatMessage]) -> String {
+    let mut prompt = String::new();
+    for m in messages {
+        prompt.push_str(&format!(
+            "<|im_start|>{}\n{}<|im_end|>\n",
+            role_name(m.role),
+            m.content
+        ));
+    }
+    prompt.push_str("<|im_start|>assistant\n");
+    prompt
+}
+
+struct Engine {
+    settings: LocalSettings,
+    loaded: Mutex<Option<Arc<LoadedModel>>>,
+    /// One generation at a time.
+    turn: Mutex<()>,
+}
+
+impl Engine {
+    fn model(&self) -> Result<Arc<LoadedModel>, LlmError> {
+        let mut slot = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(model) = slot.as_ref() {
+            return Ok(model.clone());
+        }
+        let model = Arc::new(LoadedModel::load(&self.settings.model_path)?);
+        *slot = Some(model.clone());
+        Ok(model)
+    }
+}
+
+pub struct LocalBackend {
+    engine: Arc<Engine>,
+}
+
+impl LocalBackend {
+    pub fn new(settings: LocalSettings) -> Self {
+        LocalBackend {
+            engine: Arc::new(Engine {
+                settings,
+                loaded: Mutex::new(None),
+                turn: Mutex::new(()),
+            }),
+        }
+    }
+
+    pub fn settings(&self) -> &LocalSettings {
+        &self.engine.settings
+    }
+
+    /// Loads the model now (it is otherwise loaded on the first request).
+    pub fn preload(&self) -> Result<Arc<LoadedModel>, LlmError> {
+        self.engine.model()
+    }
+
+    /// True while a generation holds the model (tests use it to see a cancel land).
+    pub fn is_generating(&self) -> bool {
+        self.engine.turn.try_lock().is_err()
+    }
+
+    /// Tokens the request's prompt takes, as the model will see it.
+    pub fn count_prompt_tokens(&self, request: &ChatRequest) -> Result<usize, LlmError> {
+        let model = self.engine.model()?;
+        Ok(model
+            .tokenize(&model.render_prompt(&request.messages)?)
+            .len())
+    }
+}
+
+type Sender = mpsc::Sender<Result<ChatChunk, LlmError>>;
+
+impl ChatBackend for LocalBackend {
+    fn info(&self) -> BackendInfo {
+        let path = &self.engine.settings.model_path;
+        BackendInfo {
+            kind: "local",
+            model: path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "model".into()),
+            endpoint: path.display().to_string(),
+        }
+    }
+
+    fn context_window(&self) -> Option<u32> {
+        Some(self.engine.settings.context_size)
+    }
+
+    fn stream(&self, request: ChatRequest) -> ChatStream {
+        let (tx, mut rx) = mpsc::channel(256);
+        let engine = self.engine.clone();
+        let spawned = std::thread::Builder::new()
+            .name("llm-local".into())
+            .spawn(move || {
+                if let Err(e) = generate(&engine, &request, &tx) {
+                    let _ = tx.blocking_send(Err(e));
+                }
+            });
+        if let Err(e) = spawned {
+            return Box::pin(futures::stream::once(async move {
+                Err(LlmError::Model(format!(
+                    "cannot start the generation thread: {e}"
+                )))
+            }));
+        }
+        Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+    }
+}
+
+/// Why generation stopped early without an error.
+enum Stop {
+    Cancelled,
+}
+
+fn generate(engine: &Engine, request: &ChatRequest, tx: &Sender) -> Result<(), LlmError> {
+    let _turn = engine.turn.lock().unwrap_or_else(|p| p.into_inner());
+    if tx.is_closed() {
+        return Ok(());
+    }
+    let loaded = engine.model()?;
+    let settings = &engine.settings;
+    let started = std::time::Instant::now();
+    match run(&loaded, settings, request, tx) {
+        Ok(usage) => {
+            let secs = started.elapsed().as_secs_f64();
+            tracing::info!(target: "llm", backend = "local", prompt_tokens = usage.prompt_tokens, completion_tokens = usage.completion_tokens,
+                latency_ms = (secs * 1000.0) as u64, tokens_per_s = usage.completion_tokens as f64 / secs.max(1e-9), "local generation finished");
+            let _ = tx.blocking_send(Ok(ChatChunk::Usage(usage)));
+            Ok(())
+        }
+        Err(Ok(Stop::Cancelled)) => {
+            tracing::info!(target: "llm", backend = "local", "local generation cancelled");
+            Ok(())
+        }
+        Err(Err(e)) => Err(e),
+    }
+}
+
+fn model_err(what: &str) -> impl Fn(String) -> Result<Stop, LlmError> + '_ {
+    move |e| Err(LlmError::Model(format!("{what}: {e}")))
+}
+
+/// The decode loop. `Err(Ok(Stop))` is a quiet stop, `Err(Err(e))` a failure.
+fn run(
+    loaded: &LoadedModel,
+    settings: &LocalSettings,
+    request: &ChatRequest,
+    tx: &Sender,
+) -> Result<Usage, Result<Stop, LlmError>> {
+    let model = &loaded.model;
+    let prompt = loaded.render_prompt(&request.messages).map_err(Err)?;
+    let tokens = loaded.tokenize(&prompt);
+    let n_ctx = settings.context_size.min(model.n_ctx_train().max(512));
+    if tokens.len() + 8 >= n_ctx as usize {
+        return Err(Err(LlmError::Model(format!(
+            "the prompt takes {} tokens, more than the {n_ctx}-token context allows",
+            tokens.len()
+        ))));
+    }
+    let budget = (request.max_tokens as usize).min(n_ctx as usize - tokens.len());
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(n_ctx))
+        .with_n_batch(n_ctx)
+        .with_n_threads(settings.threads)
+        .with_n_threads_batch(settings.threads);
+    let mut ctx = model
+        .new_context(llama().map_err(Err)?, params)
+        .map_err(|e| model_err("cannot create a context")(e.to_string()))?;
+    let mut batch = LlamaBatch::new(n_ctx as usize, 1);
+    let last = tokens.len() - 1;
+    for (i, token) in tokens.iter().enumerate() {
+        batch
+            .add(*token, i as i32, &[0], i == last)
+            .map_err(|e| model_err("prompt batch")(e.to_string()))?;
+    }
+    ctx.decode(&mut batch)
+        .map_err(|e| model_err("decoding the prompt failed")(e.to_string()))?;
+
+    let mut sampler = settings.sampler(model);
+    let vocab = model.vocab();
+    let mut pending = Vec::new();
+    let mut generated = 0u32;
+    let mut position = tokens.len() as i32;
+    while (generated as usize) < budget {
+        if tx.is_closed() {
+            return Err(Ok(Stop::Cancelled));
+        }
+        let token = sampler.sample(&ctx, batch.n_tokens() - 1);
+        if vocab.is_eog(token) {
+            break;
+        }
+        generated += 1;
+        pending.extend(vocab.token_to_piece(token, false, None));
+        let text = take_utf8(&mut pending);
+        if !text.is_empty() && tx.blocking_send(Ok(ChatChunk::Text(text))).is_err() {
+            return Err(Ok(Stop::Cancelled));
+        }
+        batch.clear();
+        batch
+            .add(token, position, &[0], true)
+            .map_err(|e| model_err("batch")(e.to_string()))?;
+        position += 1;
+        ctx.decode(&mut batch)
+            .map_err(|e| model_err("decoding failed")(e.to_string()))?;
+    }
+    let rest = String::from_utf8_lossy(&pending).into_owned();
+    if !rest.is_empty() && tx.blocking_send(Ok(ChatChunk::Text(rest))).is_err() {
+        return Err(Ok(Stop::Cancelled));
+    }
+    Ok(Usage {
+        prompt_tokens: tokens.len() as u32,
+        completion_tokens: generated,
+    })
+}
+
+/// Takes the longest valid UTF-8 prefix; a multi-byte character split across
+/// tokens waits for its last byte.
+fn take_utf8(pending: &mut Vec<u8>) -> String {
+    let valid = match std::str::from_utf8(pending) {
+        Ok(s) => s.len(),
+        Err(e) if e.error_len().is_none() => e.valid_up_to(),
+        // Invalid bytes, not just incomplete: emit them replaced.
+        Err(_) => pending.len(),
+    };
+    let text = String::from_utf8_lossy(&pending[..valid]).into_owned();
+    pending.drain(..valid);
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_characters_wait_for_their_last_byte() {
+        let bytes = "é!".as_bytes();
+        let mut pending = bytes[..1].to_vec();
+        assert_eq!(take_utf8(&mut pending), "");
+        pending.extend_from_slice(&bytes[1..]);
+        assert_eq!(take_utf8(&mut pending), "é!");
+        assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn chatml_fallback_ends_with_the_assistant_turn() {
+        let p = chatml(&[ChatMessage::system("be brief"), ChatMessage::user("hi")]);
+        assert_eq!(
+            p,
+            "<|im_start|>system\nbe brief<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+        );
+    }
+
+    #[test]
+    fn missing_and_corrupt_model_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.gguf");
+        let err = LoadedModel::load(&missing).err().unwrap().to_string();
+        assert!(
+            err.contains("model file not found") && err.contains("nope.gguf"),
+            "{err}"
+        );
+        let corrupt = dir.path().join("bad.gguf");
+        std::fs::write(&corrupt, b"this is not a model").unwrap();
+        let err = LoadedModel::load(&corrupt).err().unwrap().to_string();
+        assert!(
+            err.contains("not a GGUF model") && err.contains("bad.gguf"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,220 @@
+//! The embedded backend with the real SmolLM2-135M model. The model is found
+//! at $PERSONA_SIM_MODEL or in the default data directory (where
+//! `persona-sim model fetch` puts it); without it these tests are skipped,
+//! except in CI, which installs it first.
+#![cfg(feature = "local")]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use persona_sim::llm::fetch::DEFAULT_MODEL_FILE;
+use persona_sim::llm::local::{LocalBackend, LocalSettings};
+use persona_sim::llm::{ChatBackend, ChatChunk, ChatMessage, ChatRequest};
+use persona_sim::persona::builtin_panel;
+use persona_sim::sim::debate::{DebateConfig, Outcome, SimEvent, Turn, prompt_budget, run_debate};
+use persona_sim::sim::prompts::{persona_system_prompt, turn_prompt};
+use tokio::sync::mpsc;
+
+fn model_path() -> Option<PathBuf> {
+    let path = std::env::var_os("PERSONA_SIM_MODEL")
+        .map(PathBuf::from)
+        .or_else(|| {
+            directories::ProjectDirs::from("", "", "persona-sim")
+                .map(|d| d.data_dir().join("models").join(DEFAULT_MODEL_FILE))
+        })?;
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must install the model first (persona-sim model fetch); not found at {}",
+        path.display()
+    );
+    eprintln!(
+        "skipped: no model at {} (run `persona-sim model fetch`)",
+        path.display()
+    );
+    None
+}
+
+fn backend(path: PathBuf) -> Arc<LocalBackend> {
+    let mut settings = LocalSettings::new(path, 0.7);
+    settings.seed = Some(42);
+    Arc::new(LocalBackend::new(settings))
+}
+
+async fn debate(backend: Arc<LocalBackend>, personas: usize, rounds: u32) -> Vec<SimEvent> {
+    let (tx, mut rx) = mpsc::channel(256);
+    let config = DebateConfig {
+        feature: "A dark mode that follows the phone's schedule".into(),
+        personas: builtin_panel()[..personas].to_vec(),
+        rounds,
+        max_tokens_per_turn: 96,
+    };
+    let task = tokio::spawn(run_debate(backend, config, tx));
+    let mut events = Vec::new();
+    while let Some(e) = rx.recv().await {
+        events.push(e);
+    }
+    task.await.unwrap();
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_two_persona_debate_speaks_counts_and_stops() {
+    let Some(path) = model_path() else { return };
+    let backend = backend(path);
+    let started = Instant::now();
+    let events = debate(backend.clone(), 2, 1).await;
+    let elapsed = started.elapsed();
+    assert_eq!(
+        events.last(),
+        Some(&SimEvent::Done {
+            outcome: Outcome::Completed
+        }),
+        "{events:?}"
+    );
+    let mut texts = vec![String::new(); 2];
+    let mut completion = 0;
+    for e in &events {
+        match e {
+            SimEvent::Token { turn, text } => texts[*turn].push_str(text),
+            SimEvent::Usage {
+                prompt_tokens,
+                completion_tokens,
+                ..
+            } => {
+                assert!(*prompt_tokens > 50, "the prompt is counted");
+                assert!(*completion_tokens > 0 && *completion_tokens <= 96);
+                completion += completion_tokens;
+            }
+            SimEvent::Error { message, .. } => panic!("error: {message}"),
+            _ => {}
+        }
+    }
+    for (i, text) in texts.iter().enumerate() {
+        assert!(text.trim().len() > 10, "turn {i} said {text:?}");
+    }
+    eprintln!("local debate: 2 turns, {completion} tokens in {elapsed:?}\n{texts:#?}");
+    // Loaded once, reused.
+    let first = backend.preload().unwrap();
+    debate(backend.clone(), 1, 1).await;
+    assert!(Arc::ptr_eq(&first, &backend.preload().unwrap()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_mid_turn_stops_generation_within_a_second() {
+    let Some(path) = model_path() else { return };
+    let backend = backend(path);
+    backend.preload().unwrap();
+    let request = ChatRequest {
+        messages: vec![
+            ChatMessage::system("You are a storyteller."),
+            ChatMessage::user("Tell a very long story about a lighthouse keeper."),
+        ],
+        max_tokens: 2000,
+    };
+    let mut stream = backend.stream(request);
+    let mut tokens = 0;
+    while let Some(item) = stream.next().await {
+        if let Ok(ChatChunk::Text(_)) = item {
+            tokens += 1;
+            if tokens == 5 {
+                break;
+            }
+        }
+    }
+    assert!(backend.is_generating());
+    let cancelled = Instant::now();
+    drop(stream);
+    while backend.is_generating() {
+        assert!(
+            cancelled.elapsed() < Duration::from_secs(1),
+            "still generating after 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    eprintln!("generation stopped {:?} after cancel", cancelled.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_truncated_and_corrupt_models_give_errors_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.gguf");
+    let corrupt = dir.path().join("corrupt.gguf");
+    std::fs::write(&corrupt, vec![7u8; 4096]).unwrap();
+    let mut cases = vec![
+        (missing, "model file not found"),
+        (corrupt, "not a GGUF model"),
+    ];
+    if let Some(real) = model_path() {
+        // The right header, but cut short: llama.cpp itself refuses it.
+        let truncated = dir.path().join("truncated.gguf");
+        let bytes = std::fs::read(&real).unwrap();
+        std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
+        cases.push((truncated, "cannot load"));
+    }
+    for (path, expected) in cases {
+        let events = debate(backend(path.clone()), 1, 1).await;
+        let message = events
+            .iter()
+            .find_map(|e| match e {
+                SimEvent::Error { message, .. } => Some(message.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no error for {}", path.display()));
+        assert!(message.contains(expected), "{message}");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trimmed_prompts_fit_the_context_for_ten_personas_and_five_rounds() {
+    let Some(path) = model_path() else { return };
+    let backend = backend(path);
+    let context = backend.context_window().unwrap();
+    let max_reply = 160;
+    let panel = builtin_panel();
+    let mut transcript = Vec::new();
+    for round in 1..=5 {
+        for p in &panel[..10] {
+            transcript.push(Turn {
+                persona_id: p.id,
+                speaker: p.name.clone(),
+                round,
+                text: "I think this could help people like me, but I worry about the price, \
+                       the privacy of my data and whether it works without a good connection. "
+                    .repeat(4),
+                complete: true,
+            });
+        }
+    }
+    let mut worst = 0;
+    for speaker in &panel[..10] {
+        let system = persona_system_prompt(speaker);
+        let budget = prompt_budget(context, max_reply, &system);
+        let request = ChatRequest {
+            messages: vec![
+                ChatMessage::system(system),
+                ChatMessage::user(turn_prompt(
+                    "Offline mode for field workers",
+                    &transcript,
+                    speaker,
+                    5,
+                    5,
+                    Some(budget),
+                )),
+            ],
+            max_tokens: max_reply,
+        };
+        let tokens = backend.count_prompt_tokens(&request).unwrap();
+        worst = worst.max(tokens);
+        assert!(
+            tokens + max_reply as usize <= context as usize,
+            "{tokens} + {max_reply} > {context}"
+        );
+    }
+    eprintln!("largest trimmed prompt: {worst} tokens of {context} (reply budget {max_reply})");
+}
