@@ -39,9 +39,10 @@ pub struct Cli {
     #[arg(long, env = "OPENAI_BASE_URL", global = true, value_name = "URL")]
     pub base_url: Option<String>,
 
-    /// Sampling temperature, 0 to 2.
-    #[arg(long, global = true, default_value_t = 0.8, value_parser = parse_temperature)]
-    pub temperature: f32,
+    /// Sampling temperature, 0 to 2 [default: 0.8 for OpenAI, 0.3 for the
+    /// small local model, which wanders off at higher values].
+    #[arg(long, global = true, value_parser = parse_temperature)]
+    pub temperature: Option<f32>,
 
     /// Debate rounds: every selected persona speaks once per round.
     #[arg(long, global = true, default_value_t = DEFAULT_ROUNDS, value_parser = clap::value_parser!(u32).range(1..=20))]
@@ -179,6 +180,9 @@ pub enum BackendChoice {
 /// Whether this binary was built with the embedded model.
 pub const LOCAL_AVAILABLE: bool = cfg!(feature = "local");
 
+const OPENAI_TEMPERATURE: f32 = 0.8;
+const LOCAL_TEMPERATURE: f32 = 0.3;
+
 /// Replies are capped shorter on the small local model: it rambles.
 const LOCAL_MAX_TOKENS_PER_TURN: u32 = 160;
 
@@ -260,14 +264,14 @@ impl Settings {
                 api_key,
                 base_url: base_url.unwrap_or_else(|| OPENAI_BASE_URL.to_string()),
                 model: cli.model.clone(),
-                temperature: cli.temperature,
+                temperature: cli.temperature.unwrap_or(OPENAI_TEMPERATURE),
                 first_token_timeout: timeout,
                 stall_timeout: timeout,
             })
         } else if LOCAL_AVAILABLE {
             BackendChoice::Local {
                 model_path: model_path.clone(),
-                temperature: cli.temperature,
+                temperature: cli.temperature.unwrap_or(LOCAL_TEMPERATURE),
             }
         } else {
             BackendChoice::None

@@ -42,7 +42,7 @@ impl LocalSettings {
             model_path,
             temperature,
             top_p: 0.9,
-            repeat_penalty: 1.2,
+            repeat_penalty: 1.15,
             context_size: 2048,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get().min(8) as i32),
             seed: None,

@@ -38,7 +38,7 @@ pub fn persona_system_prompt(p: &Persona) -> String {
     prompt.push_str(&format!(
         " You are in a product feedback session with other people. Speak in the first person as {}, \
 with your own priorities, habits and doubts. Be concrete and honest; disagree when you would. \
-Never mention being an AI.",
+Answer in the language the feature is written in. Never mention being an AI.",
         p.name
     ));
     prompt
@@ -66,14 +66,15 @@ pub fn turn_prompt(
         .iter()
         .filter(|t| !t.text.trim().is_empty())
         .collect();
+    // One instruction per turn: small models lose track of more.
     let instruction = if said.is_empty() {
         format!(
-            "\nYou speak first. As {}, give your honest first reaction in 2 to 4 sentences: would you use it, what worries you, what would you need?",
+            "\nYou speak first. In two or three sentences, say what you, {}, honestly think of this feature and why.",
             speaker.name
         )
     } else {
         format!(
-            "\nRound {round} of {rounds}. Reply as {} in 2 to 4 sentences: react to the feature and to at least one point another person made.",
+            "\nRound {round} of {rounds}. In two or three sentences, answer the others as {}: what do you think now, and why?",
             speaker.name
         )
     };
@@ -171,6 +172,11 @@ mod tests {
         let panel = builtin_panel();
         let first = turn_prompt("Dark mode", &[], &panel[0], 1, 2, None);
         assert!(first.contains("Dark mode") && first.contains("You speak first"));
+        assert_eq!(
+            first.matches('?').count(),
+            0,
+            "one instruction, no list of questions"
+        );
         let transcript = vec![Turn {
             persona_id: 2,
             speaker: "Kwame Mensah".into(),
@@ -209,9 +215,7 @@ mod tests {
         );
         let newest = transcript.last().unwrap();
         assert!(prompt.contains(newest.text.trim()));
-        assert!(
-            prompt.ends_with("react to the feature and to at least one point another person made.")
-        );
+        assert!(prompt.ends_with("what do you think now, and why?"));
         // Without a budget nothing is dropped.
         let full = turn_prompt("Offline mode", &transcript, &panel[0], 5, 5, None);
         assert!(!full.contains("Earlier ("));
