@@ -234,6 +234,7 @@ async fn small_terminal_gets_a_message_and_ctrl_c_quits() {
 }
 
 /// Serves `bytes` at /model: a mirror of the model on 127.0.0.1.
+#[cfg(feature = "local")]
 async fn serve_mirror(bytes: Vec<u8>) -> String {
     let bytes = axum::body::Bytes::from(bytes);
     let app = axum::Router::new().route(
