@@ -96,8 +96,11 @@ async fn main() {
         .nth(2)
         .and_then(|r| r.parse().ok())
         .unwrap_or(5);
-    let mut settings = LocalSettings::new(path.clone(), 0.7);
+    let mut settings = LocalSettings::new(path.clone(), 0.3);
     settings.seed = Some(7);
+    if let Some(threads) = std::env::args().nth(3).and_then(|t| t.parse().ok()) {
+        settings.threads = threads;
+    }
     let backend = LocalBackend::new(settings.clone());
     let rss_before = peak_rss_mb();
     let loaded = backend.preload().expect("model loads");
@@ -131,12 +134,30 @@ async fn main() {
         settings.threads
     );
     let (mut bare_rates, mut sim_rates) = (Vec::new(), Vec::new());
+    let mode = std::env::args().nth(4).unwrap_or_else(|| "both".into());
     for _ in 0..runs {
-        let (n, t) = bare(&loaded, &settings, &prompt);
+        // On a fresh thread each time, as persona-sim runs each turn, so both
+        // get the same OpenMP thread-team setup.
+        let (n, t) = if mode != "sim" {
+            std::thread::scope(|s| {
+                s.spawn(|| bare(&loaded, &settings, &prompt))
+                    .join()
+                    .unwrap()
+            })
+        } else {
+            (1, Duration::from_secs(1))
+        };
         bare_rates.push(n as f64 / t.as_secs_f64());
-        let (n2, t2) = through_persona_sim(&backend, request.clone()).await;
+        let (n2, t2) = if mode != "bare" {
+            through_persona_sim(&backend, request.clone()).await
+        } else {
+            (1, Duration::from_secs(1))
+        };
         sim_rates.push(n2 as f64 / t2.as_secs_f64());
-        println!("  bare {n} tok in {t:.2?} | persona-sim {n2} tok in {t2:.2?}");
+        let threads = std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count());
+        println!(
+            "  bare {n} tok in {t:.2?} | persona-sim {n2} tok in {t2:.2?} | {threads} OS threads"
+        );
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
