@@ -87,6 +87,15 @@ pub enum OfferState {
     Failed(String),
 }
 
+/// "1 round", "2 rounds".
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 pub struct App {
     pub personas: Vec<Persona>,
     pub list: ListState,
@@ -401,10 +410,10 @@ impl App {
         self.conversation.push(Entry::new(
             EntryKind::Info,
             format!(
-                "── Debate: {} · {} personas · {} rounds ──",
+                "── Debate: {} · {} · {} ──",
                 first_line.trim(),
-                personas.len(),
-                self.rounds
+                plural(personas.len(), "persona"),
+                plural(self.rounds as usize, "round")
             ),
         ));
         self.conversation.follow_tail();
