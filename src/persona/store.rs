@@ -98,8 +98,11 @@ pub fn load(paths: &StorePaths) -> Result<Loaded, StoreError> {
     let (personas, source) = match main {
         FileState::Good(panel, text) => {
             store.last_saved = Some(text.clone());
-            if !paths.backup.exists() {
-                atomic_write(&paths.backup, &text)?;
+            // Best effort: a read-only shared panel must still load.
+            if !paths.backup.exists()
+                && let Err(e) = atomic_write(&paths.backup, &text)
+            {
+                notices.push(format!("No backup yet, and it could not be created: {e}"));
             }
             (panel, LoadSource::File)
         }
