@@ -191,6 +191,20 @@ async fn non_json_error_body_is_still_readable() {
 }
 
 #[tokio::test]
+async fn error_bodies_with_integer_codes_are_read() {
+    // vLLM and others send `"code": 400`, which async-openai's own error type rejects.
+    let server = MockServer::scripted(vec![Reply::Status {
+        code: 400,
+        body: r#"{"object":"error","error":{"message":"max_tokens is too large","type":"BadRequestError","code":400}}"#.into(),
+    }])
+    .await;
+    let (events, _) = debate(backend(&server, Duration::from_secs(10)), 1, 1).await;
+    let message = error_message(&events);
+    assert!(message.contains("max_tokens is too large"), "{message}");
+    assert!(!message.contains("mid-stream"), "{message}");
+}
+
+#[tokio::test]
 async fn stream_cut_mid_message_keeps_the_partial_turn() {
     let server = MockServer::scripted(vec![
         Reply::text("Complete first turn."),

@@ -91,7 +91,7 @@ pub enum LlmError {
     StreamBroken(String),
     #[error("the server sent a malformed chunk: {0}")]
     Malformed(String),
-    #[error("the server reported an error mid-stream: {0}")]
+    #[error("the server reported an error: {0}")]
     Server(String),
     #[error("the server closed the stream before the reply was finished")]
     EndedEarly,
