@@ -65,6 +65,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 args,
                 &loaded.personas,
                 backend,
+                settings.backend.missing_local_model(),
                 settings.rounds,
                 settings.max_tokens_per_turn,
             ))

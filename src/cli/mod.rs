@@ -64,6 +64,7 @@ pub async fn simulate(
     args: &SimulateArgs,
     panel: &[Persona],
     backend: Option<Arc<dyn ChatBackend>>,
+    missing_model: Option<&std::path::Path>,
     rounds: u32,
     max_tokens_per_turn: u32,
 ) -> anyhow::Result<ExitCode> {
@@ -72,10 +73,10 @@ pub async fn simulate(
     let Some(backend) = backend else {
         bail!("no LLM backend is configured: {HOW_TO_CONFIGURE}");
     };
-    if backend.info().kind == "local" && !std::path::Path::new(&backend.info().endpoint).exists() {
+    if let Some(path) = missing_model {
         bail!(
             "the local model is not installed at {}: run `persona-sim model fetch` (98 MB), or set OPENAI_API_KEY / OPENAI_BASE_URL",
-            backend.info().endpoint
+            path.display()
         );
     }
     let config = DebateConfig {

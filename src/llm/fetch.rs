@@ -13,6 +13,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
+use super::error_chain;
+
 pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 pub const DEFAULT_MODEL_NAME: &str = "SmolLM2-135M-Instruct (Q4_1)";
 pub const DEFAULT_MODEL_SHA256: &str =
@@ -218,7 +220,7 @@ async fn download(
         .get(url)
         .send()
         .await
-        .map_err(|e| SourceError::Net(describe(&e)))?;
+        .map_err(|e| SourceError::Net(error_chain(&e)))?;
     if !response.status().is_success() {
         return Err(SourceError::Net(format!("HTTP {}", response.status())));
     }
@@ -227,7 +229,7 @@ async fn download(
     let mut body = response.bytes_stream();
     while let Some(chunk) = body.next().await {
         let chunk =
-            chunk.map_err(|e| SourceError::Net(format!("download broke: {}", describe(&e))))?;
+            chunk.map_err(|e| SourceError::Net(format!("download broke: {}", error_chain(&e))))?;
         pending.write(&chunk)?;
         progress(FetchProgress::Bytes {
             done: pending.written,
@@ -236,16 +238,6 @@ async fn download(
     }
     progress(FetchProgress::Verifying);
     Ok(pending.commit(&plan.dest, &plan.sha256, url)?)
-}
-
-fn describe(error: &reqwest::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(inner) = source {
-        message = format!("{message}: {inner}");
-        source = inner.source();
-    }
-    message
 }
 
 async fn from_pip(

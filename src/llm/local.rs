@@ -273,11 +273,6 @@ impl ChatBackend for LocalBackend {
     }
 }
 
-/// Why generation stopped early without an error.
-enum Stop {
-    Cancelled,
-}
-
 fn generate(engine: &Engine, request: &ChatRequest, tx: &Sender) -> Result<(), LlmError> {
     let _turn = engine.turn.lock().unwrap_or_else(|p| p.into_inner());
     if tx.is_closed() {
@@ -286,42 +281,41 @@ fn generate(engine: &Engine, request: &ChatRequest, tx: &Sender) -> Result<(), L
     let loaded = engine.model()?;
     let settings = &engine.settings;
     let started = std::time::Instant::now();
-    match run(&loaded, settings, request, tx) {
-        Ok(usage) => {
+    match run(&loaded, settings, request, tx)? {
+        Some(usage) => {
             let secs = started.elapsed().as_secs_f64();
             tracing::info!(target: "llm", backend = "local", prompt_tokens = usage.prompt_tokens, completion_tokens = usage.completion_tokens,
                 latency_ms = (secs * 1000.0) as u64, tokens_per_s = usage.completion_tokens as f64 / secs.max(1e-9), "local generation finished");
             let _ = tx.blocking_send(Ok(ChatChunk::Usage(usage)));
             Ok(())
         }
-        Err(Ok(Stop::Cancelled)) => {
+        None => {
             tracing::info!(target: "llm", backend = "local", "local generation cancelled");
             Ok(())
         }
-        Err(Err(e)) => Err(e),
     }
 }
 
-fn model_err(what: &str) -> impl Fn(String) -> Result<Stop, LlmError> + '_ {
-    move |e| Err(LlmError::Model(format!("{what}: {e}")))
+fn failed(what: &str, error: impl std::fmt::Display) -> LlmError {
+    LlmError::Model(format!("{what}: {error}"))
 }
 
-/// The decode loop. `Err(Ok(Stop))` is a quiet stop, `Err(Err(e))` a failure.
+/// The decode loop. `Ok(None)`: the receiver went away (cancelled).
 fn run(
     loaded: &LoadedModel,
     settings: &LocalSettings,
     request: &ChatRequest,
     tx: &Sender,
-) -> Result<Usage, Result<Stop, LlmError>> {
+) -> Result<Option<Usage>, LlmError> {
     let model = &loaded.model;
-    let prompt = loaded.render_prompt(&request.messages).map_err(Err)?;
+    let prompt = loaded.render_prompt(&request.messages)?;
     let tokens = loaded.tokenize(&prompt);
     let n_ctx = settings.context_size.min(model.n_ctx_train().max(512));
     if tokens.len() + 8 >= n_ctx as usize {
-        return Err(Err(LlmError::Model(format!(
+        return Err(LlmError::Model(format!(
             "the prompt takes {} tokens, more than the {n_ctx}-token context allows",
             tokens.len()
-        ))));
+        )));
     }
     let budget = (request.max_tokens as usize).min(n_ctx as usize - tokens.len());
     let params = LlamaContextParams::default()
@@ -330,17 +324,17 @@ fn run(
         .with_n_threads(settings.threads)
         .with_n_threads_batch(settings.threads);
     let mut ctx = model
-        .new_context(llama().map_err(Err)?, params)
-        .map_err(|e| model_err("cannot create a context")(e.to_string()))?;
+        .new_context(llama()?, params)
+        .map_err(|e| failed("cannot create a context", e))?;
     let mut batch = LlamaBatch::new(n_ctx as usize, 1);
     let last = tokens.len() - 1;
     for (i, token) in tokens.iter().enumerate() {
         batch
             .add(*token, i as i32, &[0], i == last)
-            .map_err(|e| model_err("prompt batch")(e.to_string()))?;
+            .map_err(|e| failed("prompt batch", e))?;
     }
     ctx.decode(&mut batch)
-        .map_err(|e| model_err("decoding the prompt failed")(e.to_string()))?;
+        .map_err(|e| failed("decoding the prompt failed", e))?;
 
     let mut sampler = settings.sampler(model);
     let vocab = model.vocab();
@@ -349,7 +343,7 @@ fn run(
     let mut position = tokens.len() as i32;
     while (generated as usize) < budget {
         if tx.is_closed() {
-            return Err(Ok(Stop::Cancelled));
+            return Ok(None);
         }
         let token = sampler.sample(&ctx, batch.n_tokens() - 1);
         if vocab.is_eog(token) {
@@ -359,24 +353,24 @@ fn run(
         pending.extend(vocab.token_to_piece(token, false, None));
         let text = take_utf8(&mut pending);
         if !text.is_empty() && tx.blocking_send(Ok(ChatChunk::Text(text))).is_err() {
-            return Err(Ok(Stop::Cancelled));
+            return Ok(None);
         }
         batch.clear();
         batch
             .add(token, position, &[0], true)
-            .map_err(|e| model_err("batch")(e.to_string()))?;
+            .map_err(|e| failed("batch", e))?;
         position += 1;
         ctx.decode(&mut batch)
-            .map_err(|e| model_err("decoding failed")(e.to_string()))?;
+            .map_err(|e| failed("decoding failed", e))?;
     }
     let rest = String::from_utf8_lossy(&pending).into_owned();
     if !rest.is_empty() && tx.blocking_send(Ok(ChatChunk::Text(rest))).is_err() {
-        return Err(Ok(Stop::Cancelled));
+        return Ok(None);
     }
-    Ok(Usage {
+    Ok(Some(Usage {
         prompt_tokens: tokens.len() as u32,
         completion_tokens: generated,
-    })
+    }))
 }
 
 /// Takes the longest valid UTF-8 prefix; a multi-byte character split across

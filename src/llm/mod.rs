@@ -101,6 +101,18 @@ pub enum LlmError {
 
 pub type ChatStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, LlmError>> + Send>>;
 
+/// An error and its sources, "outer: inner: root", so the root cause of a
+/// network failure (DNS, refused, reset) reaches the user.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        message = format!("{message}: {inner}");
+        source = inner.source();
+    }
+    message
+}
+
 /// What the status bar shows about the live backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendInfo {

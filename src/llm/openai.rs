@@ -19,7 +19,10 @@ use async_openai::types::chat::{
 use futures::StreamExt;
 use serde::Deserialize;
 
-use super::{BackendInfo, ChatBackend, ChatChunk, ChatRequest, ChatStream, LlmError, Role, Usage};
+use super::{
+    BackendInfo, ChatBackend, ChatChunk, ChatRequest, ChatStream, LlmError, Role, Usage,
+    error_chain,
+};
 
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
@@ -310,9 +313,9 @@ fn map_error(error: OpenAIError, base_url: &str) -> LlmError {
         },
         OpenAIError::Reqwest(e) if e.is_connect() => LlmError::Connect {
             url: base_url.to_string(),
-            detail: root_cause(&e),
+            detail: error_chain(&e),
         },
-        OpenAIError::Reqwest(e) => LlmError::StreamBroken(root_cause(&e)),
+        OpenAIError::Reqwest(e) => LlmError::StreamBroken(error_chain(&e)),
         OpenAIError::StreamError(e) => LlmError::StreamBroken(e.to_string()),
         // A body we could not parse: an error page, or a bad SSE chunk.
         OpenAIError::JSONDeserialize(_, content) => {
@@ -325,16 +328,6 @@ fn map_error(error: OpenAIError, base_url: &str) -> LlmError {
         }
         other => LlmError::StreamBroken(other.to_string()),
     }
-}
-
-fn root_cause(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        message = format!("{message}: {inner}");
-        source = inner.source();
-    }
-    message
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Gauge, Paragraph, Wrap};
 
 use crate::llm::fetch::{DEFAULT_MODEL_BYTES, DEFAULT_MODEL_NAME};
 use crate::tui::app::{ModelOffer, OfferState};
@@ -13,13 +13,7 @@ use crate::tui::theme;
 pub fn render(frame: &mut Frame, area: Rect, offer: &ModelOffer) {
     let width = area.width.saturating_sub(6).min(76);
     let height = 12.min(area.height.saturating_sub(2));
-    let popup = Rect {
-        x: area.x + (area.width - width) / 2,
-        y: area.y + (area.height.saturating_sub(height)) / 2,
-        width,
-        height,
-    };
-    frame.render_widget(Clear, popup);
+    let popup = super::popup(frame, area, width, height);
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme::key())
