@@ -15,6 +15,24 @@ struct Tmux {
 }
 
 impl Tmux {
+    /// A detached session of `width`×`height` running `command` in a shell.
+    fn start(name: &str, width: u16, height: u16, command: &str) -> Tmux {
+        let session = format!("persona-sim-e2e-{name}-{}", std::process::id());
+        let (w, h) = (width.to_string(), height.to_string());
+        Tmux::run(&[
+            "new-session",
+            "-d",
+            "-s",
+            &session,
+            "-x",
+            &w,
+            "-y",
+            &h,
+            command,
+        ]);
+        Tmux { session }
+    }
+
     fn run(args: &[&str]) -> String {
         let out = Command::new("tmux").args(args).output().expect("tmux runs");
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -77,6 +95,16 @@ fn binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_persona-sim")))
 }
 
+/// False (after saying why) when tmux is missing outside CI; in CI it must be there.
+fn tmux_or_skip() -> bool {
+    if tmux_available() {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "tmux is required in CI");
+    eprintln!("skipped: tmux is not installed");
+    false
+}
+
 fn tmux_available() -> bool {
     Command::new("tmux")
         .arg("-V")
@@ -86,14 +114,11 @@ fn tmux_available() -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn debate_in_a_real_terminal_then_quit_restores_it() {
-    if !tmux_available() {
-        assert!(std::env::var_os("CI").is_none(), "tmux is required in CI");
-        eprintln!("skipped: tmux is not installed");
+    if !tmux_or_skip() {
         return;
     }
     let server = MockServer::persona_echo(Duration::from_millis(15)).await;
     let dir = tempfile::tempdir().unwrap();
-    let session = format!("persona-sim-e2e-{}", std::process::id());
     let command = format!(
         "env -u OPENAI_API_KEY OPENAI_BASE_URL={url} PERSONA_SIM_DATA_DIR={data} TERM=xterm-256color {bin}; \
          echo EXIT=$?; stty -a | grep -o -- '-\\?icanon'; sleep 600",
@@ -101,18 +126,7 @@ async fn debate_in_a_real_terminal_then_quit_restores_it() {
         data = dir.path().display(),
         bin = binary().display(),
     );
-    Tmux::run(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &command,
-    ]);
-    let tmux = Tmux { session };
+    let tmux = Tmux::start("main", 100, 30, &command);
     let wait = Duration::from_secs(20);
 
     // The blocking tmux calls run off the runtime so the mock keeps serving.
@@ -171,30 +185,16 @@ async fn debate_in_a_real_terminal_then_quit_restores_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_terminal_gets_a_message_and_ctrl_c_quits() {
-    if !tmux_available() {
-        assert!(std::env::var_os("CI").is_none(), "tmux is required in CI");
-        eprintln!("skipped: tmux is not installed");
+    if !tmux_or_skip() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let session = format!("persona-sim-e2e-small-{}", std::process::id());
     let command = format!(
         "env -u OPENAI_API_KEY -u OPENAI_BASE_URL PERSONA_SIM_DATA_DIR={data} {bin}; echo EXIT=$?; sleep 600",
         data = dir.path().display(),
         bin = binary().display(),
     );
-    Tmux::run(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "60",
-        "-y",
-        "20",
-        &command,
-    ]);
-    let tmux = Tmux { session };
+    let tmux = Tmux::start("small", 60, 20, &command);
     let wait = Duration::from_secs(20);
     tokio::task::spawn_blocking(move || {
         tmux.wait_for("the size message", wait, |s| {
@@ -252,9 +252,7 @@ async fn serve_mirror(bytes: Vec<u8>) -> String {
 #[cfg(feature = "local")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_model_is_fetched_from_the_tui_and_debates() {
-    if !tmux_available() {
-        assert!(std::env::var_os("CI").is_none(), "tmux is required in CI");
-        eprintln!("skipped: tmux is not installed");
+    if !tmux_or_skip() {
         return;
     }
     let installed = std::env::var_os("PERSONA_SIM_MODEL")
@@ -277,25 +275,13 @@ async fn offline_model_is_fetched_from_the_tui_and_debates() {
     };
     let mirror = serve_mirror(std::fs::read(&installed).unwrap()).await;
     let dir = tempfile::tempdir().unwrap();
-    let session = format!("persona-sim-e2e-local-{}", std::process::id());
     let command = format!(
         "env -u OPENAI_API_KEY -u OPENAI_BASE_URL -u PERSONA_SIM_MODEL PERSONA_SIM_MODEL_URL={mirror} \
          PERSONA_SIM_DATA_DIR={data} {bin} --rounds 1; echo EXIT=$?; sleep 600",
         data = dir.path().display(),
         bin = binary().display(),
     );
-    Tmux::run(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "110",
-        "-y",
-        "32",
-        &command,
-    ]);
-    let tmux = Tmux { session };
+    let tmux = Tmux::start("local", 110, 32, &command);
     let wait = Duration::from_secs(30);
     tokio::task::spawn_blocking(move || {
         tmux.wait_for("the model offer", wait, |s| s.contains("Download it to"));
