@@ -116,6 +116,7 @@ fn debate(messages: usize, area: Rect, buf: &mut Buffer) -> (ConversationView, u
                 color,
                 streaming: i + 1 == messages,
                 cut: false,
+                tokens: None,
             },
             message(&mut rng),
         ));

@@ -126,6 +126,7 @@ async fn main() {
             )),
         ],
         max_tokens: MAX_TOKENS,
+        json_schema: None,
     };
     let prompt = loaded.render_prompt(&request.messages).unwrap();
     println!(

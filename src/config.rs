@@ -70,6 +70,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub mouse: bool,
 
+    /// Stop a debate cleanly once it has used this many tokens (in + out);
+    /// the report is then written from the turns so far.
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(100..))]
+    pub max_tokens_total: Option<u32>,
+
     /// Log file (default: logs/app.log in the data directory).
     #[arg(long, global = true, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
@@ -88,6 +93,58 @@ pub enum Command {
     /// Install or inspect the embedded offline model.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Saved debates: list, read, export.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// List saved sessions, newest first.
+    List {
+        /// Only sessions whose feature, personas, status or id contain every word.
+        #[arg(long, value_name = "WORDS")]
+        search: Option<String>,
+    },
+    /// Print a session as readable Markdown (transcript, usage, report).
+    Show {
+        /// Session id, or a unique prefix of it.
+        id: String,
+    },
+    /// Write a session as Markdown or JSON (to stdout, or --out FILE).
+    Export {
+        /// Session id, or a unique prefix of it.
+        id: String,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Md)]
+        format: ExportFormat,
+        /// Write here instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Delete a saved session.
+    Rm {
+        /// Session id (the full id, for safety).
+        id: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// Readable transcript and report.
+    Md,
+    /// The session file itself.
+    Json,
+}
+
+impl ExportFormat {
+    /// From a file name's extension (.md / .markdown / .json).
+    pub fn from_path(path: &std::path::Path) -> Option<ExportFormat> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "md" | "markdown" => Some(ExportFormat::Md),
+            "json" => Some(ExportFormat::Json),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,6 +185,20 @@ pub struct SimulateArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Write the feedback report after the debate.
+    #[arg(long)]
+    pub report: bool,
+    /// Also write the session to FILE.md (Markdown) or FILE.json.
+    #[arg(long, value_name = "FILE", value_parser = parse_export_path)]
+    pub out: Option<PathBuf>,
+}
+
+fn parse_export_path(s: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(s);
+    match ExportFormat::from_path(&path) {
+        Some(_) => Ok(path),
+        None => Err(format!("{s:?}: the file name must end in .md or .json")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -164,6 +235,32 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
     }
 }
 
+/// OpenAI list prices in US dollars per million tokens (input, output), for
+/// the cost estimate. Dated snapshots ("gpt-4o-mini-2024-07-18") match by
+/// prefix, the longest first. Unknown models show tokens only.
+pub const PRICES_PER_MILLION: &[(&str, f64, f64)] = &[
+    ("gpt-4o-mini", 0.15, 0.60),
+    ("gpt-4o", 2.50, 10.00),
+    ("gpt-4.1-nano", 0.10, 0.40),
+    ("gpt-4.1-mini", 0.40, 1.60),
+    ("gpt-4.1", 2.00, 8.00),
+    ("gpt-5-nano", 0.05, 0.40),
+    ("gpt-5-mini", 0.25, 2.00),
+    ("gpt-5", 1.25, 10.00),
+    ("o4-mini", 1.10, 4.40),
+    ("o3-mini", 1.10, 4.40),
+    ("gpt-3.5-turbo", 0.50, 1.50),
+];
+
+/// Estimated cost in dollars, for a known OpenAI model.
+pub fn estimate_cost(model: &str, usage: crate::llm::Usage) -> Option<f64> {
+    let (_, input, output) = PRICES_PER_MILLION
+        .iter()
+        .filter(|(name, _, _)| model.starts_with(name))
+        .max_by_key(|(name, _, _)| name.len())?;
+    Some((usage.prompt_tokens as f64 * input + usage.completion_tokens as f64 * output) / 1e6)
+}
+
 /// Which LLM the app talks to.
 #[derive(Debug, Clone)]
 pub enum BackendChoice {
@@ -198,6 +295,11 @@ pub struct Settings {
     pub model_url: String,
     pub rounds: u32,
     pub max_tokens_per_turn: u32,
+    pub max_tokens_total: Option<u32>,
+    /// Saved debates, one JSON file each.
+    pub sessions_dir: PathBuf,
+    /// Where the TUI writes exports.
+    pub exports_dir: PathBuf,
     pub mouse: bool,
 }
 
@@ -281,6 +383,8 @@ impl Settings {
             _ => DEFAULT_MAX_TOKENS_PER_TURN,
         };
         Ok(Settings {
+            sessions_dir: data_dir.join("sessions"),
+            exports_dir: data_dir.join("exports"),
             data_dir,
             personas_path,
             log_file,
@@ -289,6 +393,7 @@ impl Settings {
             model_url: cli.model_url.clone(),
             rounds: cli.rounds,
             max_tokens_per_turn,
+            max_tokens_total: cli.max_tokens_total,
             mouse: cli.mouse,
         })
     }
@@ -327,6 +432,35 @@ impl BackendChoice {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cost_uses_the_longest_matching_model_name() {
+        let usage = crate::llm::Usage {
+            prompt_tokens: 1_000_000,
+            completion_tokens: 1_000_000,
+        };
+        assert_eq!(estimate_cost("gpt-4o-mini-2024-07-18", usage), Some(0.75));
+        assert_eq!(estimate_cost("gpt-4o", usage), Some(12.5));
+        assert_eq!(estimate_cost("llama3.2", usage), None);
+    }
+
+    #[test]
+    fn export_paths_need_a_known_extension() {
+        let err = Cli::try_parse_from([
+            "persona-sim",
+            "simulate",
+            "--feature",
+            "x",
+            "--out",
+            "a.txt",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains(".md or .json"), "{err}");
+        assert!(
+            Cli::try_parse_from(["persona-sim", "simulate", "--feature", "x", "--out", "a.MD"])
+                .is_ok()
+        );
+    }
 
     fn cli(args: &[&str]) -> Cli {
         let mut all = vec!["persona-sim"];

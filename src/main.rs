@@ -61,14 +61,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("note: {notice}");
             }
             let backend = settings.backend.build();
-            runtime.block_on(cli::simulate(
-                args,
-                &loaded.personas,
-                backend,
-                settings.backend.missing_local_model(),
-                settings.rounds,
-                settings.max_tokens_per_turn,
-            ))
+            runtime.block_on(cli::simulate(args, &loaded.personas, backend, &settings))
+        }
+        Some(Command::Sessions(command)) => {
+            cli::sessions(
+                command,
+                &settings.sessions_dir,
+                &mut std::io::stdout().lock(),
+            )?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -33,6 +33,7 @@ async fn debate(
         personas: builtin_panel()[..personas].to_vec(),
         rounds,
         max_tokens_per_turn: 200,
+        max_tokens_total: None,
     };
     let task = tokio::spawn(run_debate(backend, config, tx));
     let mut events = Vec::new();
@@ -311,6 +312,7 @@ async fn cancelling_mid_stream_drops_the_request() {
         personas: builtin_panel()[..1].to_vec(),
         rounds: 1,
         max_tokens_per_turn: 50,
+        max_tokens_total: None,
     };
     let task = tokio::spawn(run_debate(
         backend(&server, Duration::from_secs(30)),

@@ -52,6 +52,7 @@ async fn debate(backend: Arc<LocalBackend>, personas: usize, rounds: u32) -> Vec
         personas: builtin_panel()[..personas].to_vec(),
         rounds,
         max_tokens_per_turn: 96,
+        max_tokens_total: None,
     };
     let task = tokio::spawn(run_debate(backend, config, tx));
     let mut events = Vec::new();
@@ -115,6 +116,7 @@ async fn cancel_mid_turn_stops_generation_within_a_second() {
             ChatMessage::user("Tell a very long story about a lighthouse keeper."),
         ],
         max_tokens: 2000,
+        json_schema: None,
     };
     let mut stream = backend.stream(request);
     let mut tokens = 0;
@@ -188,6 +190,8 @@ async fn trimmed_prompts_fit_the_context_for_ten_personas_and_five_rounds() {
                        the privacy of my data and whether it works without a good connection. "
                     .repeat(4),
                 complete: true,
+                usage: None,
+                question: None,
             });
         }
     }
@@ -208,6 +212,7 @@ async fn trimmed_prompts_fit_the_context_for_ten_personas_and_five_rounds() {
                 )),
             ],
             max_tokens: max_reply,
+            json_schema: None,
         };
         let tokens = backend.count_prompt_tokens(&request).unwrap();
         worst = worst.max(tokens);

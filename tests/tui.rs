@@ -105,6 +105,7 @@ fn turn_started(turn: usize, round: u32, persona_id: u32) -> SimEvent {
         round,
         persona_id,
         speaker: name_of(persona_id),
+        question: None,
     }
 }
 

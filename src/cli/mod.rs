@@ -8,10 +8,19 @@ use anyhow::{Context, bail};
 use tokio::sync::mpsc;
 use unicode_width::UnicodeWidthStr;
 
-use crate::config::{Format, SimulateArgs};
+use std::path::Path;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ExportFormat, Format, SessionsCommand, Settings, SimulateArgs};
 use crate::llm::{ChatBackend, HOW_TO_CONFIGURE};
 use crate::persona::Persona;
-use crate::sim::debate::{DebateConfig, Outcome, SimEvent, run_debate};
+use crate::persona::store::atomic_write;
+use crate::sim::debate::{DebateConfig, Outcome, SimEvent};
+use crate::sim::report::report_markdown;
+use crate::sim::session::{
+    ReportPolicy, Session, SessionStore, run_session, session_markdown, session_matches,
+};
 
 /// Exit code when a debate was interrupted with Ctrl-C (128 + SIGINT).
 const EXIT_INTERRUPTED: u8 = 130;
@@ -64,16 +73,14 @@ pub async fn simulate(
     args: &SimulateArgs,
     panel: &[Persona],
     backend: Option<Arc<dyn ChatBackend>>,
-    missing_model: Option<&std::path::Path>,
-    rounds: u32,
-    max_tokens_per_turn: u32,
+    settings: &Settings,
 ) -> anyhow::Result<ExitCode> {
     let feature = read_feature(args)?;
     let personas = pick_personas(panel, &args.ids)?;
     let Some(backend) = backend else {
         bail!("no LLM backend is configured: {HOW_TO_CONFIGURE}");
     };
-    if let Some(path) = missing_model {
+    if let Some(path) = settings.backend.missing_local_model() {
         bail!(
             "the local model is not installed at {}: run `persona-sim model fetch` (98 MB), or set OPENAI_API_KEY / OPENAI_BASE_URL",
             path.display()
@@ -82,56 +89,185 @@ pub async fn simulate(
     let config = DebateConfig {
         feature,
         personas: personas.clone(),
-        rounds,
-        max_tokens_per_turn,
+        rounds: settings.rounds,
+        max_tokens_per_turn: settings.max_tokens_per_turn,
+        max_tokens_total: settings.max_tokens_total,
     };
+    let policy = if args.report {
+        ReportPolicy::Auto
+    } else {
+        ReportPolicy::Never
+    };
+    let store = SessionStore::new(&settings.sessions_dir);
+    let cancel = CancellationToken::new();
     let (tx, mut rx) = mpsc::channel(256);
-    let debate = tokio::spawn(run_debate(backend, config, tx));
+    let session = Session::new(&config, backend.info());
+    let runner = tokio::spawn(run_session(
+        backend,
+        session,
+        policy,
+        Some(store.clone()),
+        cancel.clone(),
+        tx,
+    ));
     let mut out = io::stdout().lock();
     let mut outcome = Outcome::Failed;
-    let mut total = (0u32, 0u32);
-    let interrupted = loop {
+    let mut report_failed = false;
+    let mut interrupted = false;
+    let mut pipe_closed = false;
+    loop {
         let event = tokio::select! {
             event = rx.recv() => event,
-            _ = tokio::signal::ctrl_c() => break true,
-        };
-        let Some(event) = event else { break false };
-        match &event {
-            SimEvent::Usage {
-                prompt_tokens,
-                completion_tokens,
-                ..
-            } => {
-                total.0 += prompt_tokens;
-                total.1 += completion_tokens;
+            _ = tokio::signal::ctrl_c(), if !interrupted => {
+                interrupted = true;
+                cancel.cancel();
+                continue;
             }
+        };
+        let Some(event) = event else { break };
+        match &event {
             SimEvent::Done { outcome: o } => outcome = *o,
             SimEvent::Error { message, .. } => eprintln!("\nerror: {message}"),
+            SimEvent::ReportStarted if args.format == Format::Text => {
+                eprintln!("\nwriting the feedback report…")
+            }
+            SimEvent::ReportFailed { message } => {
+                report_failed = true;
+                eprintln!("the feedback report failed: {message}");
+            }
             _ => {}
+        }
+        if pipe_closed {
+            continue;
         }
         let written = match args.format {
             Format::Jsonl => writeln!(out, "{}", serde_json::to_string(&event)?),
             Format::Text => write_text(&mut out, &event, &personas),
         };
-        // A closed pipe (e.g. `| head`) ends the run quietly.
+        // A closed pipe (e.g. `| head`) ends the run quietly; the session
+        // is still saved as cancelled.
         if written.and_then(|_| out.flush()).is_err() {
-            debate.abort();
-            return Ok(ExitCode::SUCCESS);
+            pipe_closed = true;
+            cancel.cancel();
         }
-    };
+    }
+    let session = runner.await.context("the debate task failed")?;
+    let path = store.path(&session.id);
+    eprintln!("session {} saved: {}", session.id, path.display());
+    if session.usage.total() > 0 {
+        eprintln!("tokens: {}", session.usage_line());
+    }
+    if let Some(file) = &args.out {
+        write_export(&session, file)?;
+        eprintln!("wrote {}", file.display());
+    }
     if interrupted {
-        debate.abort();
         let _ = writeln!(out);
-        eprintln!("interrupted: the debate was cancelled; what was said is above");
+        eprintln!("interrupted: the debate was cancelled; what was said is above and saved");
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
     }
-    if total != (0, 0) {
-        eprintln!("tokens: {} in, {} out", total.0, total.1);
+    if pipe_closed {
+        return Ok(ExitCode::SUCCESS);
     }
     Ok(match outcome {
-        Outcome::Completed => ExitCode::SUCCESS,
-        Outcome::Failed => ExitCode::FAILURE,
+        Outcome::BudgetReached => {
+            eprintln!(
+                "stopped at the token budget (--max-tokens-total {})",
+                settings.max_tokens_total.unwrap_or_default()
+            );
+            exit_for_report(report_failed)
+        }
+        Outcome::Completed => exit_for_report(report_failed),
+        Outcome::Failed | Outcome::Cancelled => ExitCode::FAILURE,
     })
+}
+
+fn exit_for_report(report_failed: bool) -> ExitCode {
+    if report_failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Writes a session as Markdown or JSON, chosen by the file's extension.
+pub fn write_export(session: &Session, file: &Path) -> anyhow::Result<()> {
+    let format = ExportFormat::from_path(file)
+        .with_context(|| format!("{}: the file name must end in .md or .json", file.display()))?;
+    atomic_write(file, &export_text(session, format))?;
+    Ok(())
+}
+
+pub fn export_text(session: &Session, format: ExportFormat) -> String {
+    match format {
+        ExportFormat::Md => session_markdown(session),
+        ExportFormat::Json => {
+            let mut text = serde_json::to_string_pretty(session).expect("sessions serialise");
+            text.push('\n');
+            text
+        }
+    }
+}
+
+/// `sessions list|show|export|rm`.
+pub fn sessions(command: &SessionsCommand, dir: &Path, out: &mut impl Write) -> anyhow::Result<()> {
+    let store = SessionStore::new(dir);
+    match command {
+        SessionsCommand::List { search } => {
+            let (sessions, errors) = store.list();
+            for e in &errors {
+                eprintln!("note: skipped {e}");
+            }
+            let shown: Vec<&Session> = sessions
+                .iter()
+                .filter(|s| search.as_deref().is_none_or(|q| session_matches(s, q)))
+                .collect();
+            if shown.is_empty() {
+                eprintln!("no sessions in {}", dir.display());
+                return Ok(());
+            }
+            let rows: Vec<[String; 5]> = shown
+                .iter()
+                .map(|s| {
+                    let done = s.turns.iter().filter(|t| t.complete).count();
+                    [
+                        s.id.clone(),
+                        s.created_at
+                            .get(..16)
+                            .unwrap_or(&s.created_at)
+                            .replace('T', " "),
+                        s.status_label().to_string(),
+                        format!("{} personas, {done} turns", s.personas.len()),
+                        crate::tui::text::truncate(s.first_line(), 60),
+                    ]
+                })
+                .collect();
+            write_table(out, ["ID", "DATE", "STATUS", "PANEL", "FEATURE"], &rows)?;
+        }
+        SessionsCommand::Show { id } => {
+            let session = store.find(id)?;
+            write!(out, "{}", session_markdown(&session))?;
+        }
+        SessionsCommand::Export {
+            id,
+            format,
+            out: file,
+        } => {
+            let session = store.find(id)?;
+            match file {
+                Some(file) => {
+                    atomic_write(file, &export_text(&session, *format))?;
+                    eprintln!("wrote {}", file.display());
+                }
+                None => write!(out, "{}", export_text(&session, *format))?,
+            }
+        }
+        SessionsCommand::Rm { id } => {
+            store.delete(id)?;
+            eprintln!("deleted session {id}");
+        }
+    }
+    Ok(())
 }
 
 fn write_text(out: &mut impl Write, event: &SimEvent, personas: &[Persona]) -> io::Result<()> {
@@ -141,7 +277,11 @@ fn write_text(out: &mut impl Write, event: &SimEvent, personas: &[Persona]) -> i
             round,
             persona_id,
             speaker,
+            question,
         } => {
+            if let Some(q) = question {
+                return writeln!(out, "\n## {speaker} · follow-up: {q}");
+            }
             let occupation = personas
                 .iter()
                 .find(|p| p.id == *persona_id)
@@ -152,6 +292,9 @@ fn write_text(out: &mut impl Write, event: &SimEvent, personas: &[Persona]) -> i
         }
         SimEvent::Token { text, .. } => write!(out, "{text}"),
         SimEvent::TurnEnded { .. } => writeln!(out),
+        SimEvent::ReportReady { report } => {
+            write!(out, "\n## Feedback report\n\n{}", report_markdown(report))
+        }
         _ => Ok(()),
     }
 }
@@ -170,20 +313,27 @@ pub fn personas_list(panel: &[Persona], out: &mut impl Write) -> io::Result<()> 
             ]
         })
         .collect();
-    let header = ["ID", "NAME", "OCCUPATION", "LOCATION", "TECH"].map(String::from);
+    write_table(out, ["ID", "NAME", "OCCUPATION", "LOCATION", "TECH"], &rows)
+}
+
+/// Columns padded to their widest cell; the last column is not padded.
+fn write_table<const N: usize>(
+    out: &mut impl Write,
+    header: [&str; N],
+    rows: &[[String; N]],
+) -> io::Result<()> {
+    let header = header.map(String::from);
     let mut widths = header.clone().map(|h| h.width());
-    for row in &rows {
+    for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.width());
         }
     }
-    for row in std::iter::once(&header).chain(&rows) {
+    for row in std::iter::once(&header).chain(rows) {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
-            if i + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(cell);
+            line.push_str(cell);
+            if i + 1 < row.len() {
                 line.push_str(&" ".repeat(widths[i] - cell.width() + 2));
             }
         }

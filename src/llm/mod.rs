@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures::Stream;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -46,9 +46,29 @@ pub struct ChatRequest {
     pub messages: Vec<ChatMessage>,
     /// Upper bound on the reply's length in tokens.
     pub max_tokens: u32,
+    /// Ask for JSON matching this schema (OpenAI structured outputs). A
+    /// backend that cannot enforce it ignores it; callers parse leniently.
+    pub json_schema: Option<JsonSchema>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+impl ChatRequest {
+    pub fn new(messages: Vec<ChatMessage>, max_tokens: u32) -> Self {
+        ChatRequest {
+            messages,
+            max_tokens,
+            json_schema: None,
+        }
+    }
+}
+
+/// A named JSON schema for a structured reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonSchema {
+    pub name: String,
+    pub schema: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,

@@ -15,6 +15,7 @@ use async_openai::error::OpenAIError;
 use async_openai::types::chat::{
     ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
     ChatCompletionRequestUserMessage, ChatCompletionStreamOptions, CreateChatCompletionRequest,
+    ResponseFormat, ResponseFormatJsonSchema,
 };
 use futures::StreamExt;
 use serde::Deserialize;
@@ -98,6 +99,17 @@ impl OpenAiBackend {
                 include_obfuscation: None,
             }),
             temperature: Some(self.settings.temperature),
+            response_format: request
+                .json_schema
+                .as_ref()
+                .map(|s| ResponseFormat::JsonSchema {
+                    json_schema: ResponseFormatJsonSchema {
+                        description: None,
+                        name: s.name.clone(),
+                        schema: s.schema.clone(),
+                        strict: Some(true),
+                    },
+                }),
             ..Default::default()
         };
         // OpenAI deprecated `max_tokens`; most compatible servers only know it.
@@ -372,6 +384,7 @@ mod tests {
         let request = ChatRequest {
             messages: vec![super::super::ChatMessage::user("hi")],
             max_tokens: 99,
+            json_schema: None,
         };
         let body =
             serde_json::to_value(OpenAiBackend::new(s.clone()).build_request(&request)).unwrap();

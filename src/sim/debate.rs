@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::llm::{ChatBackend, ChatChunk, ChatMessage, ChatRequest, Usage};
@@ -22,9 +22,11 @@ pub struct DebateConfig {
     pub personas: Vec<Persona>,
     pub rounds: u32,
     pub max_tokens_per_turn: u32,
+    /// Stop cleanly once the debate has used this many tokens (in + out).
+    pub max_tokens_total: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Turn {
     pub persona_id: u32,
     pub speaker: String,
@@ -32,13 +34,36 @@ pub struct Turn {
     pub text: String,
     /// False when the turn was cut short by an error or a cancel.
     pub complete: bool,
+    /// Tokens the server reported for this turn (none if it sent no usage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// Set on answers to a follow-up question: the question asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+impl Turn {
+    pub fn new(persona: &Persona, round: u32) -> Self {
+        Turn {
+            persona_id: persona.id,
+            speaker: persona.name.clone(),
+            round,
+            text: String::new(),
+            complete: false,
+            usage: None,
+            question: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Completed,
     Failed,
+    /// Stopped cleanly at `max_tokens_total`.
+    BudgetReached,
+    Cancelled,
 }
 
 /// What the debate reports as it runs, in order. `turn` indexes the transcript.
@@ -50,6 +75,9 @@ pub enum SimEvent {
         round: u32,
         persona_id: u32,
         speaker: String,
+        /// The follow-up question this turn answers, if it is one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        question: Option<String>,
     },
     Token {
         turn: usize,
@@ -67,8 +95,24 @@ pub enum SimEvent {
         turn: Option<usize>,
         message: String,
     },
+    /// The debate (or follow-up) part is over; a report may follow.
     Done {
         outcome: Outcome,
+    },
+    ReportStarted,
+    ReportToken {
+        text: String,
+    },
+    ReportUsage {
+        prompt_tokens: u32,
+        completion_tokens: u32,
+    },
+    /// The report, parsed (or the model's text when it could not be).
+    ReportReady {
+        report: Box<super::report::Report>,
+    },
+    ReportFailed {
+        message: String,
     },
 }
 
@@ -76,6 +120,21 @@ pub enum SimEvent {
 pub struct Transcript {
     pub turns: Vec<Turn>,
     pub usage: Usage,
+}
+
+impl Transcript {
+    /// Tokens used so far; a turn without reported usage counts by its
+    /// length (about four characters a token) so a budget still holds on
+    /// servers that never report usage.
+    pub fn tokens_used(&self, estimate_prompt_chars: usize) -> u32 {
+        self.turns
+            .iter()
+            .map(|t| match t.usage {
+                Some(u) => u.total(),
+                None => ((estimate_prompt_chars + t.text.len()) / 4) as u32,
+            })
+            .sum()
+    }
 }
 
 /// Runs a whole debate, sending events as it goes; returns the transcript.
@@ -92,7 +151,9 @@ pub async fn run_debate(
     transcript
 }
 
-async fn debate_rounds(
+/// Runs the rounds into `transcript` (which may already hold turns) and
+/// says how it ended. Does not send `Done`.
+pub async fn debate_rounds(
     backend: &dyn ChatBackend,
     config: &DebateConfig,
     tx: &mpsc::Sender<SimEvent>,
@@ -113,113 +174,138 @@ async fn debate_rounds(
         return Outcome::Failed;
     }
     let context = backend.context_window();
+    let names: Vec<&str> = config.personas.iter().map(|p| p.name.as_str()).collect();
     for round in 1..=config.rounds {
         for persona in &config.personas {
             let system = persona_system_prompt(persona);
             let budget = context.map(|ctx| prompt_budget(ctx, config.max_tokens_per_turn, &system));
-            let request = ChatRequest {
-                messages: vec![
-                    ChatMessage::system(system),
-                    ChatMessage::user(turn_prompt(
-                        &config.feature,
-                        &transcript.turns,
-                        persona,
-                        round,
-                        config.rounds,
-                        budget,
-                    )),
-                ],
-                max_tokens: config.max_tokens_per_turn,
-            };
-            let turn = transcript.turns.len();
-            transcript.turns.push(Turn {
-                persona_id: persona.id,
-                speaker: persona.name.clone(),
+            let user = turn_prompt(
+                &config.feature,
+                &transcript.turns,
+                persona,
                 round,
-                text: String::new(),
-                complete: false,
-            });
-            let started = SimEvent::TurnStarted {
-                turn,
-                round,
-                persona_id: persona.id,
-                speaker: persona.name.clone(),
-            };
-            if tx.send(started).await.is_err() {
-                return Outcome::Failed;
-            }
-            tracing::info!(target: "debate", turn, round, speaker = %persona.name, "turn started");
-            let began = std::time::Instant::now();
-            let mut stream = backend.stream(request);
-            let mut filter = TurnFilter::new(
-                &persona.name,
-                config.personas.iter().map(|p| p.name.as_str()),
-                context.is_some(),
+                config.rounds,
+                budget,
             );
-            loop {
-                let Some(item) = stream.next().await else {
-                    // Release what the filter held back for a possible stop.
-                    let rest = filter.finish();
-                    if !rest.is_empty() {
-                        transcript.turns[turn].text.push_str(&rest);
-                        if tx.send(SimEvent::Token { turn, text: rest }).await.is_err() {
-                            return Outcome::Failed;
-                        }
-                    }
-                    break;
-                };
-                let event = match item {
-                    Ok(ChatChunk::Text(text)) => {
-                        let (text, stop) = filter.push(&text);
-                        if stop {
-                            // The model started speaking for someone else:
-                            // end the turn here (dropping the stream cancels it).
-                            tracing::debug!(target: "debate", turn, "turn cut at another speaker's name");
-                            if !text.is_empty() {
-                                transcript.turns[turn].text.push_str(&text);
-                                if tx.send(SimEvent::Token { turn, text }).await.is_err() {
-                                    return Outcome::Failed;
-                                }
-                            }
-                            break;
-                        }
-                        if text.is_empty() {
-                            continue;
-                        }
-                        transcript.turns[turn].text.push_str(&text);
-                        SimEvent::Token { turn, text }
-                    }
-                    Ok(ChatChunk::Usage(usage)) => {
-                        transcript.usage += usage;
-                        SimEvent::Usage {
-                            turn,
-                            prompt_tokens: usage.prompt_tokens,
-                            completion_tokens: usage.completion_tokens,
-                        }
-                    }
-                    Err(error) => {
-                        tracing::warn!(target: "llm", turn, latency_ms = began.elapsed().as_millis() as u64, %error, "turn failed");
-                        let _ = tx
-                            .send(SimEvent::Error {
-                                turn: Some(turn),
-                                message: error.to_string(),
-                            })
-                            .await;
-                        return Outcome::Failed;
-                    }
-                };
-                if tx.send(event).await.is_err() {
-                    return Outcome::Failed;
+            let mut max_tokens = config.max_tokens_per_turn;
+            if let Some(limit) = config.max_tokens_total {
+                let prompt_chars = system.len() + user.len();
+                let used = transcript.tokens_used(prompt_chars);
+                let prompt_estimate = (prompt_chars / 4) as u32;
+                // Stop before a turn that cannot fit its prompt and a short reply.
+                if used + prompt_estimate + 16 > limit {
+                    tracing::info!(target: "debate", used, limit, "token budget reached");
+                    return Outcome::BudgetReached;
                 }
+                max_tokens = max_tokens.min(limit - used - prompt_estimate);
             }
-            transcript.turns[turn].complete = true;
-            tracing::info!(target: "llm", turn, latency_ms = began.elapsed().as_millis() as u64, "turn finished");
-            if tx.send(SimEvent::TurnEnded { turn }).await.is_err() {
-                return Outcome::Failed;
+            let request = ChatRequest::new(
+                vec![ChatMessage::system(system), ChatMessage::user(user)],
+                max_tokens,
+            );
+            let turn = Turn::new(persona, round);
+            if let Err(outcome) = speak(
+                backend,
+                request,
+                turn,
+                &names,
+                context.is_some(),
+                tx,
+                transcript,
+            )
+            .await
+            {
+                return outcome;
             }
         }
     }
     Outcome::Completed
+}
+
+/// Streams one persona's turn into the transcript and out as events.
+/// `Err` carries how the whole run ends (an error, or nobody listening).
+pub async fn speak(
+    backend: &dyn ChatBackend,
+    request: ChatRequest,
+    new_turn: Turn,
+    participants: &[&str],
+    small_model: bool,
+    tx: &mpsc::Sender<SimEvent>,
+    transcript: &mut Transcript,
+) -> Result<(), Outcome> {
+    let turn = transcript.turns.len();
+    let started = SimEvent::TurnStarted {
+        turn,
+        round: new_turn.round,
+        persona_id: new_turn.persona_id,
+        speaker: new_turn.speaker.clone(),
+        question: new_turn.question.clone(),
+    };
+    let speaker = new_turn.speaker.clone();
+    transcript.turns.push(new_turn);
+    tx.send(started).await.map_err(|_| Outcome::Cancelled)?;
+    tracing::info!(target: "debate", turn, speaker = %speaker, "turn started");
+    let began = std::time::Instant::now();
+    let mut stream = backend.stream(request);
+    let mut filter = TurnFilter::new(&speaker, participants.iter().copied(), small_model);
+    loop {
+        let Some(item) = stream.next().await else {
+            // Release what the filter held back for a possible stop.
+            let rest = filter.finish();
+            if !rest.is_empty() {
+                transcript.turns[turn].text.push_str(&rest);
+                let event = SimEvent::Token { turn, text: rest };
+                tx.send(event).await.map_err(|_| Outcome::Cancelled)?;
+            }
+            break;
+        };
+        let event = match item {
+            Ok(ChatChunk::Text(text)) => {
+                let (text, stop) = filter.push(&text);
+                if stop {
+                    // The model started speaking for someone else: end the
+                    // turn here (dropping the stream cancels it).
+                    tracing::debug!(target: "debate", turn, "turn cut at another speaker's name");
+                    if !text.is_empty() {
+                        transcript.turns[turn].text.push_str(&text);
+                        let event = SimEvent::Token { turn, text };
+                        tx.send(event).await.map_err(|_| Outcome::Cancelled)?;
+                    }
+                    break;
+                }
+                if text.is_empty() {
+                    continue;
+                }
+                transcript.turns[turn].text.push_str(&text);
+                SimEvent::Token { turn, text }
+            }
+            Ok(ChatChunk::Usage(usage)) => {
+                transcript.usage += usage;
+                *transcript.turns[turn].usage.get_or_insert_default() += usage;
+                SimEvent::Usage {
+                    turn,
+                    prompt_tokens: usage.prompt_tokens,
+                    completion_tokens: usage.completion_tokens,
+                }
+            }
+            Err(error) => {
+                tracing::warn!(target: "llm", turn, latency_ms = began.elapsed().as_millis() as u64, %error, "turn failed");
+                let _ = tx
+                    .send(SimEvent::Error {
+                        turn: Some(turn),
+                        message: error.to_string(),
+                    })
+                    .await;
+                return Err(Outcome::Failed);
+            }
+        };
+        tx.send(event).await.map_err(|_| Outcome::Cancelled)?;
+    }
+    transcript.turns[turn].complete = true;
+    tracing::info!(target: "llm", turn, latency_ms = began.elapsed().as_millis() as u64, "turn finished");
+    tx.send(SimEvent::TurnEnded { turn })
+        .await
+        .map_err(|_| Outcome::Cancelled)
 }
 
 /// Keeps a turn to one speaker. Small models often drift into writing the
@@ -420,6 +506,7 @@ mod tests {
             personas: builtin_panel()[..personas].to_vec(),
             rounds,
             max_tokens_per_turn: 100,
+            max_tokens_total: None,
         };
         let handle = tokio::spawn(run_debate(backend.clone(), config, tx));
         let mut events = vec![];

@@ -1,4 +1,7 @@
-//! The simulation core: prompts and the turn-by-turn debate.
+//! The simulation core: prompts, the turn-by-turn debate, the feedback
+//! report and saved sessions.
 
 pub mod debate;
 pub mod prompts;
+pub mod report;
+pub mod session;

@@ -59,15 +59,9 @@ pub fn turn_prompt(
     rounds: u32,
     budget_chars: Option<usize>,
 ) -> String {
-    let budget = budget_chars.unwrap_or(usize::MAX);
-    let feature = clip(feature.trim(), budget / 2);
-    let mut prompt = format!("Feature under discussion:\n{feature}\n");
-    let said: Vec<&Turn> = transcript
-        .iter()
-        .filter(|t| !t.text.trim().is_empty())
-        .collect();
+    let spoke = transcript.iter().any(|t| !t.text.trim().is_empty());
     // One instruction per turn: small models lose track of more.
-    let instruction = if said.is_empty() {
+    let instruction = if !spoke {
         format!(
             "\nYou speak first. In two or three sentences, say what you, {}, honestly think of this feature and why.",
             speaker.name
@@ -78,10 +72,45 @@ pub fn turn_prompt(
             speaker.name
         )
     };
+    discussion_prompt(feature, transcript, &instruction, budget_chars)
+}
+
+/// A follow-up question from the product team, after the debate.
+pub fn followup_prompt(
+    feature: &str,
+    transcript: &[Turn],
+    speaker: &Persona,
+    question: &str,
+    budget_chars: Option<usize>,
+) -> String {
+    let instruction = format!(
+        "\nThe product team asks you a follow-up question: {}\nAnswer it as {} in two or three sentences, from your own experience.",
+        question.trim(),
+        speaker.name
+    );
+    discussion_prompt(feature, transcript, &instruction, budget_chars)
+}
+
+fn discussion_prompt(
+    feature: &str,
+    transcript: &[Turn],
+    instruction: &str,
+    budget_chars: Option<usize>,
+) -> String {
+    let budget = budget_chars.unwrap_or(usize::MAX);
+    let feature = clip(feature.trim(), budget / 2);
+    let mut prompt = format!("Feature under discussion:\n{feature}\n");
+    let said: Vec<&Turn> = transcript
+        .iter()
+        .filter(|t| !t.text.trim().is_empty())
+        .collect();
     if !said.is_empty() {
         let lines: Vec<String> = said
             .iter()
-            .map(|t| format!("{}: {}\n", t.speaker, t.text.trim()))
+            .map(|t| match &t.question {
+                Some(q) => format!("{} (asked “{}”): {}\n", t.speaker, q.trim(), t.text.trim()),
+                None => format!("{}: {}\n", t.speaker, t.text.trim()),
+            })
             .collect();
         // Keep the newest turns that fit; summarise the rest in one line.
         let room = budget.saturating_sub(prompt.len() + instruction.len() + 40);
@@ -105,7 +134,7 @@ pub fn turn_prompt(
             prompt.push_str(&clip(line, room));
         }
     }
-    prompt.push_str(&instruction);
+    prompt.push_str(instruction);
     prompt
 }
 
@@ -183,6 +212,8 @@ mod tests {
             round: 1,
             text: "Too expensive.".into(),
             complete: true,
+            usage: None,
+            question: None,
         }];
         let second = turn_prompt("Dark mode", &transcript, &panel[0], 1, 2, None);
         assert!(second.contains("Kwame Mensah: Too expensive."));
@@ -202,6 +233,8 @@ mod tests {
                     text: format!("Round {round}: {} ", p.name)
                         + &"I have concerns about price and data. ".repeat(15),
                     complete: true,
+                    usage: None,
+                    question: None,
                 });
             }
         }

@@ -2,7 +2,9 @@
 
 use crossterm::event::KeyEvent;
 
+use crate::config::ExportFormat;
 use crate::sim::debate::DebateConfig;
+use crate::sim::session::Session;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -34,12 +36,67 @@ pub enum Action {
     AcceptModelFetch,
     /// No, or cancel a running download, or close the failure message.
     DismissModelOffer,
+    /// Switch between the debate and the report screen.
+    ToggleReport,
+    /// Write (or rewrite) the report of the session on screen.
+    WriteReport,
+    /// Ask the editor's text as a follow-up question.
+    FollowUp,
+    /// Open the "export as" chooser; then export in that format.
+    ExportMenu,
+    Export(ExportFormat),
+    /// Report screen: move the selection, jump to the cited turns.
+    ReportUp,
+    ReportDown,
+    ReportJump,
+    OpenHistory,
+    History(HistoryAction),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum HistoryAction {
+    Up,
+    Down,
+    /// Show the session in the debate screen.
+    Open,
+    /// Load its feature and personas to run it again (after editing).
+    Rerun,
+    /// Ask to delete; then confirm or cancel.
+    Delete,
+    ConfirmDelete,
+    CancelDelete,
+    StartFilter,
+    FilterChar(char),
+    FilterBackspace,
+    EndFilter,
+    Close,
+}
+
+/// The background jobs' answers, back to the app.
+#[derive(Debug, Clone)]
+pub enum JobDone {
+    History {
+        sessions: Vec<Session>,
+        errors: Vec<String>,
+    },
+    Exported(Result<std::path::PathBuf, String>),
+    Deleted(Result<String, String>),
 }
 
 #[derive(Debug, Clone)]
 pub enum Effect {
     StartDebate(DebateConfig),
+    /// Cancels whatever runs: debate, report or follow-up.
     CancelDebate,
+    WriteReport(Box<Session>),
+    FollowUp {
+        session: Box<Session>,
+        question: String,
+        persona_ids: Vec<u32>,
+    },
+    LoadHistory,
+    DeleteSession(String),
+    Export(Box<Session>, ExportFormat),
     FetchModel(std::path::PathBuf),
     CancelFetch,
 }

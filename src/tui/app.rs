@@ -9,14 +9,17 @@ use ratatui::style::{Color, Style};
 use ratatui::widgets::{Block, Borders, ListState};
 use ratatui_textarea::{TextArea, WrapMode};
 
-use super::action::{Action, Effect};
+use super::action::{Action, Effect, HistoryAction, JobDone};
 use super::panes::conversation::{ConversationView, Entry, EntryKind};
+use super::text::truncate;
 use super::theme;
 use crate::llm::fetch::FetchProgress;
 use crate::llm::{BackendInfo, HOW_TO_CONFIGURE, Usage};
 use crate::persona::Persona;
 use crate::persona::store::SaveNotice;
 use crate::sim::debate::{DebateConfig, Outcome, SimEvent};
+use crate::sim::report::{Report, evidence, turn_list};
+use crate::sim::session::{Session, SessionStatus, session_matches};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -42,10 +45,26 @@ impl Focus {
     }
 }
 
+/// What a running task is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Debate,
+    Report,
+    FollowUp,
+}
+
+/// Which screen fills the main area.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Debate,
+    Report,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunState {
     Idle,
     Running {
+        phase: Phase,
         round: u32,
         rounds: u32,
         speaker: Option<String>,
@@ -54,6 +73,8 @@ pub enum RunState {
     Completed,
     Cancelled,
     Failed,
+    /// Stopped at `--max-tokens-total`.
+    BudgetReached,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +108,15 @@ pub enum OfferState {
     Failed(String),
 }
 
+fn new_editor() -> TextArea<'static> {
+    let mut editor = TextArea::default();
+    editor.set_wrap_mode(WrapMode::WordOrGlyph);
+    editor.set_placeholder_text("Describe the feature to debate…");
+    editor.set_placeholder_style(theme::dim());
+    editor.set_cursor_line_style(Style::new());
+    editor
+}
+
 /// "1 round", "2 rounds".
 fn plural(n: usize, noun: &str) -> String {
     if n == 1 {
@@ -113,11 +143,107 @@ pub struct App {
     pub model_offer: Option<ModelOffer>,
     pub rounds: u32,
     pub max_tokens_per_turn: u32,
+    pub max_tokens_total: Option<u32>,
     pub should_quit: bool,
     /// Something visible changed since the last frame.
     pub dirty: bool,
     /// Conversation entry of each transcript turn of the running debate.
     turn_entries: Vec<usize>,
+    /// The session on screen (running, finished or opened from history),
+    /// kept in step with the runner's copy by the same events.
+    pub session: Option<Session>,
+    pub screen: Screen,
+    /// The report's text as it streams in.
+    pub report_draft: String,
+    /// Selected concern, request or insight on the report screen (or the
+    /// scroll offset of a plain-text report).
+    pub report_selected: usize,
+    pub history: Option<History>,
+    /// The "export as" chooser is open.
+    pub export_menu: bool,
+}
+
+/// The history overlay: saved sessions, a search, a delete confirmation.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// Newest first; `None` while loading.
+    pub sessions: Option<Vec<Session>>,
+    /// Files that could not be read.
+    pub errors: Vec<String>,
+    pub filter: String,
+    pub filtering: bool,
+    pub list: ListState,
+    /// Asking "delete this session?" for this id.
+    pub confirm_delete: Option<String>,
+}
+
+impl History {
+    /// Sessions matching the search, newest first.
+    pub fn visible(&self) -> Vec<&Session> {
+        self.sessions
+            .iter()
+            .flatten()
+            .filter(|s| session_matches(s, &self.filter))
+            .collect()
+    }
+
+    fn selected(&self) -> Option<&Session> {
+        let index = self.list.selected()?;
+        self.visible().get(index).copied()
+    }
+
+    fn clamp(&mut self) {
+        let n = self.visible().len();
+        let sel = self.list.selected().unwrap_or(0);
+        self.list
+            .select(if n == 0 { None } else { Some(sel.min(n - 1)) });
+    }
+}
+
+/// A concern, request or insight on the report screen, with its evidence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportItem {
+    pub section: &'static str,
+    pub text: String,
+    pub detail: String,
+    pub turns: Vec<usize>,
+}
+
+/// The report's selectable items: insights first (they are the point),
+/// then concerns, then requests.
+pub fn report_items(report: &Report) -> Vec<ReportItem> {
+    let mut items = Vec::new();
+    for (n, i) in report.insights.iter().enumerate() {
+        let mut detail = Vec::new();
+        if let Some(why) = &i.why {
+            detail.push(format!("why: {why}"));
+        }
+        if let Some(helps) = &i.helps {
+            detail.push(format!("helps: {helps}"));
+        }
+        if !i.turns.is_empty() {
+            detail.push(turn_list(&i.turns));
+        }
+        items.push(ReportItem {
+            section: "insight",
+            text: format!("{}. {}", n + 1, i.change),
+            detail: detail.join(" · "),
+            turns: i.turns.clone(),
+        });
+    }
+    for (section, points) in [("concern", &report.concerns), ("request", &report.requests)] {
+        for p in points {
+            items.push(ReportItem {
+                section,
+                text: p.text.clone(),
+                detail: evidence(p.count, &p.personas, &p.turns)
+                    .trim_start_matches(" — ")
+                    .to_string(),
+                turns: p.turns.clone(),
+            });
+        }
+    }
+    items
 }
 
 impl App {
@@ -127,11 +253,7 @@ impl App {
         rounds: u32,
         max_tokens_per_turn: u32,
     ) -> Self {
-        let mut editor = TextArea::default();
-        editor.set_wrap_mode(WrapMode::WordOrGlyph);
-        editor.set_placeholder_text("Describe the feature to debate…");
-        editor.set_placeholder_style(theme::dim());
-        editor.set_cursor_line_style(Style::new());
+        let editor = new_editor();
         let mut list = ListState::default();
         if !personas.is_empty() {
             list.select(Some(0));
@@ -152,9 +274,16 @@ impl App {
             model_offer: None,
             rounds,
             max_tokens_per_turn,
+            max_tokens_total: None,
             should_quit: false,
             dirty: true,
             turn_entries: Vec::new(),
+            session: None,
+            screen: Screen::Debate,
+            report_draft: String::new(),
+            report_selected: 0,
+            history: None,
+            export_menu: false,
         };
         if app.backend.is_none() {
             app.set_notice(
@@ -277,12 +406,48 @@ impl App {
             Action::Escape => {
                 if self.show_help {
                     self.show_help = false;
+                } else if self.export_menu {
+                    self.export_menu = false;
                 } else if self.is_running() {
                     return self.cancel();
+                } else if self.screen == Screen::Report {
+                    self.screen = Screen::Debate;
                 } else {
                     self.notice = None;
                 }
             }
+            Action::ToggleReport => {
+                self.screen = match self.screen {
+                    Screen::Debate => Screen::Report,
+                    Screen::Report => Screen::Debate,
+                };
+            }
+            Action::WriteReport => return self.write_report(),
+            Action::FollowUp => return self.follow_up(),
+            Action::ExportMenu => match &self.session {
+                Some(_) => self.export_menu = true,
+                None => self.set_notice(
+                    NoticeLevel::Error,
+                    "Nothing to export yet: run a debate or open one from the history (F2)",
+                ),
+            },
+            Action::Export(format) => {
+                self.export_menu = false;
+                if let Some(session) = &self.session {
+                    return Some(Effect::Export(Box::new(session.clone()), format));
+                }
+            }
+            Action::ReportUp => self.report_selected = self.report_selected.saturating_sub(1),
+            Action::ReportDown => {
+                let last = self.report_item_count().saturating_sub(1);
+                self.report_selected = (self.report_selected + 1).min(last);
+            }
+            Action::ReportJump => self.jump_to_evidence(),
+            Action::OpenHistory => {
+                self.history = Some(History::default());
+                return Some(Effect::LoadHistory);
+            }
+            Action::History(action) => return self.on_history(action),
             Action::StartDebate => return self.start(),
             Action::ListUp => self.move_cursor(-1),
             Action::ListDown => self.move_cursor(1),
@@ -421,28 +586,394 @@ impl App {
         self.usage = Usage::default();
         self.notice = None;
         self.run = RunState::Running {
+            phase: Phase::Debate,
             round: 1,
             rounds: self.rounds,
             speaker: None,
             started: Instant::now(),
         };
+        self.session = None;
+        self.report_draft.clear();
+        self.report_selected = 0;
+        self.screen = Screen::Debate;
         Some(Effect::StartDebate(DebateConfig {
             feature,
             personas,
             rounds: self.rounds,
             max_tokens_per_turn: self.max_tokens_per_turn,
+            max_tokens_total: self.max_tokens_total,
         }))
     }
 
     fn cancel(&mut self) -> Option<Effect> {
+        let phase = match self.run {
+            RunState::Running { phase, .. } => phase,
+            _ => Phase::Debate,
+        };
         self.finish_streaming_entry(true);
-        self.run = RunState::Cancelled;
+        let (entry, notice) = match phase {
+            Phase::Debate => (
+                "Debate cancelled. What was said stays above.",
+                "Debate cancelled",
+            ),
+            Phase::Report => ("Report cancelled. F7 writes it again.", "Report cancelled"),
+            Phase::FollowUp => ("Follow-up cancelled.", "Follow-up cancelled"),
+        };
+        self.run = match phase {
+            Phase::Debate => RunState::Cancelled,
+            _ => self.settled_state(),
+        };
+        self.conversation.push(Entry::new(EntryKind::Info, entry));
+        self.set_notice(NoticeLevel::Info, notice);
+        Some(Effect::CancelDebate)
+    }
+
+    /// How the session on screen ended, for the status bar after a report
+    /// or a follow-up.
+    fn settled_state(&self) -> RunState {
+        match self.session.as_ref().map(|s| s.status) {
+            Some(SessionStatus::Failed) => RunState::Failed,
+            Some(SessionStatus::Cancelled) => RunState::Cancelled,
+            Some(SessionStatus::BudgetReached) => RunState::BudgetReached,
+            _ => RunState::Completed,
+        }
+    }
+
+    /// The runner has created the session for the debate just started.
+    pub fn begin_session(&mut self, session: Session) {
+        self.session = Some(session);
+    }
+
+    fn running(&mut self, phase: Phase) {
+        self.run = RunState::Running {
+            phase,
+            round: 0,
+            rounds: self.rounds,
+            speaker: None,
+            started: Instant::now(),
+        };
+    }
+
+    fn write_report(&mut self) -> Option<Effect> {
+        if self.is_running() {
+            self.set_notice(
+                NoticeLevel::Info,
+                "Wait for the run to finish (Esc cancels it)",
+            );
+            return None;
+        }
+        if self.backend.is_none() || self.missing_model.is_some() {
+            self.set_notice(NoticeLevel::Error, "No LLM backend to write the report");
+            return None;
+        }
+        let Some(session) = &self.session else {
+            self.set_notice(
+                NoticeLevel::Error,
+                "Run a debate first (or open one with F2)",
+            );
+            return None;
+        };
+        if session.turns.iter().all(|t| t.text.trim().is_empty()) {
+            self.set_notice(
+                NoticeLevel::Error,
+                "Nobody has spoken yet: nothing to report on",
+            );
+            return None;
+        }
+        let session = Box::new(session.clone());
+        self.running(Phase::Report);
+        Some(Effect::WriteReport(session))
+    }
+
+    fn follow_up(&mut self) -> Option<Effect> {
+        if self.is_running() {
+            self.set_notice(
+                NoticeLevel::Info,
+                "Wait for the run to finish (Esc cancels it)",
+            );
+            return None;
+        }
+        if self.backend.is_none() || self.missing_model.is_some() {
+            self.set_notice(NoticeLevel::Error, "No LLM backend to ask");
+            return None;
+        }
+        let Some(session) = &self.session else {
+            self.set_notice(
+                NoticeLevel::Error,
+                "Follow-ups continue a debate: run one first (or open one with F2)",
+            );
+            return None;
+        };
+        let question = self.feature_text().trim().to_string();
+        if question.is_empty() {
+            self.set_notice(
+                NoticeLevel::Error,
+                "Type the follow-up question in the editor, then F6",
+            );
+            self.set_focus(Focus::Editor);
+            return None;
+        }
+        let took_part = |id: &u32| session.personas.iter().any(|p| p.id == *id);
+        let mut ids: Vec<u32> = session
+            .personas
+            .iter()
+            .map(|p| p.id)
+            .filter(|id| self.selected.contains(id))
+            .collect();
+        if ids.is_empty()
+            && let Some(p) = self.list.selected().and_then(|i| self.personas.get(i))
+            && took_part(&p.id)
+        {
+            ids.push(p.id);
+        }
+        if ids.is_empty() {
+            self.set_notice(
+                NoticeLevel::Error,
+                "Select who to ask (Space): personas who took part in this debate",
+            );
+            self.set_focus(Focus::Personas);
+            return None;
+        }
+        let session = Box::new(session.clone());
+        let names: Vec<&str> = session
+            .personas
+            .iter()
+            .filter(|p| ids.contains(&p.id))
+            .map(|p| p.name.as_str())
+            .collect();
         self.conversation.push(Entry::new(
             EntryKind::Info,
-            "Debate cancelled. What was said stays above.",
+            format!("── Follow-up to {}: {} ──", names.join(", "), question),
         ));
-        self.set_notice(NoticeLevel::Info, "Debate cancelled");
-        Some(Effect::CancelDebate)
+        self.conversation.follow_tail();
+        self.screen = Screen::Debate;
+        self.editor = new_editor();
+        self.style_editor();
+        self.running(Phase::FollowUp);
+        Some(Effect::FollowUp {
+            session,
+            question,
+            persona_ids: ids,
+        })
+    }
+
+    fn report_item_count(&self) -> usize {
+        match self.session.as_ref().and_then(|s| s.report.as_ref()) {
+            Some(report) if report.text.is_some() => usize::MAX,
+            Some(report) => report_items(report).len(),
+            None => 0,
+        }
+    }
+
+    /// Shows the first turn the selected report item cites.
+    fn jump_to_evidence(&mut self) {
+        let Some(report) = self.session.as_ref().and_then(|s| s.report.as_ref()) else {
+            return;
+        };
+        let Some(item) = report_items(report).into_iter().nth(self.report_selected) else {
+            return;
+        };
+        let Some(&turn) = item.turns.first() else {
+            self.set_notice(NoticeLevel::Info, "This item cites no turns");
+            return;
+        };
+        let Some(&entry) = self.turn_entries.get(turn - 1) else {
+            self.set_notice(NoticeLevel::Error, format!("Turn T{turn} is not on screen"));
+            return;
+        };
+        self.conversation.jump_to(entry);
+        self.screen = Screen::Debate;
+        self.set_focus(Focus::Conversation);
+        self.set_notice(
+            NoticeLevel::Info,
+            format!(
+                "{} ({}): showing {}; F3 back to the report",
+                item.section,
+                truncate(&item.text, 40),
+                turn_list(&item.turns)
+            ),
+        );
+    }
+
+    /// Shows a saved session in the debate screen, as if it just ran.
+    pub fn open_session(&mut self, session: Session) {
+        self.conversation.clear();
+        self.turn_entries.clear();
+        self.conversation.push(Entry::new(
+            EntryKind::Info,
+            format!(
+                "── Session {} · {} · {} · {} ──",
+                session.id,
+                session.first_line(),
+                plural(session.personas.len(), "persona"),
+                session.status_label()
+            ),
+        ));
+        for turn in &session.turns {
+            let index = self.conversation.push(Entry::new(
+                EntryKind::Turn {
+                    speaker: turn.speaker.clone(),
+                    subtitle: self.subtitle(&session, turn.persona_id, turn.question.as_deref()),
+                    round: turn.round,
+                    color: theme::speaker_color(turn.persona_id),
+                    streaming: false,
+                    cut: !turn.complete,
+                    tokens: turn.usage,
+                },
+                turn.text.clone(),
+            ));
+            self.turn_entries.push(index);
+        }
+        if let Some(error) = &session.error {
+            self.conversation
+                .push(Entry::new(EntryKind::Error, format!("Error: {error}")));
+        }
+        self.conversation.scroll_to_top();
+        self.editor = new_editor();
+        self.editor.insert_str(&session.feature);
+        self.style_editor();
+        self.selected = session
+            .personas
+            .iter()
+            .map(|p| p.id)
+            .filter(|id| self.personas.iter().any(|p| p.id == *id))
+            .collect();
+        self.usage = session.usage;
+        self.report_draft.clear();
+        self.report_selected = 0;
+        self.run = RunState::Idle;
+        self.session = Some(session);
+        self.run = self.settled_state();
+        self.screen = Screen::Debate;
+    }
+
+    fn subtitle(&self, session: &Session, persona_id: u32, question: Option<&str>) -> String {
+        if let Some(q) = question {
+            return format!("asked: {q}");
+        }
+        session
+            .personas
+            .iter()
+            .chain(&self.personas)
+            .find(|p| p.id == persona_id)
+            .map(|p| p.occupation.clone())
+            .unwrap_or_default()
+    }
+
+    fn on_history(&mut self, action: HistoryAction) -> Option<Effect> {
+        let history = self.history.as_mut()?;
+        match action {
+            HistoryAction::Up => {
+                let sel = history.list.selected().unwrap_or(0);
+                history.list.select(Some(sel.saturating_sub(1)));
+            }
+            HistoryAction::Down => {
+                let sel = history.list.selected().map_or(0, |s| s + 1);
+                history.list.select(Some(sel));
+                history.clamp();
+            }
+            HistoryAction::Open => {
+                if let Some(session) = history.selected().cloned() {
+                    self.history = None;
+                    let id = session.id.clone();
+                    self.open_session(session);
+                    self.set_notice(
+                        NoticeLevel::Info,
+                        format!("Opened session {id}: F3 report · F6 follow-up · F4 export"),
+                    );
+                }
+            }
+            HistoryAction::Rerun => {
+                if let Some(session) = history.selected().cloned() {
+                    self.history = None;
+                    self.editor = new_editor();
+                    self.editor.insert_str(&session.feature);
+                    let missing: Vec<&str> = session
+                        .personas
+                        .iter()
+                        .filter(|p| !self.personas.iter().any(|q| q.id == p.id))
+                        .map(|p| p.name.as_str())
+                        .collect();
+                    let note = if missing.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({} no longer in the panel)", missing.join(", "))
+                    };
+                    self.selected = session
+                        .personas
+                        .iter()
+                        .map(|p| p.id)
+                        .filter(|id| self.personas.iter().any(|p| p.id == *id))
+                        .collect();
+                    self.set_focus(Focus::Editor);
+                    self.screen = Screen::Debate;
+                    self.set_notice(
+                        NoticeLevel::Info,
+                        format!("Feature and personas loaded{note}: edit if you like, then F5"),
+                    );
+                }
+            }
+            HistoryAction::Delete => {
+                history.confirm_delete = history.selected().map(|s| s.id.clone());
+            }
+            HistoryAction::CancelDelete => history.confirm_delete = None,
+            HistoryAction::ConfirmDelete => {
+                if let Some(id) = history.confirm_delete.take() {
+                    return Some(Effect::DeleteSession(id));
+                }
+            }
+            HistoryAction::StartFilter => history.filtering = true,
+            HistoryAction::FilterChar(c) => {
+                history.filter.push(c);
+                history.list.select(Some(0));
+                history.clamp();
+            }
+            HistoryAction::FilterBackspace => {
+                history.filter.pop();
+                history.clamp();
+            }
+            HistoryAction::EndFilter => history.filtering = false,
+            HistoryAction::Close => self.history = None,
+        }
+        None
+    }
+
+    /// A background job finished.
+    pub fn on_loaded(&mut self, loaded: JobDone) {
+        self.dirty = true;
+        match loaded {
+            JobDone::History { sessions, errors } => {
+                if let Some(history) = &mut self.history {
+                    history.sessions = Some(sessions);
+                    history.errors = errors;
+                    if history.list.selected().is_none() {
+                        history.list.select(Some(0));
+                    }
+                    history.clamp();
+                }
+            }
+            JobDone::Exported(Ok(path)) => {
+                self.set_notice(NoticeLevel::Info, format!("Exported to {}", path.display()))
+            }
+            JobDone::Exported(Err(e)) => {
+                self.set_notice(NoticeLevel::Error, format!("Export failed: {e}"))
+            }
+            JobDone::Deleted(Ok(id)) => {
+                if let Some(history) = &mut self.history
+                    && let Some(sessions) = &mut history.sessions
+                {
+                    sessions.retain(|s| s.id != id);
+                    history.clamp();
+                }
+                if self.session.as_ref().is_some_and(|s| s.id == id) && !self.is_running() {
+                    self.session = None;
+                }
+                self.set_notice(NoticeLevel::Info, format!("Deleted session {id}"));
+            }
+            JobDone::Deleted(Err(e)) => {
+                self.set_notice(NoticeLevel::Error, format!("Delete failed: {e}"))
+            }
+        }
     }
 
     /// Marks the entry that was streaming as finished (or cut off).
@@ -462,20 +993,29 @@ impl App {
     }
 
     pub fn on_sim_event(&mut self, event: SimEvent) {
-        self.dirty = true;
+        if let Some(session) = &mut self.session {
+            session.apply(&event);
+        }
+        // Report tokens change only the report screen.
+        self.dirty |=
+            !matches!(event, SimEvent::ReportToken { .. }) || self.screen == Screen::Report;
         match event {
             SimEvent::TurnStarted {
                 turn,
                 round,
                 persona_id,
                 speaker,
+                question,
             } => {
-                let subtitle = self
-                    .personas
-                    .iter()
-                    .find(|p| p.id == persona_id)
-                    .map(|p| p.occupation.clone())
-                    .unwrap_or_default();
+                let subtitle = match &question {
+                    Some(q) => format!("asked: {q}"),
+                    None => self
+                        .personas
+                        .iter()
+                        .find(|p| p.id == persona_id)
+                        .map(|p| p.occupation.clone())
+                        .unwrap_or_default(),
+                };
                 let index = self.conversation.push(Entry::new(
                     EntryKind::Turn {
                         speaker: speaker.clone(),
@@ -484,6 +1024,7 @@ impl App {
                         color: theme::speaker_color(persona_id),
                         streaming: true,
                         cut: false,
+                        tokens: None,
                     },
                     "",
                 ));
@@ -506,13 +1047,21 @@ impl App {
             }
             SimEvent::TurnEnded { .. } => self.finish_streaming_entry(false),
             SimEvent::Usage {
+                turn,
                 prompt_tokens,
                 completion_tokens,
-                ..
             } => {
-                self.usage += Usage {
+                let usage = Usage {
                     prompt_tokens,
                     completion_tokens,
+                };
+                self.usage += usage;
+                if let Some(&index) = self.turn_entries.get(turn) {
+                    self.conversation.update_kind(index, |kind| {
+                        if let EntryKind::Turn { tokens, .. } = kind {
+                            *tokens.get_or_insert_default() += usage;
+                        }
+                    });
                 }
             }
             SimEvent::Error { message, .. } => {
@@ -522,13 +1071,85 @@ impl App {
                 self.set_notice(NoticeLevel::Error, format!("Debate stopped: {message}"));
             }
             SimEvent::Done { outcome } => {
-                self.run = match outcome {
-                    Outcome::Completed => RunState::Completed,
-                    Outcome::Failed => RunState::Failed,
+                let phase = match self.run {
+                    RunState::Running { phase, .. } => phase,
+                    _ => Phase::Debate,
                 };
-                if outcome == Outcome::Completed {
-                    self.set_notice(NoticeLevel::Info, "Debate finished");
+                self.run = match (phase, outcome) {
+                    (Phase::FollowUp, _) => self.settled_state(),
+                    (_, Outcome::Completed) => RunState::Completed,
+                    (_, Outcome::Failed) => RunState::Failed,
+                    (_, Outcome::Cancelled) => RunState::Cancelled,
+                    (_, Outcome::BudgetReached) => RunState::BudgetReached,
+                };
+                match (phase, outcome) {
+                    (Phase::FollowUp, Outcome::Completed) => self.set_notice(
+                        NoticeLevel::Info,
+                        "Follow-up answered: saved with the session",
+                    ),
+                    (_, Outcome::Completed) => {
+                        self.set_notice(NoticeLevel::Info, "Debate finished")
+                    }
+                    (_, Outcome::BudgetReached) => {
+                        self.finish_streaming_entry(true);
+                        self.conversation.push(Entry::new(
+                            EntryKind::Info,
+                            "Token budget reached (--max-tokens-total): the debate stopped here.",
+                        ));
+                        self.set_notice(
+                            NoticeLevel::Info,
+                            "Token budget reached: the debate stopped",
+                        )
+                    }
+                    _ => {}
                 }
+            }
+            SimEvent::ReportStarted => {
+                self.running(Phase::Report);
+                self.report_draft.clear();
+                self.report_selected = 0;
+                self.conversation.push(Entry::new(
+                    EntryKind::Info,
+                    "Writing the feedback report… (F3 to watch)",
+                ));
+                self.set_notice(
+                    NoticeLevel::Info,
+                    "Writing the feedback report: F3 to watch",
+                );
+            }
+            SimEvent::ReportToken { text } => self.report_draft.push_str(&text),
+            SimEvent::ReportUsage {
+                prompt_tokens,
+                completion_tokens,
+            } => {
+                self.usage += Usage {
+                    prompt_tokens,
+                    completion_tokens,
+                }
+            }
+            SimEvent::ReportReady { report } => {
+                self.run = self.settled_state();
+                let notes = if report.notes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} note(s))", report.notes.len())
+                };
+                self.conversation.push(Entry::new(
+                    EntryKind::Info,
+                    format!("Feedback report ready{notes}: F3 shows it, F4 exports it."),
+                ));
+                self.set_notice(NoticeLevel::Info, "Report ready: F3 shows it");
+            }
+            SimEvent::ReportFailed { message } => {
+                self.run = self.settled_state();
+                self.conversation.push(Entry::new(
+                    EntryKind::Error,
+                    format!("Report failed: {message}"),
+                ));
+                self.set_notice(
+                    NoticeLevel::Error,
+                    format!("Report failed: {message} (F7 retries)"),
+                );
             }
         }
     }

@@ -3,8 +3,9 @@
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
 
-use super::action::Action;
-use super::app::{App, Focus, OfferState};
+use super::action::{Action, HistoryAction};
+use super::app::{App, Focus, History, OfferState, Screen};
+use crate::config::ExportFormat;
 
 /// Lines moved per mouse wheel notch.
 const WHEEL_LINES: usize = 3;
@@ -54,8 +55,24 @@ pub fn map_key(app: &App, key: KeyEvent) -> Option<Action> {
             _ => None,
         };
     }
+    if app.export_menu {
+        return match key.code {
+            KeyCode::Char('m') | KeyCode::Enter => Some(Action::Export(ExportFormat::Md)),
+            KeyCode::Char('j') => Some(Action::Export(ExportFormat::Json)),
+            KeyCode::Esc | KeyCode::Char('q') | KeyCode::F(4) => Some(Action::Escape),
+            _ => None,
+        };
+    }
+    if let Some(history) = &app.history {
+        return map_history_key(history, key).map(Action::History);
+    }
     match key.code {
         KeyCode::F(5) => return Some(Action::StartDebate),
+        KeyCode::F(2) => return Some(Action::OpenHistory),
+        KeyCode::F(3) => return Some(Action::ToggleReport),
+        KeyCode::F(4) => return Some(Action::ExportMenu),
+        KeyCode::F(6) => return Some(Action::FollowUp),
+        KeyCode::F(7) => return Some(Action::WriteReport),
         KeyCode::Char('r') if ctrl => return Some(Action::StartDebate),
         // Reported only by terminals with the kitty keyboard protocol.
         KeyCode::Enter if ctrl => return Some(Action::StartDebate),
@@ -65,6 +82,16 @@ pub fn map_key(app: &App, key: KeyEvent) -> Option<Action> {
         KeyCode::PageUp => return Some(Action::PageUp),
         KeyCode::PageDown => return Some(Action::PageDown),
         _ => {}
+    }
+    if app.screen == Screen::Report {
+        return match key.code {
+            KeyCode::Up | KeyCode::Char('k') => Some(Action::ReportUp),
+            KeyCode::Down | KeyCode::Char('j') => Some(Action::ReportDown),
+            KeyCode::Enter => Some(Action::ReportJump),
+            KeyCode::Char('q') => Some(Action::Quit),
+            KeyCode::Char('?') => Some(Action::ToggleHelp),
+            _ => None,
+        };
     }
     match app.focus {
         Focus::Editor => Some(Action::Edit(key)),
@@ -91,34 +118,69 @@ pub fn map_key(app: &App, key: KeyEvent) -> Option<Action> {
     }
 }
 
+fn map_history_key(history: &History, key: KeyEvent) -> Option<HistoryAction> {
+    if history.confirm_delete.is_some() {
+        return match key.code {
+            KeyCode::Char('y') => Some(HistoryAction::ConfirmDelete),
+            KeyCode::Char('n') | KeyCode::Esc => Some(HistoryAction::CancelDelete),
+            _ => None,
+        };
+    }
+    match key.code {
+        KeyCode::Up => return Some(HistoryAction::Up),
+        KeyCode::Down => return Some(HistoryAction::Down),
+        _ => {}
+    }
+    if history.filtering {
+        return match key.code {
+            KeyCode::Enter | KeyCode::Esc => Some(HistoryAction::EndFilter),
+            KeyCode::Backspace => Some(HistoryAction::FilterBackspace),
+            KeyCode::Char(c) => Some(HistoryAction::FilterChar(c)),
+            _ => None,
+        };
+    }
+    match key.code {
+        KeyCode::Char('k') => Some(HistoryAction::Up),
+        KeyCode::Char('j') => Some(HistoryAction::Down),
+        KeyCode::Enter => Some(HistoryAction::Open),
+        KeyCode::Char('r') => Some(HistoryAction::Rerun),
+        KeyCode::Char('d') | KeyCode::Delete => Some(HistoryAction::Delete),
+        KeyCode::Char('/') => Some(HistoryAction::StartFilter),
+        KeyCode::Esc | KeyCode::Char('q') | KeyCode::F(2) => Some(HistoryAction::Close),
+        _ => None,
+    }
+}
+
 /// Every key, for the help overlay and the README. Keep in step with the
 /// match arms above (a test checks the important ones).
 pub const HELP: &[(&str, &str)] = &[
     (
-        "F5 / Ctrl-R / Ctrl-Enter",
-        "start the debate (Ctrl-Enter where the terminal reports it)",
+        "F5 / Ctrl-R",
+        "start the debate (also Ctrl-Enter where reported)",
     ),
-    ("Esc", "cancel the running debate; close this help"),
+    ("Esc", "cancel the debate or report; close a view"),
     (
         "Tab / Shift-Tab",
-        "move focus: personas → feature → conversation",
+        "focus: personas → feature → conversation",
     ),
     ("↑↓ / j k", "personas: move · conversation: scroll a line"),
     ("Space / Enter", "personas: select or unselect"),
     ("a", "personas: select all / none"),
     (
         "Home End / g G",
-        "first / last persona · top / follow the conversation",
+        "first / last persona · top / follow the talk",
     ),
-    (
-        "PgUp / PgDn",
-        "scroll the conversation (anywhere); the stream keeps going",
-    ),
+    ("PgUp / PgDn", "scroll the conversation from anywhere"),
     (
         "mouse wheel",
-        "scroll the conversation (with --mouse, or terminals that send arrows)",
+        "scroll (with --mouse, or terminals sending arrows)",
     ),
     ("paste", "goes into the feature editor"),
+    ("F2", "history: Enter open · r re-run · d delete · / search"),
+    ("F3", "report ⇄ debate; ↑↓ pick, Enter shows cited turns"),
+    ("F4", "export the session: m Markdown · j JSON"),
+    ("F6", "ask the selected personas the editor's text"),
+    ("F7", "write the report again"),
     ("? / F1", "this help (F1 in the editor)"),
     ("q / Ctrl-C", "quit (q outside the editor)"),
 ];

@@ -35,9 +35,15 @@ use crate::config::Settings;
 use crate::llm::ChatBackend;
 use crate::llm::fetch::{FetchPlan, FetchProgress, fetch};
 use crate::persona::store::{Autosaver, Loaded};
-use crate::sim::debate::{SimEvent, Transcript, run_debate};
+use tokio_util::sync::CancellationToken;
 
-use action::Effect;
+use crate::config::ExportFormat;
+use crate::sim::debate::SimEvent;
+use crate::sim::session::{
+    ReportPolicy, Session, SessionStore, run_followup, run_report, run_session,
+};
+
+use action::{Effect, JobDone};
 use app::{App, NoticeLevel};
 
 /// At most ~60 frames a second.
@@ -132,9 +138,21 @@ enum FetchMsg {
     Done(Result<PathBuf, String>),
 }
 
+/// The debate, report or follow-up task that is running.
 struct RunningDebate {
-    task: JoinHandle<Transcript>,
+    task: JoinHandle<Session>,
     events: mpsc::Receiver<SimEvent>,
+    cancel: CancellationToken,
+}
+
+/// How long quitting waits for a cancelled run to save its session.
+const SAVE_ON_QUIT: Duration = Duration::from_secs(2);
+
+/// Where the loop's background work goes.
+struct Places {
+    model_url: String,
+    sessions: SessionStore,
+    exports_dir: PathBuf,
 }
 
 pub async fn run(settings: Settings, loaded: Loaded) -> anyhow::Result<()> {
@@ -145,6 +163,12 @@ pub async fn run(settings: Settings, loaded: Loaded) -> anyhow::Result<()> {
         settings.rounds,
         settings.max_tokens_per_turn,
     );
+    app.max_tokens_total = settings.max_tokens_total;
+    let places = Places {
+        model_url: settings.model_url.clone(),
+        sessions: SessionStore::new(&settings.sessions_dir),
+        exports_dir: settings.exports_dir.clone(),
+    };
     if let Some(path) = settings.backend.missing_local_model() {
         app.offer_model(path.to_path_buf());
     }
@@ -167,7 +191,7 @@ pub async fn run(settings: Settings, loaded: Loaded) -> anyhow::Result<()> {
         &mut guard.terminal,
         &mut app,
         backend,
-        &settings.model_url,
+        &places,
         &mut save_rx,
     )
     .await;
@@ -187,11 +211,12 @@ async fn event_loop(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
     app: &mut App,
     backend: Option<Arc<dyn ChatBackend>>,
-    model_url: &str,
+    places: &Places,
     save_rx: &mut mpsc::UnboundedReceiver<crate::persona::store::SaveNotice>,
 ) -> anyhow::Result<()> {
     let mut events = EventStream::new();
     let mut debate: Option<RunningDebate> = None;
+    let (loaded_tx, mut loaded_rx) = mpsc::unbounded_channel::<JobDone>();
     let (fetch_tx, mut fetch_rx) = mpsc::unbounded_channel::<FetchMsg>();
     let mut fetch_task: Option<JoinHandle<()>> = None;
     let mut last_frame = Instant::now() - FRAME_INTERVAL;
@@ -239,6 +264,7 @@ async fn event_loop(
                 None => debate = None,
             },
             Some(notice) = save_rx.recv() => app.on_save_notice(notice),
+            Some(loaded) = loaded_rx.recv() => app.on_loaded(loaded),
             Some(msg) = fetch_rx.recv() => match msg {
                 FetchMsg::Progress(p) => app.on_fetch_progress(p),
                 FetchMsg::Done(result) => {
@@ -254,14 +280,86 @@ async fn event_loop(
         match effect {
             Some(Effect::StartDebate(config)) => {
                 if let Some(backend) = &backend {
-                    let (tx, rx) = mpsc::channel(EVENT_BATCH);
-                    let task = tokio::spawn(run_debate(backend.clone(), config, tx));
-                    debate = Some(RunningDebate { task, events: rx });
+                    let session = Session::new(&config, backend.info());
+                    app.begin_session(session.clone());
+                    let store = Some(places.sessions.clone());
+                    debate = Some(spawn_run(|tx, cancel| {
+                        run_session(
+                            backend.clone(),
+                            session,
+                            ReportPolicy::Auto,
+                            store,
+                            cancel,
+                            tx,
+                        )
+                    }));
                 }
+            }
+            Some(Effect::WriteReport(session)) => {
+                if let Some(backend) = &backend {
+                    let store = Some(places.sessions.clone());
+                    debate = Some(spawn_run(|tx, cancel| {
+                        run_report(backend.clone(), *session, store, cancel, tx)
+                    }));
+                }
+            }
+            Some(Effect::FollowUp {
+                session,
+                question,
+                persona_ids,
+            }) => {
+                if let Some(backend) = &backend {
+                    let store = Some(places.sessions.clone());
+                    debate = Some(spawn_run(|tx, cancel| {
+                        run_followup(
+                            backend.clone(),
+                            *session,
+                            question,
+                            persona_ids,
+                            store,
+                            cancel,
+                            tx,
+                        )
+                    }));
+                }
+            }
+            Some(Effect::LoadHistory) => {
+                let store = places.sessions.clone();
+                background(&loaded_tx, move || {
+                    let (sessions, errors) = store.list();
+                    for e in &errors {
+                        tracing::warn!(target: "session", error = %e, "unreadable session file");
+                    }
+                    JobDone::History {
+                        sessions,
+                        errors: errors.iter().map(|e| e.to_string()).collect(),
+                    }
+                });
+            }
+            Some(Effect::DeleteSession(id)) => {
+                let store = places.sessions.clone();
+                background(&loaded_tx, move || {
+                    JobDone::Deleted(store.delete(&id).map(|_| id).map_err(|e| e.to_string()))
+                });
+            }
+            Some(Effect::Export(session, format)) => {
+                let dir = places.exports_dir.clone();
+                background(&loaded_tx, move || {
+                    let ext = match format {
+                        ExportFormat::Md => "md",
+                        ExportFormat::Json => "json",
+                    };
+                    let path = dir.join(format!("{}.{ext}", session.id));
+                    JobDone::Exported(
+                        crate::cli::write_export(&session, &path)
+                            .map(|_| path)
+                            .map_err(|e| format!("{e:#}")),
+                    )
+                });
             }
             Some(Effect::FetchModel(path)) => {
                 let tx = fetch_tx.clone();
-                let plan = FetchPlan::default_model(path, model_url);
+                let plan = FetchPlan::default_model(path, &places.model_url);
                 fetch_task = Some(tokio::spawn(async move {
                     let progress_tx = tx.clone();
                     let result = fetch(&plan, move |p| {
@@ -278,8 +376,10 @@ async fn event_loop(
                 }
             }
             Some(Effect::CancelDebate) => {
-                if let Some(d) = debate.take() {
-                    d.task.abort();
+                // The runner records the cancel in the session and closes
+                // its channel; the loop keeps draining until then.
+                if let Some(d) = &debate {
+                    d.cancel.cancel();
                     tracing::info!(target: "debate", "cancelled by the user");
                 }
             }
@@ -287,12 +387,38 @@ async fn event_loop(
         }
     }
     if let Some(d) = debate.take() {
-        d.task.abort();
+        d.cancel.cancel();
+        if tokio::time::timeout(SAVE_ON_QUIT, d.task).await.is_err() {
+            tracing::warn!(target: "session", "quit before the session was saved");
+        }
     }
     if let Some(task) = fetch_task.take() {
         task.abort();
     }
     Ok(())
+}
+
+/// Starts a run (debate, report or follow-up) with its channel and cancel.
+fn spawn_run<F>(start: impl FnOnce(mpsc::Sender<SimEvent>, CancellationToken) -> F) -> RunningDebate
+where
+    F: std::future::Future<Output = Session> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(EVENT_BATCH);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(start(tx, cancel.clone()));
+    RunningDebate {
+        task,
+        events: rx,
+        cancel,
+    }
+}
+
+/// Disk work off the UI thread; the answer comes back as a `JobDone`.
+fn background(tx: &mpsc::UnboundedSender<JobDone>, job: impl FnOnce() -> JobDone + Send + 'static) {
+    let tx = tx.clone();
+    tokio::task::spawn_blocking(move || {
+        let _ = tx.send(job());
+    });
 }
 
 fn draw(terminal: &mut Terminal<CrosstermBackend<Stdout>>, app: &mut App) -> anyhow::Result<()> {

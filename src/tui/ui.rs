@@ -5,8 +5,8 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::app::{App, Focus};
-use super::panes::{editor, help, model_offer, personas, status};
+use super::app::{App, Focus, Screen};
+use super::panes::{editor, help, history, model_offer, personas, report, status};
 use super::theme;
 
 pub const MIN_WIDTH: u16 = 80;
@@ -24,6 +24,29 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
         Constraint::Length(1),
     ])
     .areas(area);
+    if app.screen == Screen::Report {
+        report::render(frame, main, app);
+    } else {
+        draw_debate(frame, main, app);
+    }
+    status::render_hints(frame, hints, app);
+    status::render_status(frame, status_line, app);
+    if let Some(history) = &mut app.history {
+        history::render(frame, area, history);
+    }
+    if app.export_menu {
+        history::render_export_menu(frame, area);
+    }
+    if app.show_help {
+        help::render(frame, area);
+    }
+    if let Some(offer) = &app.model_offer {
+        model_offer::render(frame, area, offer);
+    }
+}
+
+fn draw_debate(frame: &mut Frame, main: Rect, app: &mut App) {
+    let area = main;
     let left_width = (area.width * 2 / 5).clamp(34, 56);
     let [left, right] =
         Layout::horizontal([Constraint::Length(left_width), Constraint::Min(0)]).areas(main);
@@ -35,14 +58,6 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
     editor::render(frame, editor_area, app);
     let focused = app.focus == Focus::Conversation;
     app.conversation.render(right, frame.buffer_mut(), focused);
-    status::render_hints(frame, hints, app);
-    status::render_status(frame, status_line, app);
-    if app.show_help {
-        help::render(frame, area);
-    }
-    if let Some(offer) = &app.model_offer {
-        model_offer::render(frame, area, offer);
-    }
 }
 
 fn draw_too_small(frame: &mut Frame, area: Rect) {

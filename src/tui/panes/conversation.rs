@@ -14,6 +14,7 @@ use ratatui::widgets::{
 
 use unicode_width::UnicodeWidthStr;
 
+use crate::llm::Usage;
 use crate::tui::text::truncate;
 use crate::tui::theme;
 
@@ -28,6 +29,8 @@ pub enum EntryKind {
         streaming: bool,
         /// Cut short by an error or a cancel.
         cut: bool,
+        /// Tokens the server reported for this turn.
+        tokens: Option<Usage>,
     },
     /// A line from the app itself (debate header, cancel note).
     Info,
@@ -64,6 +67,7 @@ impl Entry {
             round,
             color,
             cut,
+            tokens,
             ..
         } = &self.kind
         {
@@ -85,6 +89,13 @@ impl Entry {
             }
             if *cut {
                 header.push(Span::styled(cut_note, theme::error()));
+            }
+            if let Some(t) = tokens {
+                let used: usize = header.iter().map(|s| s.width()).sum();
+                let note = format!(" · {}↑ {}↓", t.prompt_tokens, t.completion_tokens);
+                if used + note.width() <= width as usize {
+                    header.push(Span::styled(note, theme::dim()));
+                }
             }
             lines.push(Line::from(header));
         }
@@ -148,6 +159,8 @@ pub struct ConversationView {
     stale_from: usize,
     /// Following the tail (new tokens scroll the view) or reading history.
     follow: bool,
+    /// An entry to bring to the top at the next render (once laid out).
+    jump: Option<usize>,
     top: usize,
     viewport: usize,
 }
@@ -171,6 +184,17 @@ impl ConversationView {
 
     pub fn entry(&self, index: usize) -> &Entry {
         &self.entries[index]
+    }
+
+    /// Empties the view (to show another session).
+    pub fn clear(&mut self) {
+        *self = ConversationView::new();
+    }
+
+    /// Scrolls so that this entry is at the top (applied at the next render).
+    pub fn jump_to(&mut self, index: usize) {
+        self.jump = Some(index);
+        self.follow = false;
     }
 
     pub fn push(&mut self, entry: Entry) -> usize {
@@ -285,6 +309,11 @@ impl ConversationView {
         let text_width = inner.width - 1;
         self.layout(text_width);
         self.viewport = inner.height as usize;
+        if let Some(index) = self.jump.take()
+            && let Some(&top) = self.prefix.get(index)
+        {
+            self.top = top;
+        }
         if self.follow {
             self.top = self.max_top();
         }
@@ -346,6 +375,7 @@ mod tests {
                 color: Color::Cyan,
                 streaming: false,
                 cut: false,
+                tokens: None,
             },
             text,
         )
@@ -402,6 +432,20 @@ mod tests {
         rendered(&mut view, 30, 10);
         assert_eq!(view.prefix.len(), 6);
         assert_eq!(view.total_height(), 5 * 3);
+    }
+
+    #[test]
+    fn jump_brings_an_entry_to_the_top_and_stops_following() {
+        let mut view = ConversationView::new();
+        for i in 0..30 {
+            view.push(turn(&format!("message number {i}")));
+        }
+        rendered(&mut view, 40, 10);
+        view.jump_to(5);
+        let screen = rendered(&mut view, 40, 10);
+        assert!(!view.is_following());
+        assert!(screen[1].starts_with("│Ana"), "{screen:?}");
+        assert!(screen[2].contains("message number 5"), "{screen:?}");
     }
 
     #[test]

@@ -3,8 +3,10 @@
 pub mod conversation;
 pub mod editor;
 pub mod help;
+pub mod history;
 pub mod model_offer;
 pub mod personas;
+pub mod report;
 pub mod status;
 
 use ratatui::Frame;
