@@ -319,3 +319,127 @@ async fn offline_model_is_fetched_from_the_tui_and_debates() {
         persona_sim::llm::fetch::DEFAULT_MODEL_SHA256
     );
 }
+
+/// The files in `dir` whose names end in `suffix`.
+fn files_ending(dir: &std::path::Path, suffix: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .collect()
+}
+
+/// After a debate the report is written on its own: F3 shows it, Enter on an
+/// insight jumps to the turn it cites, F4 exports the session as Markdown,
+/// and F2 lists it in the history, where a delete can be declined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_jump_export_and_history_in_a_real_terminal() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let server = MockServer::persona_echo(Duration::from_millis(5)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_path_buf();
+    let command = format!(
+        "env -u OPENAI_API_KEY OPENAI_BASE_URL={url} PERSONA_SIM_DATA_DIR={data} TERM=xterm-256color {bin}; \
+         echo EXIT=$?; sleep 600",
+        url = server.base_url,
+        data = data.display(),
+        bin = binary().display(),
+    );
+    let tmux = Tmux::start("report", 100, 30, &command);
+    let wait = Duration::from_secs(30);
+
+    // The blocking tmux calls run off the runtime so the mock keeps serving.
+    let tmux = tokio::task::spawn_blocking(move || {
+        tmux.wait_for("the persona list", wait, |s| {
+            s.contains("Personas 0/14") && s.contains("Maria Lopez")
+        });
+        tmux.keys(&["Space", "j", "Space", "Tab"]);
+        tmux.text("Offline mode for field workers");
+        tmux.keys(&["F5"]);
+        let screen = tmux.wait_for("the report", Duration::from_secs(60), |s| {
+            s.contains("Feedback report ready") || s.contains("Report failed")
+        });
+        assert!(screen.contains("Feedback report ready"), "{screen}");
+        assert!(screen.contains("Personas 2/14"), "{screen}");
+        assert!(screen.contains(" in · "), "tokens in the status: {screen}");
+        assert!(screen.contains("≈$"), "a cost for gpt-4o-mini: {screen}");
+
+        // The report screen: stances, interest, insights.
+        tmux.keys(&["F3"]);
+        let screen = tmux.wait_for("the report screen", wait, |s| {
+            s.contains("Feedback report · Offline mode for field workers")
+        });
+        assert!(screen.contains("completed"), "{screen}");
+        assert!(screen.contains("Maria Lopez"), "{screen}");
+        assert!(screen.contains("Kwame Mensah"), "{screen}");
+        assert!(screen.contains("Interest"), "{screen}");
+        assert!(screen.contains("Insights"), "{screen}");
+        assert!(screen.contains("Offer a cheaper plan"), "{screen}");
+        assert!(!screen.contains("Personas 2/14"), "{screen}");
+
+        // Enter on the selected insight shows the turn it cites.
+        tmux.keys(&["Enter"]);
+        let screen = tmux.wait_for("the cited turn", wait, |s| s.contains("showing T"));
+        assert!(
+            screen.contains("Personas 2/14"),
+            "the debate screen: {screen}"
+        );
+        assert!(!screen.contains("Feedback report ·"), "{screen}");
+        assert!(screen.contains("Kwame Mensah · round 1"), "{screen}");
+
+        // Export as Markdown.
+        tmux.keys(&["F4"]);
+        tmux.wait_for("the export chooser", wait, |s| s.contains("Export session"));
+        tmux.keys(&["m"]);
+        let screen = tmux.wait_for("the export notice", wait, |s| s.contains("Exported to"));
+        assert!(!screen.contains("Export session"), "{screen}");
+
+        // The history holds the one session; declining a delete keeps it.
+        tmux.keys(&["F2"]);
+        let screen = tmux.wait_for("the history", wait, |s| {
+            s.contains("History · 1 sessions") && s.contains("completed")
+        });
+        assert!(screen.contains("Offline mode"), "{screen}");
+        tmux.keys(&["d"]);
+        tmux.wait_for("the delete question", wait, |s| {
+            s.contains("Delete session") && s.contains("n keeps it")
+        });
+        tmux.keys(&["n"]);
+        let screen = tmux.wait_for("the question gone", wait, |s| !s.contains("n keeps it"));
+        assert!(screen.contains("History · 1 sessions"), "{screen}");
+        tmux.keys(&["Escape"]);
+        tmux.wait_for("the history closed", wait, |s| !s.contains("History ·"));
+        tmux.keys(&["q"]);
+        let screen = tmux.wait_for("exit", wait, |s| s.contains("EXIT="));
+        assert!(screen.contains("EXIT=0"), "{screen}");
+        tmux
+    })
+    .await
+    .unwrap();
+    drop(tmux);
+
+    let sessions = files_ending(&data.join("sessions"), ".json");
+    assert_eq!(sessions.len(), 1, "one session kept: {sessions:?}");
+    let id = sessions[0]
+        .file_stem()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let export = data.join("exports").join(format!("{id}.md"));
+    let markdown = std::fs::read_to_string(&export)
+        .unwrap_or_else(|e| panic!("{} is readable: {e}", export.display()));
+    assert!(markdown.contains("## Transcript"), "{markdown}");
+    assert!(markdown.contains("## Feedback report"), "{markdown}");
+    assert!(markdown.contains("Offer a cheaper plan"), "{markdown}");
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| support::is_report_request(&r.body)),
+        "the report was asked for"
+    );
+}

@@ -634,15 +634,15 @@ pub fn report_markdown(report: &Report) -> String {
     if !report.insights.is_empty() {
         md.push_str("### Actionable insights\n\n");
         for (n, i) in report.insights.iter().enumerate() {
-            let _ = write!(md, "{}. **{}**", n + 1, i.change);
+            let _ = write!(md, "{}. **{}**", n + 1, sentence(&i.change));
             if let Some(why) = &i.why {
-                let _ = write!(md, " Why: {why}");
+                let _ = write!(md, " Why: {}", sentence(why));
             }
             if let Some(helps) = &i.helps {
-                let _ = write!(md, " Helps: {helps}.");
+                let _ = write!(md, " Helps: {}", sentence(helps));
             }
             if !i.turns.is_empty() {
-                let _ = write!(md, " ({})", turn_list(&i.turns));
+                let _ = write!(md, " Evidence: {}.", turn_list(&i.turns));
             }
             md.push('\n');
         }
@@ -680,6 +680,16 @@ pub fn turn_list(turns: &[usize]) -> String {
         .map(|t| format!("T{t}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Ends the text with a full stop unless it has its own punctuation.
+fn sentence(text: &str) -> String {
+    let text = text.trim();
+    if text.ends_with(['.', '!', '?']) {
+        text.to_string()
+    } else {
+        format!("{text}.")
+    }
 }
 
 fn cell(text: &str) -> String {

@@ -139,9 +139,13 @@ impl MockServer {
     }
 }
 
-/// "As <name>, I think request <n> is ..." using the name in the system prompt.
+/// "As <name>, I think request <n> is ..." using the name in the system prompt;
+/// a report request gets a JSON report built from the transcript it quotes.
 pub fn echo_reply(body: &Value) -> Reply {
     let system = body["messages"][0]["content"].as_str().unwrap_or("");
+    if system.contains("feedback report") {
+        return Reply::text(&report_json(body).to_string());
+    }
     let name = system
         .strip_prefix("You are ")
         .and_then(|s| s.split(',').next())
@@ -151,6 +155,55 @@ pub fn echo_reply(body: &Value) -> Reply {
     Reply::text(&format!(
         "As {name}, I like it but worry about cost. I have read {heard} lines so far."
     ))
+}
+
+/// Whether this request asks for the feedback report.
+pub fn is_report_request(body: &Value) -> bool {
+    body["messages"][0]["content"]
+        .as_str()
+        .is_some_and(|s| s.contains("feedback report"))
+}
+
+/// A report in the schema's shape whose stances and turns come from the
+/// "[T#] Name: text" lines of the request, so tests can check the links.
+pub fn report_json(body: &Value) -> Value {
+    let user = body["messages"][1]["content"].as_str().unwrap_or("");
+    let mut personas: Vec<(String, Vec<usize>)> = Vec::new();
+    for line in user.lines() {
+        let Some(rest) = line.strip_prefix("[T") else {
+            continue;
+        };
+        let Some((num, rest)) = rest.split_once("] ") else {
+            continue;
+        };
+        let Some((name, _)) = rest.split_once(':') else {
+            continue;
+        };
+        let name = name.split(" (asked").next().unwrap_or(name).to_string();
+        let turn: usize = num.parse().unwrap_or(0);
+        match personas.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, turns)) => turns.push(turn),
+            None => personas.push((name, vec![turn])),
+        }
+    }
+    let stances = ["for", "mixed", "against"];
+    let all_turns: Vec<usize> = personas.iter().flat_map(|(_, t)| t.clone()).collect();
+    json!({
+        "summary": format!("{} personas discussed the feature; cost worried them.", personas.len()),
+        "personas": personas.iter().enumerate().map(|(i, (name, _))| json!({
+            "name": name, "stance": stances[i % 3], "interest": 8 - (i as i64 % 7),
+            "reason": "I like it but worry about cost."
+        })).collect::<Vec<_>>(),
+        "concerns": [{"text": "Cost", "count": personas.len(),
+            "personas": personas.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+            "turns": all_turns}],
+        "requests": [{"text": "A free tier", "count": 1,
+            "personas": personas.iter().take(1).map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+            "turns": personas.first().map(|(_, t)| t.clone()).unwrap_or_default()}],
+        "insights": [{"change": "Offer a cheaper plan", "why": "Everyone raised cost",
+            "helps": "price-sensitive users", "priority": 1,
+            "turns": personas.last().map(|(_, t)| vec![t[0]]).unwrap_or_default()}]
+    })
 }
 
 fn sse(value: &Value) -> Bytes {
