@@ -353,7 +353,7 @@ async fn report_jump_export_and_history_in_a_real_terminal() {
     let wait = Duration::from_secs(30);
 
     // The blocking tmux calls run off the runtime so the mock keeps serving.
-    let tmux = tokio::task::spawn_blocking(move || {
+    let (tmux, data) = tokio::task::spawn_blocking(move || {
         tmux.wait_for("the persona list", wait, |s| {
             s.contains("Personas 0/14") && s.contains("Maria Lopez")
         });
@@ -390,6 +390,10 @@ async fn report_jump_export_and_history_in_a_real_terminal() {
         );
         assert!(!screen.contains("Feedback report ·"), "{screen}");
         assert!(screen.contains("Kwame Mensah · round 1"), "{screen}");
+        assert!(
+            screen.contains("↑ scrolled"),
+            "no longer following: {screen}"
+        );
 
         // Export as Markdown.
         tmux.keys(&["F4"]);
@@ -397,26 +401,40 @@ async fn report_jump_export_and_history_in_a_real_terminal() {
         tmux.keys(&["m"]);
         let screen = tmux.wait_for("the export notice", wait, |s| s.contains("Exported to"));
         assert!(!screen.contains("Export session"), "{screen}");
+        // The session is saved under its id and the export is named after it.
+        let sessions = files_ending(&data.join("sessions"), ".json");
+        assert_eq!(sessions.len(), 1, "one saved session: {sessions:?}");
+        let id = sessions[0]
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let export = data.join("exports").join(format!("{id}.md"));
+        let notice = format!("Exported to {}", export.display());
+        // The whole path, unless a long $TMPDIR pushes it past the line.
+        if notice.chars().count() < 98 {
+            assert!(screen.contains(&notice), "{notice}: {screen}");
+        }
 
         // The history holds the one session; declining a delete keeps it.
         tmux.keys(&["F2"]);
         let screen = tmux.wait_for("the history", wait, |s| {
-            s.contains("History · 1 sessions") && s.contains("completed")
+            s.contains("History · 1 session ") && s.contains("completed")
         });
         assert!(screen.contains("Offline mode"), "{screen}");
         tmux.keys(&["d"]);
         tmux.wait_for("the delete question", wait, |s| {
-            s.contains("Delete session") && s.contains("n keeps it")
+            s.contains(&format!("Delete session {id}?")) && s.contains("y deletes · n keeps it")
         });
         tmux.keys(&["n"]);
         let screen = tmux.wait_for("the question gone", wait, |s| !s.contains("n keeps it"));
-        assert!(screen.contains("History · 1 sessions"), "{screen}");
+        assert!(screen.contains("History · 1 session "), "{screen}");
         tmux.keys(&["Escape"]);
         tmux.wait_for("the history closed", wait, |s| !s.contains("History ·"));
         tmux.keys(&["q"]);
         let screen = tmux.wait_for("exit", wait, |s| s.contains("EXIT="));
         assert!(screen.contains("EXIT=0"), "{screen}");
-        tmux
+        (tmux, data)
     })
     .await
     .unwrap();

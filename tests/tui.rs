@@ -695,3 +695,294 @@ fn bracketed_paste_goes_to_the_editor_as_lines_from_any_focus() {
     assert_eq!(app.editor.lines(), ["line1", "line2", "line3"]);
     assert_eq!(app.feature_text(), "line1\nline2\nline3");
 }
+
+// ---------------------------------------------------------------- report, history, exports
+
+use persona_sim::config::ExportFormat;
+use persona_sim::sim::report::parse_report;
+use persona_sim::sim::session::Session;
+use persona_sim::tui::action::{HistoryAction, JobDone};
+use persona_sim::tui::app::Screen;
+
+/// A finished two-persona session with a report citing both turns.
+fn finished_session(feature: &str) -> Session {
+    let panel = builtin_panel();
+    let config = DebateConfig {
+        feature: feature.into(),
+        personas: panel[..2].to_vec(),
+        rounds: 1,
+        max_tokens_per_turn: MAX_TOKENS,
+        max_tokens_total: None,
+    };
+    let mut session = Session::new(&config, backend());
+    for (i, p) in panel[..2].iter().enumerate() {
+        session.apply(&SimEvent::TurnStarted {
+            turn: i,
+            round: 1,
+            persona_id: p.id,
+            speaker: p.name.clone(),
+            question: None,
+        });
+        session.apply(&token(i, &format!("Turn {} text from {}.", i + 1, p.name)));
+        session.apply(&SimEvent::TurnEnded { turn: i });
+    }
+    session.apply(&SimEvent::Done {
+        outcome: Outcome::Completed,
+    });
+    let report = parse_report(
+        r#"{"summary":"Split panel.","personas":[
+            {"name":"Maria Lopez","stance":"for","interest":9,"reason":"Saves time."},
+            {"name":"Kwame Mensah","stance":"against","interest":2,"reason":"Costs too much."}],
+          "concerns":[{"text":"Price","count":1,"personas":["Kwame Mensah"],"turns":[2]}],
+          "requests":[],
+          "insights":[{"change":"Cheaper plan","why":"price","helps":"farmers","priority":1,"turns":[2]}]}"#,
+        2,
+    );
+    session.apply(&SimEvent::ReportReady {
+        report: Box::new(report),
+    });
+    session
+}
+
+#[test]
+fn the_report_screen_shows_table_chart_and_jumps_to_the_cited_turn() {
+    let mut app = new_app();
+    app.open_session(finished_session("Offline mode"));
+    assert_eq!(app.run, RunState::Completed);
+    press_code(&mut app, KeyCode::F(3));
+    assert_eq!(app.screen, Screen::Report);
+    let buf = render(&mut app, 80, 24);
+    let text = screen(&buf);
+    for needle in [
+        "Feedback report",
+        "Split panel.",
+        "Maria Lopez",
+        "9/10",
+        "against",
+        "Interest",
+        "Cheaper plan",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?}:\n{text}");
+    }
+    // Down moves to the concern; Enter shows turn 2 in the conversation.
+    press_code(&mut app, KeyCode::Down);
+    assert_eq!(app.report_selected, 1);
+    press_code(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Debate);
+    assert_eq!(app.focus, Focus::Conversation);
+    let notice = app.notice.as_ref().unwrap();
+    assert!(notice.text.contains("showing T2"), "{}", notice.text);
+    let buf = render(&mut app, 80, 24);
+    // Everything fits, so nothing scrolls: the cited turn's header is marked.
+    let header_cell = |needle: &str| {
+        (0..24)
+            .find_map(|y| {
+                let row = row_text(&buf, y, 0, 80);
+                let x = row.find(needle)?;
+                Some((row[..x].chars().count() as u16, y))
+            })
+            .unwrap_or_else(|| panic!("{needle} not on screen"))
+    };
+    let reversed = |cell: (u16, u16)| {
+        buf[cell]
+            .modifier
+            .contains(ratatui::style::Modifier::REVERSED)
+    };
+    assert!(reversed(header_cell("Kwame Mensah · round")));
+    assert!(!reversed(header_cell("Maria Lopez · round")));
+    // F3 and Esc go back and forth.
+    press_code(&mut app, KeyCode::F(3));
+    press_code(&mut app, KeyCode::Esc);
+    assert_eq!(app.screen, Screen::Debate);
+}
+
+#[test]
+fn report_events_stream_into_the_report_screen_then_settle() {
+    let mut app = new_app();
+    start_debate(&mut app);
+    app.on_sim_event(turn_started(0, 1, 1));
+    app.on_sim_event(token(0, "Fine."));
+    app.on_sim_event(SimEvent::TurnEnded { turn: 0 });
+    app.on_sim_event(SimEvent::Done {
+        outcome: Outcome::Completed,
+    });
+    app.on_sim_event(SimEvent::ReportStarted);
+    assert!(app.is_running(), "writing the report counts as running");
+    press_code(&mut app, KeyCode::F(3));
+    app.on_sim_event(SimEvent::ReportToken {
+        text: "{\"summary\": \"Half".into(),
+    });
+    let buf = render(&mut app, 100, 30);
+    assert!(
+        screen(&buf).contains("Writing the feedback report"),
+        "{}",
+        screen(&buf)
+    );
+    assert!(screen(&buf).contains("{\"summary\": \"Half"));
+    assert!(
+        status_line(&buf).contains("writing the report"),
+        "{}",
+        status_line(&buf)
+    );
+    // Esc cancels the report, not the finished debate.
+    let effect = press_code(&mut app, KeyCode::Esc);
+    assert!(matches!(effect, Some(Effect::CancelDebate)));
+    assert_eq!(app.run, RunState::Completed);
+    assert!(
+        app.notice
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("Report cancelled")
+    );
+}
+
+#[test]
+fn history_lists_searches_opens_reruns_and_deletes_with_confirmation() {
+    let mut app = new_app();
+    assert!(matches!(
+        press_code(&mut app, KeyCode::F(2)),
+        Some(Effect::LoadHistory)
+    ));
+    let buf = render(&mut app, 80, 24);
+    assert!(screen(&buf).contains("Loading"));
+    let older = finished_session("Dark mode");
+    let mut newer = finished_session("Offline mode\nsecond line");
+    newer.id = format!("{}-z", newer.id);
+    app.on_loaded(JobDone::History {
+        sessions: vec![newer.clone(), older.clone()],
+        errors: vec!["cannot read session x.json".into()],
+    });
+    let buf = render(&mut app, 80, 24);
+    let text = screen(&buf);
+    assert!(text.contains("History · 2 sessions"), "{text}");
+    assert!(
+        text.contains("Offline mode") && text.contains("Dark mode"),
+        "{text}"
+    );
+    assert!(text.contains("completed"), "{text}");
+    assert!(
+        text.contains("1 session file(s) could not be read"),
+        "{text}"
+    );
+
+    // Search: "/" then words; keys go to the search, not the panes.
+    press_code(&mut app, KeyCode::Char('/'));
+    type_text(&mut app, "dark");
+    press_code(&mut app, KeyCode::Enter);
+    let visible: Vec<String> = app
+        .history
+        .as_ref()
+        .unwrap()
+        .visible()
+        .iter()
+        .map(|s| s.feature.clone())
+        .collect();
+    assert_eq!(visible, ["Dark mode"]);
+
+    // d asks; n keeps; d then y deletes.
+    press_code(&mut app, KeyCode::Char('d'));
+    assert!(screen(&render(&mut app, 80, 24)).contains("y deletes"));
+    assert!(press_code(&mut app, KeyCode::Char('n')).is_none());
+    press_code(&mut app, KeyCode::Char('d'));
+    match press_code(&mut app, KeyCode::Char('y')) {
+        Some(Effect::DeleteSession(id)) => assert_eq!(id, older.id),
+        other => panic!("expected a delete, got {other:?}"),
+    }
+    app.on_loaded(JobDone::Deleted(Ok(older.id.clone())));
+    assert!(app.history.as_ref().unwrap().visible().is_empty());
+
+    // Clear the search; r loads the feature and personas for a re-run.
+    press_code(&mut app, KeyCode::Char('/'));
+    for _ in 0..4 {
+        app.update(Action::History(HistoryAction::FilterBackspace));
+    }
+    press_code(&mut app, KeyCode::Esc);
+    press_code(&mut app, KeyCode::Char('r'));
+    assert!(app.history.is_none());
+    assert_eq!(app.editor.lines(), ["Offline mode", "second line"]);
+    assert_eq!(app.focus, Focus::Editor);
+    let mut selected: Vec<u32> = app.selected.iter().copied().collect();
+    selected.sort();
+    assert_eq!(selected, [1, 2]);
+    let config = expect_start(press_code(&mut app, KeyCode::F(5)));
+    assert_eq!(config.feature, "Offline mode\nsecond line");
+
+    // Enter opens a session: its turns are on screen.
+    let mut app = new_app();
+    press_code(&mut app, KeyCode::F(2));
+    app.on_loaded(JobDone::History {
+        sessions: vec![newer],
+        errors: vec![],
+    });
+    press_code(&mut app, KeyCode::Enter);
+    assert!(app.history.is_none());
+    let pane = conversation_text(&render(&mut app, 100, 30));
+    assert!(pane.contains("Turn 1 text from Maria Lopez."), "{pane}");
+    assert!(pane.contains("Turn 2 text from Kwame Mensah."), "{pane}");
+}
+
+#[test]
+fn export_and_follow_up_keys_produce_their_effects() {
+    let mut app = new_app();
+    // Nothing to export or follow up before a debate.
+    assert!(press_code(&mut app, KeyCode::F(4)).is_none());
+    assert!(!app.export_menu);
+    assert_eq!(app.notice.as_ref().unwrap().level, NoticeLevel::Error);
+    assert!(press_code(&mut app, KeyCode::F(6)).is_none());
+
+    app.open_session(finished_session("Offline mode"));
+    press_code(&mut app, KeyCode::F(4));
+    assert!(app.export_menu);
+    assert!(screen(&render(&mut app, 80, 24)).contains("Export session"));
+    match press_code(&mut app, KeyCode::Char('j')) {
+        Some(Effect::Export(session, ExportFormat::Json)) => {
+            assert_eq!(session.feature, "Offline mode")
+        }
+        other => panic!("expected a JSON export, got {other:?}"),
+    }
+    app.on_loaded(JobDone::Exported(Ok("/tmp/x/exports/s.json".into())));
+    assert!(status_line(&render(&mut app, 80, 24)).contains("openai"));
+    assert!(screen(&render(&mut app, 80, 24)).contains("Exported to /tmp/x/exports/s.json"));
+
+    // F6 asks the selected personas who took part the editor's text.
+    press_code(&mut app, KeyCode::Tab);
+    app.editor = ratatui_textarea::TextArea::default();
+    type_text(&mut app, "Would you pay for it?");
+    app.selected.clear();
+    app.selected.insert(2);
+    app.selected.insert(9); // not in this session: not asked
+    match press_code(&mut app, KeyCode::F(6)) {
+        Some(Effect::FollowUp {
+            question,
+            persona_ids,
+            ..
+        }) => {
+            assert_eq!(question, "Would you pay for it?");
+            assert_eq!(persona_ids, [2]);
+        }
+        other => panic!("expected a follow-up, got {other:?}"),
+    }
+    assert!(app.is_running());
+    assert!(
+        app.editor.lines().concat().is_empty(),
+        "the question was sent"
+    );
+    app.on_sim_event(SimEvent::TurnStarted {
+        turn: 2,
+        round: 2,
+        persona_id: 2,
+        speaker: name_of(2),
+        question: Some("Would you pay for it?".into()),
+    });
+    app.on_sim_event(token(2, "Only after harvest."));
+    app.on_sim_event(SimEvent::TurnEnded { turn: 2 });
+    app.on_sim_event(SimEvent::Done {
+        outcome: Outcome::Completed,
+    });
+    assert_eq!(app.run, RunState::Completed);
+    let pane = conversation_text(&render(&mut app, 100, 30));
+    assert!(pane.contains("asked: Would you pay for it?"), "{pane}");
+    assert!(pane.contains("Only after harvest."), "{pane}");
+    assert_eq!(app.session.as_ref().unwrap().turns.len(), 3);
+}

@@ -161,6 +161,8 @@ pub struct ConversationView {
     follow: bool,
     /// An entry to bring to the top at the next render (once laid out).
     jump: Option<usize>,
+    /// The entry last jumped to, its header shown reversed.
+    highlight: Option<usize>,
     top: usize,
     viewport: usize,
 }
@@ -194,6 +196,7 @@ impl ConversationView {
     /// Scrolls so that this entry is at the top (applied at the next render).
     pub fn jump_to(&mut self, index: usize) {
         self.jump = Some(index);
+        self.highlight = Some(index);
         self.follow = false;
     }
 
@@ -335,13 +338,18 @@ impl ConversationView {
             .saturating_sub(1);
         let mut skip = self.top - self.prefix[first];
         let mut row = 0usize;
-        'entries: for entry in &self.entries[first..] {
+        'entries: for (index, entry) in self.entries.iter().enumerate().skip(first) {
             let lines = entry.wrapped.as_deref().unwrap_or(&[]);
-            for line in lines.iter().skip(skip) {
+            for (n, line) in lines.iter().enumerate().skip(skip) {
                 if row >= self.viewport {
                     break 'entries;
                 }
-                buf.set_line(inner.x, inner.y + row as u16, line, text_width);
+                let y = inner.y + row as u16;
+                buf.set_line(inner.x, y, line, text_width);
+                if n == 0 && self.highlight == Some(index) {
+                    let header = Rect::new(inner.x, y, text_width, 1);
+                    buf.set_style(header, Style::new().add_modifier(Modifier::REVERSED));
+                }
                 row += 1;
             }
             skip = 0;

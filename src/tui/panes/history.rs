@@ -19,7 +19,10 @@ pub fn render(frame: &mut Frame, area: Rect, history: &mut History) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme::key())
-        .title(format!(" History · {count} sessions "))
+        .title(format!(
+            " History · {count} session{} ",
+            if count == 1 { "" } else { "s" }
+        ))
         .title_bottom(Line::styled(
             " ↑↓ move · Enter open · r re-run · d delete · / search · Esc close ",
             theme::dim(),

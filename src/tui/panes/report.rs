@@ -230,6 +230,8 @@ fn render_structured(
 
 fn render_table(frame: &mut Frame, area: Rect, session: &Session, report: &Report) {
     let usage = session.usage_by_persona();
+    // Name, stance, interest and tokens take 34 columns with the gaps.
+    let reason_width = (area.width as usize).saturating_sub(38).max(8);
     let rows: Vec<Row> = report
         .personas
         .iter()
@@ -241,7 +243,7 @@ fn render_table(frame: &mut Frame, area: Rect, session: &Session, report: &Repor
                 .map(|(_, _, u)| format!("{}", u.total()))
                 .unwrap_or_else(|| MISSING.into());
             Row::new(vec![
-                Cell::from(p.name.clone().unwrap_or_else(|| MISSING.into())),
+                Cell::from(truncate(p.name.as_deref().unwrap_or(MISSING), 16)),
                 Cell::from(p.stance.map(Stance::label).unwrap_or(MISSING))
                     .style(stance_style(p.stance)),
                 Cell::from(
@@ -250,7 +252,10 @@ fn render_table(frame: &mut Frame, area: Rect, session: &Session, report: &Repor
                         .unwrap_or_else(|| MISSING.into()),
                 ),
                 Cell::from(tokens),
-                Cell::from(p.reason.clone().unwrap_or_else(|| MISSING.into())),
+                Cell::from(truncate(
+                    p.reason.as_deref().unwrap_or(MISSING),
+                    reason_width,
+                )),
             ])
         })
         .collect();

@@ -1,0 +1,293 @@
+//! Sessions and exports from the headless face: the real binary, a real
+//! mock server, and a real kill in the middle of a debate.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::MockServer;
+
+const BIN: &str = env!("CARGO_BIN_EXE_persona-sim");
+
+fn command(data_dir: &std::path::Path, base_url: Option<&str>, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PERSONA_SIM_DATA_DIR", data_dir);
+    if let Some(url) = base_url {
+        cmd.env("OPENAI_BASE_URL", url)
+            .env("OPENAI_API_KEY", "sk-cli-test");
+    }
+    cmd
+}
+
+/// Runs the binary to the end on a blocking thread (the mock server needs
+/// the async runtime to keep going meanwhile).
+async fn run(data_dir: &std::path::Path, base_url: Option<&str>, args: &[&str]) -> Output {
+    let mut cmd = command(data_dir, base_url, args);
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || cmd.output().unwrap()),
+    )
+    .await
+    .expect("the binary finishes")
+    .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_with_report_writes_markdown_and_json_and_lists_the_session() {
+    let server = MockServer::persona_echo(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let md = dir.path().join("out/debate.md");
+    let out = run(
+        dir.path(),
+        Some(&server.base_url),
+        &[
+            "simulate",
+            "--feature",
+            "Dark mode for night shifts",
+            "--personas",
+            "1,2",
+            "--rounds",
+            "1",
+            "--report",
+            "--out",
+            md.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "stderr: {stderr}");
+    assert!(stdout.contains("## Feedback report"), "{stdout}");
+    assert!(stdout.contains("Offer a cheaper plan"), "{stdout}");
+    assert!(
+        stderr.contains("session ") && stderr.contains(" saved: "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("≈$"), "cost for gpt-4o-mini: {stderr}");
+    let written = std::fs::read_to_string(&md).unwrap();
+    for needle in [
+        "# Persona debate: Dark mode for night shifts",
+        "### T1 · Maria Lopez",
+        "### T2 · Kwame Mensah",
+        "## Feedback report",
+        "### Actionable insights",
+        "1. **Offer a cheaper plan.**",
+    ] {
+        assert!(written.contains(needle), "missing {needle:?} in\n{written}");
+    }
+
+    let list = run(dir.path(), None, &["sessions", "list"]).await;
+    let listing = text(&list.stdout);
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    let row = listing.lines().nth(1).expect("one session row");
+    assert!(row.contains("completed"), "{listing}");
+    assert!(row.contains("2 personas, 2 turns"), "{listing}");
+    assert!(row.contains("Dark mode for night shifts"), "{listing}");
+    let id = row.split_whitespace().next().unwrap().to_string();
+
+    let json_path = dir.path().join("s.json");
+    let export = run(
+        dir.path(),
+        None,
+        &[
+            "sessions",
+            "export",
+            &id[..12],
+            "--format",
+            "json",
+            "--out",
+            json_path.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(export.status.success(), "{}", text(&export.stderr));
+    let session: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert_eq!(session["id"], id.as_str());
+    assert_eq!(session["status"], "completed");
+    assert_eq!(session["turns"].as_array().unwrap().len(), 2);
+    assert!(session["report"]["insights"][0]["change"].is_string());
+    assert!(session["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
+
+    let search = run(
+        dir.path(),
+        None,
+        &["sessions", "list", "--search", "kwame dark"],
+    )
+    .await;
+    assert_eq!(text(&search.stdout).lines().count(), 2);
+    let none = run(
+        dir.path(),
+        None,
+        &["sessions", "list", "--search", "nothing-like-this"],
+    )
+    .await;
+    assert!(text(&none.stderr).contains("no sessions"));
+
+    let bad = run(dir.path(), None, &["sessions", "show", "1999"]).await;
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr).contains("no session matches \"1999\""),
+        "{}",
+        text(&bad.stderr)
+    );
+    let bad = run(
+        dir.path(),
+        None,
+        &["simulate", "--feature", "x", "--out", "a.pdf"],
+    )
+    .await;
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains(".md or .json"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_debate_keeps_its_finished_turns_and_shows_as_incomplete() {
+    // Slow chunks: a turn takes about a second.
+    let server = MockServer::persona_echo(Duration::from_millis(60)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = command(
+        dir.path(),
+        Some(&server.base_url),
+        &[
+            "simulate",
+            "--feature",
+            "Offline mode",
+            "--personas",
+            "1,2,3",
+            "--rounds",
+            "2",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    // Kill it once the third turn has started: two turns are finished.
+    let saw_third = tokio::task::spawn_blocking(move || {
+        let mut headers = 0;
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if line.starts_with("## ") {
+                headers += 1;
+                if headers == 3 {
+                    return true;
+                }
+            }
+        }
+        false
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    assert!(
+        tokio::time::timeout_at(deadline.into(), saw_third)
+            .await
+            .unwrap()
+            .unwrap(),
+        "the third turn never started"
+    );
+    child.kill().unwrap(); // SIGKILL: no chance to tidy up
+    child.wait().unwrap();
+
+    let list = run(dir.path(), None, &["sessions", "list"]).await;
+    let listing = text(&list.stdout);
+    let row = listing
+        .lines()
+        .nth(1)
+        .unwrap_or_else(|| panic!("no session listed:\n{listing}"));
+    assert!(row.contains("incomplete"), "{listing}");
+    assert!(row.contains("3 personas, 2 turns"), "{listing}");
+    let id = row.split_whitespace().next().unwrap();
+
+    let show = run(dir.path(), None, &["sessions", "show", id]).await;
+    let md = text(&show.stdout);
+    assert!(show.status.success(), "{}", text(&show.stderr));
+    assert!(md.contains("- Status: incomplete"), "{md}");
+    assert!(md.contains("### T1 · Maria Lopez"), "{md}");
+    assert!(
+        md.contains("As Maria Lopez, I like it but worry about cost."),
+        "{md}"
+    );
+    assert!(md.contains("### T2 · Kwame Mensah"), "{md}");
+    assert!(md.contains("As Kwame Mensah, I like it"), "{md}");
+    assert!(!md.contains("cut off"), "finished turns are intact: {md}");
+    // The session file is valid JSON: the kill never left a torn write.
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("sessions"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files.len(), 1, "no temp files left behind: {files:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_budget_stops_the_headless_debate_with_a_partial_report() {
+    let server = MockServer::persona_echo(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        Some(&server.base_url),
+        &[
+            "simulate",
+            "--feature",
+            "Offline mode",
+            "--personas",
+            "1,2,3",
+            "--rounds",
+            "3",
+            "--max-tokens-total",
+            "300",
+            "--report",
+            "--format",
+            "jsonl",
+        ],
+    )
+    .await;
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("stopped at the token budget (--max-tokens-total 300)"),
+        "{stderr}"
+    );
+    let events: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let turns = events
+        .iter()
+        .filter(|e| e["event"] == "turn_started")
+        .count();
+    assert!((1..9).contains(&turns), "{turns} turns");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "done" && e["outcome"] == "budget_reached")
+    );
+    let ready = events
+        .iter()
+        .find(|e| e["event"] == "report_ready")
+        .expect("a report after the budget stop");
+    assert_eq!(ready["report"]["partial"], true);
+    let list = run(dir.path(), None, &["sessions", "list"]).await;
+    assert!(text(&list.stdout).contains("budget reached"));
+    let id = text(&list.stdout)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let show = run(dir.path(), None, &["sessions", "show", &id]).await;
+    assert!(text(&show.stdout).contains("Partial report: the debate did not finish."));
+}
