@@ -223,3 +223,61 @@ async fn trimmed_prompts_fit_the_context_for_ten_personas_and_five_rounds() {
     }
     eprintln!("largest trimmed prompt: {worst} tokens of {context} (reply budget {max_reply})");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_is_produced_end_to_end_and_renders() {
+    use persona_sim::sim::report::ReportFormat;
+    use persona_sim::sim::session::{ReportPolicy, Session, SessionStore, run_session};
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use tokio_util::sync::CancellationToken;
+
+    let Some(path) = model_path() else { return };
+    let backend: Arc<dyn ChatBackend> = backend(path);
+    let config = DebateConfig {
+        feature: "A dark mode that follows the phone's schedule".into(),
+        personas: builtin_panel()[..2].to_vec(),
+        rounds: 1,
+        max_tokens_per_turn: 96,
+        max_tokens_total: None,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = SessionStore::new(dir.path());
+    let (tx, mut rx) = mpsc::channel(1024);
+    let started = Instant::now();
+    let task = tokio::spawn(run_session(
+        backend.clone(),
+        Session::new(&config, backend.info()),
+        ReportPolicy::Auto,
+        Some(store.clone()),
+        CancellationToken::new(),
+        tx,
+    ));
+    while rx.recv().await.is_some() {}
+    let session = task.await.unwrap();
+    let report = session
+        .report
+        .clone()
+        .unwrap_or_else(|| panic!("no report: {:?}", session.report_error));
+    eprintln!(
+        "local report in {:?}: {:?}, {} insight(s), notes {:?}",
+        started.elapsed(),
+        report.format,
+        report.insights.len(),
+        report.notes
+    );
+    match report.format {
+        ReportFormat::PlainText => assert!(!report.notes.is_empty()),
+        ReportFormat::Structured => {}
+    }
+    assert_eq!(store.find(&session.id).unwrap().report, Some(report));
+    for (w, h) in [(80, 24), (120, 40)] {
+        let mut app = persona_sim::tui::app::App::new(builtin_panel(), Some(backend.info()), 1, 96);
+        app.open_session(session.clone());
+        app.screen = persona_sim::tui::app::Screen::Report;
+        let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+        terminal
+            .draw(|f| persona_sim::tui::ui::draw(f, &mut app))
+            .unwrap();
+    }
+}
