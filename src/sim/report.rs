@@ -569,6 +569,7 @@ fn turns_at(value: &Value, turn_count: usize, bad: &mut Vec<usize>) -> Vec<usize
             None => {}
         }
     }
+    turns.sort_unstable();
     turns
 }
 

@@ -281,6 +281,7 @@ pub fn usage_text(kind: &str, model: &str, usage: Usage) -> String {
         usage.prompt_tokens, usage.completion_tokens
     );
     if kind == "openai"
+        && usage.total() > 0
         && let Some(cost) = estimate_cost(model, usage)
     {
         let _ = write!(text, " · ≈${cost:.4}");

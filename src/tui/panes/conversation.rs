@@ -71,12 +71,17 @@ impl Entry {
             ..
         } = &self.kind
         {
-            // Name and round always show; the occupation gets what is left.
+            // Name, round and tokens always show; the occupation gets what
+            // is left.
             let name = truncate(speaker, width as usize);
             let round = format!(" · round {round}");
             let cut_note = if *cut { " (cut off)" } else { "" };
-            let room = (width as usize)
-                .saturating_sub(name.width() + round.width() + cut_note.width() + 3);
+            let tokens_note = tokens
+                .map(|t| format!(" · {}↑ {}↓", t.prompt_tokens, t.completion_tokens))
+                .unwrap_or_default();
+            let room = (width as usize).saturating_sub(
+                name.width() + round.width() + cut_note.width() + tokens_note.width() + 3,
+            );
             let mut header = vec![
                 Span::styled(name, Style::new().fg(*color).add_modifier(Modifier::BOLD)),
                 Span::styled(round, theme::dim()),
@@ -90,12 +95,9 @@ impl Entry {
             if *cut {
                 header.push(Span::styled(cut_note, theme::error()));
             }
-            if let Some(t) = tokens {
-                let used: usize = header.iter().map(|s| s.width()).sum();
-                let note = format!(" · {}↑ {}↓", t.prompt_tokens, t.completion_tokens);
-                if used + note.width() <= width as usize {
-                    header.push(Span::styled(note, theme::dim()));
-                }
+            let used: usize = header.iter().map(|s| s.width()).sum();
+            if used + tokens_note.width() <= width as usize {
+                header.push(Span::styled(tokens_note, theme::dim()));
             }
             lines.push(Line::from(header));
         }

@@ -150,6 +150,14 @@ fn render_structured(
         Some(summary) => top.insert(0, Line::raw(summary.clone())),
         None => top.insert(0, Line::styled("Summary: — (not given)", theme::dim())),
     }
+    let mut tokens = format!("Session tokens: {}", session.usage_line());
+    if let Some(u) = report.usage {
+        tokens.push_str(&format!(
+            " (this report: {} in · {} out)",
+            u.prompt_tokens, u.completion_tokens
+        ));
+    }
+    top.push(Line::styled(tokens, theme::dim()));
     let width = area.width.max(1) as usize;
     let top_height: usize = top
         .iter()
