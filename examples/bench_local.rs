@@ -127,6 +127,7 @@ async fn main() {
         ],
         max_tokens: MAX_TOKENS,
         json_schema: None,
+        purpose: Default::default(),
     };
     let prompt = loaded.render_prompt(&request.messages).unwrap();
     println!(

@@ -75,9 +75,39 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(100..))]
     pub max_tokens_total: Option<u32>,
 
-    /// Log file (default: logs/app.log in the data directory).
+    /// Log file (default: logs/app.log in the data directory; rotated daily).
     #[arg(long, global = true, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
+
+    /// Log level: error, warn, info, debug or trace [default: RUST_LOG, else info].
+    #[arg(long, global = true, value_name = "LEVEL", value_parser = parse_level)]
+    pub log_level: Option<String>,
+
+    /// Port of the /metrics, /healthz and /health server (TUI only).
+    #[arg(long, env = "PROMETHEUS_PORT", global = true, default_value_t = 8000)]
+    pub metrics_port: u16,
+
+    /// Address the metrics server listens on; keep metrics internal unless
+    /// you mean it (e.g. 0.0.0.0 for a scraper on another host).
+    #[arg(long, global = true, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub metrics_bind: std::net::IpAddr,
+
+    /// Do not start the metrics server.
+    #[arg(long, global = true)]
+    pub no_metrics: bool,
+
+    /// Reported by /health (e.g. production, staging).
+    #[arg(
+        long,
+        env = "PERSONA_SIM_ENVIRONMENT",
+        global = true,
+        default_value = "development"
+    )]
+    pub environment: String,
+
+    /// LLM calls slower than this many seconds are logged at WARN.
+    #[arg(long, global = true, default_value_t = 20.0, value_parser = parse_seconds)]
+    pub slow_call_secs: f64,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -215,6 +245,18 @@ pub enum PersonasCommand {
     List,
 }
 
+fn parse_level(s: &str) -> Result<String, String> {
+    let level = s.trim().to_ascii_lowercase();
+    match level.as_str() {
+        "error" | "warn" | "warning" | "info" | "debug" | "trace" => {
+            Ok(level.replace("warning", "warn"))
+        }
+        _ => Err(format!(
+            "{s:?} is not a level (error, warn, info, debug, trace)"
+        )),
+    }
+}
+
 fn parse_temperature(s: &str) -> Result<f32, String> {
     let t: f32 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
     if (0.0..=2.0).contains(&t) {
@@ -301,6 +343,11 @@ pub struct Settings {
     /// Where the TUI writes exports.
     pub exports_dir: PathBuf,
     pub mouse: bool,
+    pub log_level: Option<String>,
+    /// Where the metrics server listens; `None` with `--no-metrics`.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    pub environment: String,
+    pub slow_call: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -395,6 +442,11 @@ impl Settings {
             max_tokens_per_turn,
             max_tokens_total: cli.max_tokens_total,
             mouse: cli.mouse,
+            log_level: cli.log_level.clone(),
+            metrics_addr: (!cli.no_metrics)
+                .then(|| std::net::SocketAddr::new(cli.metrics_bind, cli.metrics_port)),
+            environment: cli.environment.clone(),
+            slow_call: Duration::from_secs_f64(cli.slow_call_secs),
         })
     }
 }
@@ -432,6 +484,44 @@ impl BackendChoice {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_of_the_settings_never_shows_the_key() {
+        let s = Settings::resolve(&cli(&["--data-dir", "/d"]), Some("sk-secret-9".into())).unwrap();
+        let text = format!("{s:?}");
+        assert!(!text.contains("sk-secret-9"), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
+    }
+
+    #[test]
+    fn metrics_and_logging_flags() {
+        let s = Settings::resolve(&cli(&["--data-dir", "/d"]), None).unwrap();
+        assert_eq!(s.metrics_addr, Some("127.0.0.1:8000".parse().unwrap()));
+        assert_eq!(s.environment, "development");
+        assert_eq!(s.log_level, None);
+        let s = Settings::resolve(
+            &cli(&[
+                "--data-dir",
+                "/d",
+                "--metrics-port",
+                "9100",
+                "--metrics-bind",
+                "0.0.0.0",
+                "--log-level",
+                "DEBUG",
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.metrics_addr, Some("0.0.0.0:9100".parse().unwrap()));
+        assert_eq!(s.log_level.as_deref(), Some("debug"));
+        let s = Settings::resolve(&cli(&["--data-dir", "/d", "--no-metrics"]), None).unwrap();
+        assert_eq!(s.metrics_addr, None);
+        let err = Cli::try_parse_from(["persona-sim", "--log-level", "loud"]).unwrap_err();
+        assert!(err.to_string().contains("not a level"), "{err}");
+        let err = Cli::try_parse_from(["persona-sim", "--metrics-port", "70000"]).unwrap_err();
+        assert!(err.to_string().contains("metrics-port"), "{err}");
+    }
 
     #[test]
     fn cost_uses_the_longest_matching_model_name() {

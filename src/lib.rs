@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod config;
 pub mod llm;
+pub mod observe;
 pub mod persona;
 pub mod sim;
 pub mod tui;

@@ -20,7 +20,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::resolve(&cli, std::env::var("OPENAI_API_KEY").ok())?;
-    let _log_guard = init_logging(&settings)?;
+    let _log_guard =
+        persona_sim::observe::logging::init(&settings.log_file, settings.log_level.as_deref())?;
     tracing::info!(target: "app", backend = ?settings.backend, personas = %settings.personas_path.display(), "starting");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -60,7 +61,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for notice in &loaded.notices {
                 eprintln!("note: {notice}");
             }
-            let backend = settings.backend.build();
+            let metrics = std::sync::Arc::new(persona_sim::observe::metrics::Metrics::new());
+            let backend = settings.backend.build().map(|b| {
+                persona_sim::observe::instrument::Instrumented::wrap(b, metrics, settings.slow_call)
+            });
             runtime.block_on(cli::simulate(args, &loaded.personas, backend, &settings))
         }
         Some(Command::Sessions(command)) => {
@@ -72,31 +76,4 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// Logs go to a file, never to the terminal the UI draws on.
-fn init_logging(
-    settings: &Settings,
-) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
-    use tracing_subscriber::EnvFilter;
-    let path = &settings.log_file;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the log directory {}", dir.display()))?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("cannot open the log file {}", path.display()))?;
-    let (writer, guard) = tracing_appender::non_blocking(file);
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(false)
-        .init();
-    Ok(guard)
 }

@@ -263,3 +263,50 @@ async fn log_file_gets_llm_lines_and_never_the_key() {
         "the API key leaked into the log"
     );
 }
+
+#[tokio::test]
+async fn trace_logs_have_llm_call_latency_and_never_the_key_or_auth_header() {
+    let server = MockServer::persona_echo(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let log_file = dir.path().join("custom/debate.log");
+    let out = run(
+        dir.path(),
+        Some(&server.base_url),
+        &[
+            "--log-level",
+            "trace",
+            "--log-file",
+            log_file.to_str().unwrap(),
+            "simulate",
+            "--feature",
+            "x",
+            "--personas",
+            "1,2",
+            "--rounds",
+            "1",
+            "--report",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = std::fs::read_to_string(&log_file).unwrap();
+    let calls: Vec<&str> = log.lines().filter(|l| l.contains("llm call")).collect();
+    assert_eq!(calls.len(), 3, "two turns and the report:\n{log}");
+    for line in &calls {
+        assert!(line.contains("latency_ms="), "{line}");
+        assert!(line.contains(" INFO "), "{line}");
+        assert!(line.contains(" llm:"), "component target: {line}");
+    }
+    assert!(calls.iter().any(|l| l.contains("generate_feedback_report")));
+    assert!(
+        log.contains(" session:") && log.contains(" debate:"),
+        "{log}"
+    );
+    assert!(!log.contains("sk-cli-test"), "the API key leaked");
+    assert!(
+        !log.to_ascii_lowercase().contains("bearer"),
+        "an Authorization header leaked"
+    );
+    // Nothing is printed over the terminal either.
+    assert!(!text(&out.stderr).contains("TRACE"));
+}

@@ -120,7 +120,7 @@ async fn debate_in_a_real_terminal_then_quit_restores_it() {
     let server = MockServer::persona_echo(Duration::from_millis(15)).await;
     let dir = tempfile::tempdir().unwrap();
     let command = format!(
-        "env -u OPENAI_API_KEY OPENAI_BASE_URL={url} PERSONA_SIM_DATA_DIR={data} TERM=xterm-256color {bin}; \
+        "env -u OPENAI_API_KEY OPENAI_BASE_URL={url} PERSONA_SIM_DATA_DIR={data} TERM=xterm-256color {bin} --no-metrics; \
          echo EXIT=$?; stty -a | grep -o -- '-\\?icanon'; sleep 600",
         url = server.base_url,
         data = dir.path().display(),
@@ -190,7 +190,7 @@ async fn small_terminal_gets_a_message_and_ctrl_c_quits() {
     }
     let dir = tempfile::tempdir().unwrap();
     let command = format!(
-        "env -u OPENAI_API_KEY -u OPENAI_BASE_URL PERSONA_SIM_DATA_DIR={data} {bin}; echo EXIT=$?; sleep 600",
+        "env -u OPENAI_API_KEY -u OPENAI_BASE_URL PERSONA_SIM_DATA_DIR={data} {bin} --no-metrics; echo EXIT=$?; sleep 600",
         data = dir.path().display(),
         bin = binary().display(),
     );
@@ -277,7 +277,7 @@ async fn offline_model_is_fetched_from_the_tui_and_debates() {
     let dir = tempfile::tempdir().unwrap();
     let command = format!(
         "env -u OPENAI_API_KEY -u OPENAI_BASE_URL -u PERSONA_SIM_MODEL PERSONA_SIM_MODEL_URL={mirror} \
-         PERSONA_SIM_DATA_DIR={data} {bin} --rounds 1; echo EXIT=$?; sleep 600",
+         PERSONA_SIM_DATA_DIR={data} {bin} --no-metrics --rounds 1; echo EXIT=$?; sleep 600",
         data = dir.path().display(),
         bin = binary().display(),
     );
@@ -343,7 +343,7 @@ async fn report_jump_export_and_history_in_a_real_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_path_buf();
     let command = format!(
-        "env -u OPENAI_API_KEY OPENAI_BASE_URL={url} PERSONA_SIM_DATA_DIR={data} TERM=xterm-256color {bin}; \
+        "env -u OPENAI_API_KEY OPENAI_BASE_URL={url} PERSONA_SIM_DATA_DIR={data} TERM=xterm-256color {bin} --no-metrics; \
          echo EXIT=$?; sleep 600",
         url = server.base_url,
         data = data.display(),
@@ -460,4 +460,65 @@ async fn report_jump_export_and_history_in_a_real_terminal() {
             .any(|r| support::is_report_request(&r.body)),
         "the report was asked for"
     );
+}
+
+/// The TUI serves /healthz and /metrics on the port it is given; a port that
+/// is already taken (another user on a shared server) is reported and the
+/// app carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tui_serves_metrics_and_survives_a_taken_port() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let server = MockServer::persona_echo(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let command = |port: u16, name: &str| {
+        format!(
+            "env -u OPENAI_API_KEY OPENAI_BASE_URL={url} PERSONA_SIM_DATA_DIR={data}/{name} {bin} --metrics-port {port}; \
+             echo EXIT=$?; sleep 600",
+            url = server.base_url,
+            data = dir.path().display(),
+            bin = binary().display(),
+        )
+    };
+    let wait = Duration::from_secs(20);
+    let first = Tmux::start("metrics", 100, 30, &command(port, "a"));
+    let first = tokio::task::spawn_blocking(move || {
+        first.wait_for("the persona list", wait, |s| s.contains("Personas 0/14"));
+        first
+    })
+    .await
+    .unwrap();
+    let get = |path: &'static str| async move {
+        let response = reqwest::get(format!("http://127.0.0.1:{port}{path}"))
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    };
+    assert_eq!(get("/healthz").await, (200, "OK".to_string()));
+    let (_, metrics) = get("/metrics").await;
+    assert!(metrics.contains("app_personas 14"), "{metrics}");
+    assert!(metrics.contains("app_heartbeat "), "{metrics}");
+    let (_, health) = get("/health").await;
+    assert!(health.contains("\"status\":\"healthy\""), "{health}");
+
+    // A second instance on the same port: told, and still usable.
+    let second = Tmux::start("metrics-taken", 100, 30, &command(port, "b"));
+    tokio::task::spawn_blocking(move || {
+        let screen = second.wait_for("the port-in-use notice", wait, |s| {
+            s.contains("Metrics off: cannot listen on")
+        });
+        assert!(screen.contains(&format!("127.0.0.1:{port}")), "{screen}");
+        second.keys(&["Space"]);
+        second.wait_for("a selection", wait, |s| s.contains("Personas 1/14"));
+        second.keys(&["q"]);
+        second.wait_for("a clean exit", wait, |s| s.contains("EXIT=0"));
+        first.keys(&["q"]);
+        first.wait_for("a clean exit", wait, |s| s.contains("EXIT=0"));
+    })
+    .await
+    .unwrap();
 }

@@ -117,6 +117,7 @@ async fn cancel_mid_turn_stops_generation_within_a_second() {
         ],
         max_tokens: 2000,
         json_schema: None,
+        purpose: Default::default(),
     };
     let mut stream = backend.stream(request);
     let mut tokens = 0;
@@ -213,6 +214,7 @@ async fn trimmed_prompts_fit_the_context_for_ten_personas_and_five_rounds() {
             ],
             max_tokens: max_reply,
             json_schema: None,
+            purpose: Default::default(),
         };
         let tokens = backend.count_prompt_tokens(&request).unwrap();
         worst = worst.max(tokens);

@@ -49,6 +49,8 @@ pub struct ChatRequest {
     /// Ask for JSON matching this schema (OpenAI structured outputs). A
     /// backend that cannot enforce it ignores it; callers parse leniently.
     pub json_schema: Option<JsonSchema>,
+    /// What the call is for (metrics and logs).
+    pub purpose: Purpose,
 }
 
 impl ChatRequest {
@@ -57,8 +59,19 @@ impl ChatRequest {
             messages,
             max_tokens,
             json_schema: None,
+            purpose: Purpose::Turn,
         }
     }
+}
+
+/// What a chat call is for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Purpose {
+    /// A persona's turn or follow-up answer.
+    #[default]
+    Turn,
+    Report,
+    Synthesis,
 }
 
 /// A named JSON schema for a structured reply.

@@ -385,6 +385,7 @@ mod tests {
             messages: vec![super::super::ChatMessage::user("hi")],
             max_tokens: 99,
             json_schema: None,
+            purpose: Default::default(),
         };
         let body =
             serde_json::to_value(OpenAiBackend::new(s.clone()).build_request(&request)).unwrap();

@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::llm::{ChatBackend, ChatChunk, ChatMessage, ChatRequest, JsonSchema, LlmError, Usage};
+use crate::llm::{
+    ChatBackend, ChatChunk, ChatMessage, ChatRequest, JsonSchema, LlmError, Purpose, Usage,
+};
 
 use super::debate::{SimEvent, Turn};
 use super::prompts::CHARS_PER_TOKEN;
@@ -252,6 +254,7 @@ pub async fn generate_report(
     let began = std::time::Instant::now();
     let mut request = ChatRequest::new(messages, max_tokens);
     request.json_schema = Some(report_schema());
+    request.purpose = Purpose::Report;
     let mut notes = Vec::new();
     let (text, usage) = match stream_text(backend, request.clone(), tx).await {
         // Servers that do not know `json_schema` reject the request before

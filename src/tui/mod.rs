@@ -34,7 +34,10 @@ use tokio::time::Instant;
 use crate::config::Settings;
 use crate::llm::ChatBackend;
 use crate::llm::fetch::{FetchPlan, FetchProgress, fetch};
-use crate::persona::store::{Autosaver, Loaded};
+use crate::observe::http::serve;
+use crate::observe::instrument::Instrumented;
+use crate::observe::metrics::Metrics;
+use crate::persona::store::{Autosaver, Loaded, SaveNotice};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ExportFormat;
@@ -143,6 +146,8 @@ struct RunningDebate {
     task: JoinHandle<Session>,
     events: mpsc::Receiver<SimEvent>,
     cancel: CancellationToken,
+    /// A debate (not a report or follow-up): its end is counted.
+    is_debate: bool,
 }
 
 /// How long quitting waits for a cancelled run to save its session.
@@ -153,10 +158,29 @@ struct Places {
     model_url: String,
     sessions: SessionStore,
     exports_dir: PathBuf,
+    metrics: Arc<Metrics>,
 }
 
 pub async fn run(settings: Settings, loaded: Loaded) -> anyhow::Result<()> {
-    let backend = settings.backend.build();
+    let metrics = Arc::new(Metrics::new());
+    metrics.personas.set(loaded.personas.len() as i64);
+    metrics.set_store_problem(store_problem(&loaded));
+    let backend = settings
+        .backend
+        .build()
+        .map(|b| Instrumented::wrap(b, metrics.clone(), settings.slow_call));
+    let metrics_failure = match settings.metrics_addr {
+        Some(addr) => match serve(metrics.clone(), addr, &settings.environment).await {
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(target: "metrics", %addr, error = %e, "metrics server not started");
+                Some(format!(
+                    "Metrics off: cannot listen on {addr}: {e} (another persona-sim? --metrics-port N or --no-metrics)"
+                ))
+            }
+        },
+        None => None,
+    };
     let mut app = App::new(
         loaded.personas,
         backend.as_ref().map(|b| b.info()),
@@ -168,17 +192,21 @@ pub async fn run(settings: Settings, loaded: Loaded) -> anyhow::Result<()> {
         model_url: settings.model_url.clone(),
         sessions: SessionStore::new(&settings.sessions_dir),
         exports_dir: settings.exports_dir.clone(),
+        metrics,
     };
     if let Some(path) = settings.backend.missing_local_model() {
         app.offer_model(path.to_path_buf());
     }
-    if !loaded.notices.is_empty() {
-        let level = if loaded.store.writes_blocked() {
+    // The metrics problem first: the notice line is one line wide.
+    let mut notices: Vec<String> = metrics_failure.iter().cloned().collect();
+    notices.extend(loaded.notices.iter().cloned());
+    if !notices.is_empty() {
+        let level = if loaded.store.writes_blocked() || metrics_failure.is_some() {
             NoticeLevel::Error
         } else {
             NoticeLevel::Info
         };
-        app.set_notice(level, loaded.notices.join(" · "));
+        app.set_notice(level, notices.join(" · "));
     }
     let (save_tx, mut save_rx) = mpsc::unbounded_channel();
     // Persona edits (a later feature) hand snapshots to this; it saves off
@@ -250,12 +278,17 @@ async fn event_loop(
             },
             event = next_sim_event(&mut debate) => match event {
                 Some(event) => {
+                    let is_debate = debate.as_ref().is_some_and(|d| d.is_debate);
+                    count_debate_end(&places.metrics, is_debate, &event);
                     app.on_sim_event(event);
                     // Drain what has already arrived: one frame per batch.
                     if let Some(d) = &mut debate {
                         for _ in 0..EVENT_BATCH {
                             match d.events.try_recv() {
-                                Ok(event) => app.on_sim_event(event),
+                                Ok(event) => {
+                                    count_debate_end(&places.metrics, is_debate, &event);
+                                    app.on_sim_event(event)
+                                }
                                 Err(_) => break,
                             }
                         }
@@ -263,7 +296,14 @@ async fn event_loop(
                 }
                 None => debate = None,
             },
-            Some(notice) = save_rx.recv() => app.on_save_notice(notice),
+            Some(notice) = save_rx.recv() => {
+                places.metrics.set_store_problem(match &notice {
+                    SaveNotice::Failed(e) => Some(e.clone()),
+                    SaveNotice::Blocked => Some(BLOCKED.into()),
+                    SaveNotice::Saved { .. } => None,
+                });
+                app.on_save_notice(notice);
+            }
             Some(loaded) = loaded_rx.recv() => app.on_loaded(loaded),
             Some(msg) = fetch_rx.recv() => match msg {
                 FetchMsg::Progress(p) => app.on_fetch_progress(p),
@@ -283,7 +323,8 @@ async fn event_loop(
                     let session = Session::new(&config, backend.info());
                     app.begin_session(session.clone());
                     let store = Some(places.sessions.clone());
-                    debate = Some(spawn_run(|tx, cancel| {
+                    places.metrics.debates_started.inc();
+                    let mut run = spawn_run(|tx, cancel| {
                         run_session(
                             backend.clone(),
                             session,
@@ -292,7 +333,9 @@ async fn event_loop(
                             cancel,
                             tx,
                         )
-                    }));
+                    });
+                    run.is_debate = true;
+                    debate = Some(run);
                 }
             }
             Some(Effect::WriteReport(session)) => {
@@ -410,6 +453,31 @@ where
         task,
         events: rx,
         cancel,
+        is_debate: false,
+    }
+}
+
+const BLOCKED: &str = "the persona files were corrupt at start, so saving is blocked";
+
+/// Why the persona store cannot be written, if it cannot.
+fn store_problem(loaded: &Loaded) -> Option<String> {
+    if loaded.store.writes_blocked() {
+        return Some(BLOCKED.into());
+    }
+    let dir = loaded.store.paths.main.parent()?;
+    let probe = dir.join(format!(".persona-sim-probe-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            None
+        }
+        Err(e) => Some(format!("{}: {e}", dir.display())),
+    }
+}
+
+fn count_debate_end(metrics: &Metrics, is_debate: bool, event: &SimEvent) {
+    if let (true, SimEvent::Done { outcome }) = (is_debate, event) {
+        metrics.debate_finished(*outcome);
     }
 }
 

@@ -1,0 +1,274 @@
+//! The metrics, with the seed's names (`app_requests_total`,
+//! `app_response_time_seconds`, `app_heartbeat`) plus what an operator of
+//! an LLM app needs. Each `Metrics` has its own Registry (never the global
+//! default), so tests and several instances never collide.
+
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use prometheus::{
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
+
+use crate::sim::debate::Outcome;
+
+/// How often the heartbeat gauge is refreshed.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+
+/// Response-time buckets in seconds: LLM calls run from a second to minutes.
+const LATENCY_BUCKETS: &[f64] = &[0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0];
+const FIRST_TOKEN_BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0];
+
+/// The operation an LLM call serves (the `endpoint` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    GenerateResponse,
+    GenerateFeedbackReport,
+    SynthesizePersona,
+}
+
+impl Endpoint {
+    pub fn label(self) -> &'static str {
+        match self {
+            Endpoint::GenerateResponse => "generate_response",
+            Endpoint::GenerateFeedbackReport => "generate_feedback_report",
+            Endpoint::SynthesizePersona => "synthesize_persona",
+        }
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub response_time: HistogramVec,
+    pub heartbeat: Gauge,
+    pub tokens: IntCounterVec,
+    pub first_token: HistogramVec,
+    pub debates_started: IntCounter,
+    pub debates_finished: IntCounterVec,
+    pub personas: IntGauge,
+    pub personas_created: IntCounter,
+    health: Mutex<HealthProblems>,
+}
+
+#[derive(Debug, Default)]
+struct HealthProblems {
+    store: Option<String>,
+    backend: Option<String>,
+}
+
+/// What `/health` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    pub degraded: bool,
+    pub reasons: Vec<String>,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "app_requests_total",
+                "LLM requests by operation and outcome",
+            ),
+            &["endpoint", "status"],
+        )
+        .expect("valid metric");
+        let response_time = HistogramVec::new(
+            HistogramOpts::new(
+                "app_response_time_seconds",
+                "Duration of LLM requests, from the call to the last token",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["endpoint"],
+        )
+        .expect("valid metric");
+        let heartbeat =
+            Gauge::new("app_heartbeat", "Unix time of the last heartbeat").expect("valid metric");
+        let tokens = IntCounterVec::new(
+            Opts::new("app_llm_tokens_total", "Tokens reported by the LLM server"),
+            &["backend", "model", "direction"],
+        )
+        .expect("valid metric");
+        let first_token = HistogramVec::new(
+            HistogramOpts::new(
+                "app_llm_time_to_first_token_seconds",
+                "Time from the call to the first token",
+            )
+            .buckets(FIRST_TOKEN_BUCKETS.to_vec()),
+            &["backend", "model"],
+        )
+        .expect("valid metric");
+        let debates_started =
+            IntCounter::new("app_debates_started_total", "Debates started").expect("valid metric");
+        let debates_finished = IntCounterVec::new(
+            Opts::new(
+                "app_debates_finished_total",
+                "Debates ended, by how they ended",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let personas =
+            IntGauge::new("app_personas", "Personas in the store").expect("valid metric");
+        let personas_created = IntCounter::new(
+            "app_personas_created_total",
+            "Personas created (by hand, import or synthesis)",
+        )
+        .expect("valid metric");
+        for collector in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(response_time.clone()),
+            Box::new(heartbeat.clone()),
+            Box::new(tokens.clone()),
+            Box::new(first_token.clone()),
+            Box::new(debates_started.clone()),
+            Box::new(debates_finished.clone()),
+            Box::new(personas.clone()),
+            Box::new(personas_created.clone()),
+        ] {
+            registry
+                .register(collector)
+                .expect("each metric registered once");
+        }
+        let metrics = Metrics {
+            registry,
+            requests,
+            response_time,
+            heartbeat,
+            tokens,
+            first_token,
+            debates_started,
+            debates_finished,
+            personas,
+            personas_created,
+            health: Mutex::new(HealthProblems::default()),
+        };
+        metrics.beat();
+        metrics
+    }
+
+    /// Sets the heartbeat to now.
+    pub fn beat(&self) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        self.heartbeat.set(now.floor());
+    }
+
+    pub fn debate_finished(&self, outcome: Outcome) {
+        let label = match outcome {
+            Outcome::Completed => "completed",
+            Outcome::Failed => "failed",
+            Outcome::Cancelled => "cancelled",
+            Outcome::BudgetReached => "budget_reached",
+        };
+        self.debates_finished.with_label_values(&[label]).inc();
+    }
+
+    /// The Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding into memory cannot fail");
+        String::from_utf8(buf).expect("the text format is UTF-8")
+    }
+
+    /// `None` clears the store problem.
+    pub fn set_store_problem(&self, problem: Option<String>) {
+        self.health.lock().expect("health lock").store = problem;
+    }
+
+    /// Set when the last LLM call could not reach the server; cleared by
+    /// the next call that does.
+    pub fn set_backend_problem(&self, problem: Option<String>) {
+        self.health.lock().expect("health lock").backend = problem;
+    }
+
+    pub fn health(&self) -> Health {
+        let problems = self.health.lock().expect("health lock");
+        let reasons: Vec<String> = [
+            problems
+                .store
+                .as_ref()
+                .map(|p| format!("store not writable: {p}")),
+            problems
+                .backend
+                .as_ref()
+                .map(|p| format!("backend unreachable on the last call: {p}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        Health {
+            degraded: !reasons.is_empty(),
+            reasons,
+        }
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_is_exported_with_the_seed_names() {
+        let m = Metrics::new();
+        m.requests
+            .with_label_values(&["generate_response", "success"])
+            .inc();
+        m.response_time
+            .with_label_values(&["generate_response"])
+            .observe(1.5);
+        m.tokens
+            .with_label_values(&["openai", "gpt-4o-mini", "in"])
+            .inc_by(42);
+        m.first_token
+            .with_label_values(&["openai", "gpt-4o-mini"])
+            .observe(0.3);
+        m.debates_started.inc();
+        m.debate_finished(Outcome::BudgetReached);
+        m.personas.set(14);
+        let text = m.render();
+        for needle in [
+            "app_requests_total{endpoint=\"generate_response\",status=\"success\"} 1",
+            "app_response_time_seconds_bucket{endpoint=\"generate_response\",le=\"2.5\"} 1",
+            "# TYPE app_heartbeat gauge",
+            "app_llm_tokens_total{backend=\"openai\",direction=\"in\",model=\"gpt-4o-mini\"} 42",
+            "app_llm_time_to_first_token_seconds_count{backend=\"openai\",model=\"gpt-4o-mini\"} 1",
+            "app_debates_started_total 1",
+            "app_debates_finished_total{outcome=\"budget_reached\"} 1",
+            "app_personas 14",
+            "app_personas_created_total 0",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
+        // Two instances never collide (no global registry).
+        let _other = Metrics::new();
+    }
+
+    #[test]
+    fn health_degrades_with_reasons_and_recovers() {
+        let m = Metrics::new();
+        assert!(!m.health().degraded);
+        m.set_backend_problem(Some("connection refused".into()));
+        m.set_store_problem(Some("read-only file system".into()));
+        let h = m.health();
+        assert!(h.degraded);
+        assert_eq!(h.reasons.len(), 2);
+        assert!(h.reasons[0].contains("store not writable"));
+        m.set_backend_problem(None);
+        m.set_store_problem(None);
+        assert!(!m.health().degraded);
+    }
+}
