@@ -1,5 +1,6 @@
 //! Personas: the model, its validation and the built-in panel.
 
+pub mod query;
 pub mod store;
 
 use std::collections::{BTreeMap, HashSet};

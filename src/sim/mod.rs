@@ -5,3 +5,4 @@ pub mod debate;
 pub mod prompts;
 pub mod report;
 pub mod session;
+pub mod synth;

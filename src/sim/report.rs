@@ -444,7 +444,7 @@ pub fn parse_report(reply: &str, turn_count: usize) -> Report {
 
 /// Removes `<think>…</think>` blocks (reasoning models); an unclosed one
 /// runs to the end.
-fn strip_think(text: &str) -> String {
+pub(crate) fn strip_think(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("<think>") {
@@ -461,7 +461,7 @@ fn strip_think(text: &str) -> String {
     out
 }
 
-fn strip_fences(text: &str) -> String {
+pub(crate) fn strip_fences(text: &str) -> String {
     text.lines()
         .filter(|l| !l.trim_start().starts_with("```"))
         .collect::<Vec<_>>()
@@ -469,7 +469,7 @@ fn strip_fences(text: &str) -> String {
 }
 
 /// The first balanced `{…}` in the text that parses as a JSON object.
-fn find_json_object(text: &str) -> Option<Value> {
+pub(crate) fn find_json_object(text: &str) -> Option<Value> {
     let bytes = text.as_bytes();
     for (start, _) in text.match_indices('{') {
         let mut depth = 0usize;
@@ -505,7 +505,7 @@ fn find_json_object(text: &str) -> Option<Value> {
     None
 }
 
-fn string_at(value: &Value, keys: &[&str]) -> Option<String> {
+pub(crate) fn string_at(value: &Value, keys: &[&str]) -> Option<String> {
     keys.iter()
         .filter_map(|k| value.get(*k))
         .find_map(|v| v.as_str())
@@ -521,7 +521,7 @@ fn array_at<'a>(value: &'a Value, keys: &[&str]) -> &'a [Value] {
         .unwrap_or(&[])
 }
 
-fn strings_at(value: &Value, key: &str) -> Vec<String> {
+pub(crate) fn strings_at(value: &Value, key: &str) -> Vec<String> {
     match value.get(key) {
         Some(Value::Array(items)) => items
             .iter()
@@ -532,7 +532,7 @@ fn strings_at(value: &Value, key: &str) -> Vec<String> {
     }
 }
 
-fn as_u32(value: &Value) -> Option<u32> {
+pub(crate) fn as_u32(value: &Value) -> Option<u32> {
     match value {
         Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
         Value::String(s) => s.trim().parse().ok(),

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -71,6 +72,25 @@ struct MockState {
     fallback: Box<Generator>,
     requests: Mutex<Vec<Recorded>>,
     chunk_delay: Duration,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+/// Counts a request as in flight until its response body is finished.
+struct InFlight(Arc<MockState>);
+
+impl InFlight {
+    fn start(state: &Arc<MockState>) -> InFlight {
+        let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(state.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 pub struct MockServer {
@@ -99,6 +119,8 @@ impl MockServer {
             fallback: Box::new(fallback),
             requests: Mutex::new(Vec::new()),
             chunk_delay,
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
         });
         let app = axum::Router::new()
             .route("/v1/chat/completions", post(chat))
@@ -137,6 +159,11 @@ impl MockServer {
     pub fn requests(&self) -> Vec<Recorded> {
         self.state.requests.lock().unwrap().clone()
     }
+
+    /// The most requests that were being answered at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.max_in_flight.load(Ordering::SeqCst)
+    }
 }
 
 /// "As <name>, I think request <n> is ..." using the name in the system prompt;
@@ -145,6 +172,9 @@ pub fn echo_reply(body: &Value) -> Reply {
     let system = body["messages"][0]["content"].as_str().unwrap_or("");
     if system.contains("feedback report") {
         return Reply::text(&report_json(body).to_string());
+    }
+    if system.contains("personas for product research") {
+        return Reply::text(&persona_json(body).to_string());
     }
     let name = system
         .strip_prefix("You are ")
@@ -206,6 +236,33 @@ pub fn report_json(body: &Value) -> Value {
     })
 }
 
+/// Which persona of a batch a synthesis request asks for ("This is persona
+/// 3 of 25" gives 3), if it says.
+pub fn batch_index(body: &Value) -> Option<usize> {
+    let user = body["messages"][1]["content"].as_str()?;
+    let rest = user.split("This is persona ").nth(1)?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// A valid persona for a synthesis request, distinct per batch index (or
+/// per request when there is none).
+pub fn persona_json(body: &Value) -> Value {
+    static COUNTER: AtomicUsize = AtomicUsize::new(1000);
+    let n = batch_index(body).unwrap_or_else(|| COUNTER.fetch_add(1, Ordering::SeqCst));
+    let levels = ["Low", "Medium", "High"];
+    json!({
+        "name": format!("Mock Person {n}"),
+        "age": 20 + (n % 60),
+        "occupation": format!("Occupation {n}"),
+        "location": format!("City {n}, Country {}", n % 7),
+        "tech_proficiency": levels[n % 3],
+        "behavioral_traits": [format!("trait a{n}"), format!("trait b{n}"), format!("trait c{n}")],
+        "bio": format!("Mock person number {n}."),
+        "goals": ["save time"],
+        "frustrations": ["slow apps"]
+    })
+}
+
 fn sse(value: &Value) -> Bytes {
     Bytes::from(format!("data: {value}\n\n"))
 }
@@ -229,6 +286,7 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Str
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
     });
+    let in_flight = InFlight::start(&state);
     let next = state.queue.lock().unwrap().pop_front();
     let reply = next.unwrap_or_else(|| (state.fallback)(&body));
 
@@ -310,6 +368,7 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Str
             if stall {
                 std::future::pending::<()>().await;
             }
+            drop(in_flight);
             Ok(Bytes::new())
         }));
     Response::builder()

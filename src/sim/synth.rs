@@ -1,0 +1,401 @@
+//! Persona synthesis: the model writes a persona as JSON from a one-line
+//! brief; it is parsed leniently, validated like any persona, checked for
+//! near-duplicates, and retried with the problem fed back (up to
+//! `MAX_ATTEMPTS`). A batch runs up to `MAX_IN_FLIGHT` requests at once,
+//! asks each for a different corner of the audience, and keeps every
+//! persona that succeeded whatever happens to the others.
+
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::llm::{ChatBackend, ChatChunk, ChatMessage, ChatRequest, JsonSchema, Purpose, Role};
+use crate::persona::query::near_duplicate;
+use crate::persona::{Persona, TechProficiency, validate_panel};
+
+use super::report::{as_u32, find_json_object, string_at, strip_think};
+
+/// Tries per persona: the first answer and two corrections.
+pub const MAX_ATTEMPTS: u32 = 3;
+/// Requests in flight at once in a batch.
+pub const MAX_IN_FLIGHT: usize = 10;
+/// The largest batch one command asks for.
+pub const MAX_BATCH: usize = 100;
+const MAX_TOKENS: u32 = 500;
+
+const SYSTEM: &str = "You create realistic, specific personas for product research: real-sounding \
+people with a job, a place, habits and opinions. Reply with one JSON object and nothing else.";
+
+/// What a batch reports as it goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SynthEvent {
+    /// A persona was accepted (and holds its final id).
+    Accepted { index: usize, persona: Persona },
+    /// An attempt failed and will be retried with the reason.
+    Retrying {
+        index: usize,
+        attempt: u32,
+        reason: String,
+    },
+    /// Gave up on this one after `MAX_ATTEMPTS`.
+    Failed { index: usize, reason: String },
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BatchResult {
+    /// In the order they were accepted.
+    pub accepted: Vec<Persona>,
+    /// (index in the batch, why it failed), in index order.
+    pub failed: Vec<(usize, String)>,
+}
+
+fn persona_schema() -> JsonSchema {
+    let list = json!({"type": "array", "items": {"type": "string"}});
+    JsonSchema {
+        name: "persona".into(),
+        schema: json!({
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "age": {"type": "integer"},
+                "occupation": {"type": "string"},
+                "location": {"type": "string"},
+                "tech_proficiency": {"type": "string", "enum": ["Low", "Medium", "High"]},
+                "behavioral_traits": list,
+                "bio": {"type": "string"},
+                "goals": list,
+                "frustrations": list
+            },
+            "required": ["name", "age", "occupation", "location", "tech_proficiency",
+                         "behavioral_traits", "bio", "goals", "frustrations"],
+            "additionalProperties": false
+        }),
+    }
+}
+
+/// For persona `index` of `count`: which corner of the audience to aim at,
+/// so a batch spreads over ages, regions, proficiency and attitudes.
+pub fn diversity_hint(index: usize, count: usize) -> String {
+    const AGES: [&str; 5] = [
+        "in their twenties",
+        "in their thirties",
+        "in their forties",
+        "in their fifties",
+        "over 60",
+    ];
+    const LEVELS: [&str; 3] = ["Low", "Medium", "High"];
+    const ATTITUDES: [&str; 4] = [
+        "enthusiastic early adopter",
+        "pragmatist who needs proof",
+        "sceptic who distrusts new tools",
+        "reluctant user pushed by circumstances",
+    ];
+    const REGIONS: [&str; 6] = [
+        "Africa",
+        "Asia",
+        "Europe",
+        "Latin America",
+        "North America",
+        "the Middle East or Oceania",
+    ];
+    format!(
+        "This is persona {} of {count}. Aim for someone {}, living in {}, with {} tech proficiency, \
+an {}.",
+        index + 1,
+        AGES[index % AGES.len()],
+        REGIONS[(index / 2) % REGIONS.len()],
+        LEVELS[(index + index / 3) % LEVELS.len()],
+        ATTITUDES[(index / 5 + index) % ATTITUDES.len()],
+    )
+}
+
+fn user_prompt(brief: &str, hint: Option<&str>, existing: &[Persona]) -> String {
+    let mut prompt = format!("Create one persona from this brief: {}\n", brief.trim());
+    if let Some(hint) = hint {
+        prompt.push_str(hint);
+        prompt.push('\n');
+    }
+    if !existing.is_empty() {
+        let names: Vec<&str> = existing
+            .iter()
+            .rev()
+            .take(40)
+            .map(|p| p.name.as_str())
+            .collect();
+        prompt.push_str(&format!(
+            "These people exist already; create someone clearly different: {}.\n",
+            names.join(", ")
+        ));
+    }
+    prompt.push_str(
+        "JSON fields: name (full name), age (integer), occupation, location (\"City, Country\"), \
+tech_proficiency (\"Low\", \"Medium\" or \"High\"), behavioral_traits (3 to 5 short phrases), \
+bio (one or two sentences), goals (2 or 3), frustrations (2 or 3).",
+    );
+    prompt
+}
+
+/// Reads a persona out of the model's reply. The id is a placeholder (0);
+/// the caller assigns the real one.
+pub fn parse_persona(reply: &str) -> Result<Persona, String> {
+    let cleaned = strip_think(reply);
+    let value = find_json_object(&cleaned).ok_or("the reply contains no JSON object")?;
+    let text = |keys: &[&str]| string_at(&value, keys);
+    let list = |key: &str| -> Vec<String> {
+        match value.get(key) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(|s| s.trim().to_string()))
+                .filter(|s| !s.is_empty())
+                .collect(),
+            Some(Value::String(s)) => s
+                .split([';', ','])
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let name = text(&["name"]).ok_or("missing field `name`")?;
+    let occupation = text(&["occupation", "job"]).ok_or("missing field `occupation`")?;
+    let location = text(&["location"]).ok_or("missing field `location`")?;
+    let level = text(&["tech_proficiency"]).ok_or("missing field `tech_proficiency`")?;
+    let tech_proficiency = match level.to_ascii_lowercase().as_str() {
+        "low" => TechProficiency::Low,
+        "medium" => TechProficiency::Medium,
+        "high" => TechProficiency::High,
+        _ => {
+            return Err(format!(
+                "`tech_proficiency` is {level:?}; it must be \"Low\", \"Medium\" or \"High\""
+            ));
+        }
+    };
+    let behavioral_traits = list("behavioral_traits");
+    if behavioral_traits.is_empty() {
+        return Err("`behavioral_traits` must list at least one trait".into());
+    }
+    let mut persona = Persona {
+        id: 0,
+        name,
+        occupation,
+        location,
+        tech_proficiency,
+        behavioral_traits,
+        age: value.get("age").and_then(as_u32),
+        extra: Default::default(),
+    };
+    if let Some(bio) = text(&["bio", "background"]) {
+        persona.extra.insert("bio".into(), Value::String(bio));
+    }
+    for key in ["goals", "frustrations"] {
+        let items = list(key);
+        if !items.is_empty() {
+            persona.extra.insert(key.into(), json!(items));
+        }
+    }
+    let mut check = persona.clone();
+    check.id = 1;
+    validate_panel(&[check]).map_err(|e| match e {
+        crate::persona::PanelError::Record { field, reason, .. } => format!("`{field}` {reason}"),
+        other => other.to_string(),
+    })?;
+    Ok(persona)
+}
+
+/// Generates one persona. `taken` is the panel plus what a batch has
+/// accepted so far: the new persona must not nearly duplicate any of it,
+/// and it gets the next free id, claimed under the lock.
+async fn generate(
+    backend: &dyn ChatBackend,
+    brief: &str,
+    hint: Option<&str>,
+    taken: &Mutex<Vec<Persona>>,
+    mut on_retry: impl FnMut(u32, &str),
+) -> Result<Persona, String> {
+    let existing = taken.lock().expect("panel lock").clone();
+    let mut messages = vec![
+        ChatMessage::system(SYSTEM),
+        ChatMessage::user(user_prompt(brief, hint, &existing)),
+    ];
+    let mut last_error = String::new();
+    for attempt in 1..=MAX_ATTEMPTS {
+        let mut request = ChatRequest::new(messages.clone(), MAX_TOKENS);
+        request.json_schema = Some(persona_schema());
+        request.purpose = Purpose::Synthesis;
+        let reply = match complete(backend, request).await {
+            Ok(reply) => reply,
+            // The server failed: feeding that back to the model is no help.
+            Err(e) => return Err(e),
+        };
+        let problem = match parse_persona(&reply) {
+            Err(e) => format!("That was not a valid persona: {e}."),
+            Ok(mut persona) => {
+                let mut taken = taken.lock().expect("panel lock");
+                match near_duplicate(&persona, &taken) {
+                    Some((other, reason)) => format!(
+                        "That persona is too close to #{} {} ({reason}). Create a clearly different person.",
+                        other.id, other.name
+                    ),
+                    None => {
+                        persona.id = taken.iter().map(|p| p.id).max().unwrap_or(0) + 1;
+                        taken.push(persona.clone());
+                        return Ok(persona);
+                    }
+                }
+            }
+        };
+        tracing::info!(target: "synth", attempt, problem = %problem, "persona rejected");
+        last_error = problem.clone();
+        if attempt < MAX_ATTEMPTS {
+            on_retry(attempt, &problem);
+            messages.push(ChatMessage {
+                role: Role::Assistant,
+                content: reply,
+            });
+            messages.push(ChatMessage::user(format!(
+                "{problem} Reply with the corrected JSON object only."
+            )));
+        }
+    }
+    Err(format!("gave up after {MAX_ATTEMPTS} tries: {last_error}"))
+}
+
+/// The whole reply of one call.
+async fn complete(backend: &dyn ChatBackend, request: ChatRequest) -> Result<String, String> {
+    let mut stream = backend.stream(request);
+    let mut text = String::new();
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(ChatChunk::Text(t)) => text.push_str(&t),
+            Ok(ChatChunk::Usage(_)) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(text)
+}
+
+/// One persona from a brief, for review before it is saved.
+pub async fn synthesize_one(
+    backend: &dyn ChatBackend,
+    brief: &str,
+    panel: &[Persona],
+) -> Result<Persona, String> {
+    let taken = Mutex::new(panel.to_vec());
+    generate(backend, brief, None, &taken, |_, _| {}).await
+}
+
+/// `count` personas for an audience, up to `MAX_IN_FLIGHT` at once. Each
+/// success is reported (and kept) as it arrives; failures are listed.
+pub async fn synthesize_batch(
+    backend: Arc<dyn ChatBackend>,
+    audience: String,
+    count: usize,
+    panel: Vec<Persona>,
+    tx: mpsc::Sender<SynthEvent>,
+) -> BatchResult {
+    let taken = Arc::new(Mutex::new(panel));
+    let mut runs = futures::stream::iter(0..count.min(MAX_BATCH))
+        .map(|index| {
+            let backend = backend.clone();
+            let taken = taken.clone();
+            let audience = audience.clone();
+            let tx = tx.clone();
+            async move {
+                let hint = diversity_hint(index, count);
+                let mut retries = Vec::new();
+                let result = generate(
+                    &*backend,
+                    &audience,
+                    Some(&hint),
+                    &taken,
+                    |attempt, reason| retries.push((attempt, reason.to_string())),
+                )
+                .await;
+                for (attempt, reason) in retries {
+                    let _ = tx
+                        .send(SynthEvent::Retrying {
+                            index,
+                            attempt,
+                            reason,
+                        })
+                        .await;
+                }
+                (index, result)
+            }
+        })
+        .buffer_unordered(MAX_IN_FLIGHT);
+    let mut result = BatchResult::default();
+    while let Some((index, outcome)) = runs.next().await {
+        let event = match outcome {
+            Ok(persona) => {
+                result.accepted.push(persona.clone());
+                SynthEvent::Accepted { index, persona }
+            }
+            Err(reason) => {
+                tracing::warn!(target: "synth", index, %reason, "persona failed");
+                result.failed.push((index, reason.clone()));
+                SynthEvent::Failed { index, reason }
+            }
+        };
+        let _ = tx.send(event).await;
+    }
+    result.failed.sort_by_key(|(index, _)| *index);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_persona_is_read_leniently_and_validated() {
+        let p = parse_persona(
+            r#"<think>hmm</think>```json
+            {"name":"Wanjiru Kamau","age":"67","occupation":"Retired farmer","location":"Nyeri, Kenya",
+             "tech_proficiency":"low","behavioral_traits":"distrusts banks; saves in cash",
+             "bio":"Grew tea for 40 years.","goals":["keep savings safe"],"frustrations":[]}
+            ```"#,
+        )
+        .unwrap();
+        assert_eq!(p.name, "Wanjiru Kamau");
+        assert_eq!(p.age, Some(67));
+        assert_eq!(p.tech_proficiency, TechProficiency::Low);
+        assert_eq!(p.behavioral_traits, ["distrusts banks", "saves in cash"]);
+        assert_eq!(p.extra["bio"], "Grew tea for 40 years.");
+        assert_eq!(p.extra["goals"], json!(["keep savings safe"]));
+        assert!(!p.extra.contains_key("frustrations"));
+    }
+
+    #[test]
+    fn bad_personas_say_what_is_wrong() {
+        let e = parse_persona("I cannot do that").unwrap_err();
+        assert!(e.contains("no JSON"), "{e}");
+        let e = parse_persona(r#"{"name":"A","occupation":"B","location":"C","tech_proficiency":"Expert","behavioral_traits":["x"]}"#).unwrap_err();
+        assert!(e.contains("Expert"), "{e}");
+        let e = parse_persona(
+            r#"{"name":"A","location":"C","tech_proficiency":"Low","behavioral_traits":["x"]}"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("occupation"), "{e}");
+        let e = parse_persona(r#"{"name":"A","occupation":"B","location":"C","tech_proficiency":"Low","behavioral_traits":["x"],"age":400}"#).unwrap_err();
+        assert!(e.contains("age"), "{e}");
+    }
+
+    #[test]
+    fn hints_spread_over_the_batch() {
+        let hints: Vec<String> = (0..10).map(|i| diversity_hint(i, 10)).collect();
+        assert!(hints[0].contains("persona 1 of 10"));
+        for level in ["Low", "Medium", "High"] {
+            assert!(
+                hints.iter().any(|h| h.contains(&format!("{level} tech"))),
+                "{level}"
+            );
+        }
+        for age in ["twenties", "over 60"] {
+            assert!(hints.iter().any(|h| h.contains(age)));
+        }
+        assert!(hints.iter().any(|h| h.contains("sceptic")));
+    }
+}
