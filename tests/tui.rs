@@ -986,3 +986,254 @@ fn export_and_follow_up_keys_produce_their_effects() {
     assert!(pane.contains("Only after harvest."), "{pane}");
     assert_eq!(app.session.as_ref().unwrap().turns.len(), 3);
 }
+
+// ---------------------------------------------------------------- managing the panel
+
+use persona_sim::sim::synth::{BatchResult, SynthEvent};
+
+fn expect_save(effect: Option<Effect>) -> Vec<persona_sim::persona::Persona> {
+    match effect {
+        Some(Effect::SavePanel(panel)) => panel,
+        other => panic!("expected SavePanel, got {other:?}"),
+    }
+}
+
+fn type_keys(app: &mut App, text: &str) {
+    for c in text.chars() {
+        press_code(app, KeyCode::Char(c));
+    }
+}
+
+#[test]
+fn slash_filters_live_and_a_selects_only_what_is_shown() {
+    let mut app = new_app();
+    press_code(&mut app, KeyCode::Char('/'));
+    type_keys(&mut app, "prof:low");
+    let shown = app.panel.visible.len();
+    assert!(shown > 0 && shown < 14, "{shown}");
+    let buf = render(&mut app, 100, 30);
+    assert!(screen(&buf).contains("/prof:low▌"), "{}", screen(&buf));
+    assert!(screen(&buf).contains(&format!("{shown} shown")));
+    // While typing, letters go to the filter, not to commands.
+    assert!(!app.should_quit);
+    press_code(&mut app, KeyCode::Enter);
+    press_code(&mut app, KeyCode::Char('a'));
+    assert_eq!(app.selected.len(), shown);
+    assert!(app.selected.iter().all(|id| {
+        app.personas
+            .iter()
+            .find(|p| p.id == *id)
+            .unwrap()
+            .tech_proficiency
+            == persona_sim::persona::TechProficiency::Low
+    }));
+    // Esc clears the filter; the selection stays.
+    press_code(&mut app, KeyCode::Esc);
+    assert!(app.panel.filter.is_none());
+    assert_eq!(app.panel.visible.len(), 14);
+    assert_eq!(app.selected.len(), shown);
+    // Two words are AND-ed.
+    press_code(&mut app, KeyCode::Char('/'));
+    type_keys(&mut app, "nurse madrid");
+    assert_eq!(app.panel.visible.len(), 1);
+    assert_eq!(app.cursor_persona().unwrap().name, "Maria Lopez");
+}
+
+#[test]
+fn adding_a_persona_refuses_invalid_input_then_saves() {
+    let mut app = new_app();
+    press_code(&mut app, KeyCode::Char('n'));
+    assert!(app.panel.form.is_some());
+    // Enter on the blank form: refused, with the reason beside the field.
+    assert!(press_code(&mut app, KeyCode::Enter).is_none());
+    let buf = render(&mut app, 100, 30);
+    assert!(screen(&buf).contains("New persona"), "{}", screen(&buf));
+    assert!(
+        screen(&buf).contains("must not be empty"),
+        "{}",
+        screen(&buf)
+    );
+    type_keys(&mut app, "Wanjiru Kamau");
+    press_code(&mut app, KeyCode::Tab);
+    type_keys(&mut app, "Retired farmer");
+    press_code(&mut app, KeyCode::Tab);
+    type_keys(&mut app, "Nyeri, Kenya");
+    press_code(&mut app, KeyCode::Tab);
+    press_code(&mut app, KeyCode::Left); // Medium → Low
+    press_code(&mut app, KeyCode::Tab);
+    type_keys(&mut app, "distrusts banks; saves cash");
+    press_code(&mut app, KeyCode::Tab);
+    type_keys(&mut app, "x"); // age: digits only
+    assert!(screen(&render(&mut app, 100, 30)).contains("digits only"));
+    type_keys(&mut app, "67");
+    let panel = expect_save(press_code(&mut app, KeyCode::Enter));
+    assert!(app.panel.form.is_none());
+    assert_eq!(panel.len(), 15);
+    let added = panel.last().unwrap();
+    assert_eq!(
+        (added.id, added.name.as_str(), added.age),
+        (15, "Wanjiru Kamau", Some(67))
+    );
+    assert_eq!(
+        added.tech_proficiency,
+        persona_sim::persona::TechProficiency::Low
+    );
+    assert_eq!(app.cursor_persona().unwrap().id, 15, "the cursor is on it");
+    assert_eq!(app.created, 1);
+}
+
+#[test]
+fn editing_saves_and_esc_asks_before_discarding_changes() {
+    let mut app = new_app();
+    press_code(&mut app, KeyCode::Char('e'));
+    let form = app.panel.form.as_ref().unwrap();
+    assert_eq!(form.fields[1].value, "Maria Lopez");
+    press_code(&mut app, KeyCode::Tab); // occupation
+    press(&mut app, ctrl(KeyCode::Char('u')));
+    type_keys(&mut app, "Charge nurse");
+    // Esc with changes asks; n keeps editing.
+    press_code(&mut app, KeyCode::Esc);
+    assert!(app.panel.form.as_ref().unwrap().confirm_discard);
+    assert!(screen(&render(&mut app, 100, 30)).contains("Discard your changes?"));
+    press_code(&mut app, KeyCode::Char('n'));
+    let panel = expect_save(press_code(&mut app, KeyCode::Enter));
+    assert_eq!(panel[0].occupation, "Charge nurse");
+    assert_eq!(panel.len(), 14);
+    assert_eq!(app.created, 0, "an edit creates nothing");
+    // A duplicate id is refused.
+    press_code(&mut app, KeyCode::Char('e'));
+    press_code(&mut app, KeyCode::BackTab); // id
+    press(&mut app, ctrl(KeyCode::Char('u')));
+    type_keys(&mut app, "2");
+    assert!(press_code(&mut app, KeyCode::Enter).is_none());
+    assert!(screen(&render(&mut app, 100, 30)).contains("duplicate id: #2"));
+    press_code(&mut app, KeyCode::Esc);
+    press_code(&mut app, KeyCode::Char('y'));
+    assert!(app.panel.form.is_none());
+    assert_eq!(app.personas[0].id, 1);
+}
+
+#[test]
+fn delete_asks_then_u_undoes_and_c_duplicates() {
+    let mut app = new_app();
+    press_code(&mut app, KeyCode::Char(' ')); // select Maria
+    press_code(&mut app, KeyCode::Char('x'));
+    assert!(screen(&render(&mut app, 100, 30)).contains("Delete #1 Maria Lopez?"));
+    assert!(press_code(&mut app, KeyCode::Char('n')).is_none());
+    assert_eq!(app.personas.len(), 14);
+    press_code(&mut app, KeyCode::Char('x'));
+    let panel = expect_save(press_code(&mut app, KeyCode::Char('y')));
+    assert_eq!(panel.len(), 13);
+    assert!(!app.selected.contains(&1));
+    assert!(app.notice.as_ref().unwrap().text.contains("u undoes"));
+    let panel = expect_save(press_code(&mut app, KeyCode::Char('u')));
+    assert_eq!(panel[0].name, "Maria Lopez");
+    assert_eq!(panel.len(), 14);
+    assert!(
+        press_code(&mut app, KeyCode::Char('u')).is_none(),
+        "one step only"
+    );
+    // c opens the form on a copy with the next id.
+    press_code(&mut app, KeyCode::Char('c'));
+    let form = app.panel.form.as_ref().unwrap();
+    assert_eq!(form.fields[0].value, "15");
+    assert_eq!(form.fields[1].value, "Maria Lopez (copy)");
+    let panel = expect_save(press_code(&mut app, KeyCode::Enter));
+    assert_eq!(panel.len(), 15);
+    assert_eq!(panel[14].occupation, panel[0].occupation);
+}
+
+#[test]
+fn stats_show_the_panel_at_a_glance() {
+    let mut app = new_app();
+    press_code(&mut app, KeyCode::Char('s'));
+    for (w, h) in [(80, 24), (120, 40)] {
+        let text = screen(&render(&mut app, w, h));
+        for needle in [
+            "Panel stats · 14 personas",
+            "Tech proficiency",
+            "Countries",
+            "Occupations",
+            "Common traits",
+            "countries ·",
+        ] {
+            assert!(
+                text.contains(needle),
+                "missing {needle:?} at {w}x{h}:\n{text}"
+            );
+        }
+    }
+    press_code(&mut app, KeyCode::Esc);
+    assert!(!app.panel.show_stats);
+}
+
+#[test]
+fn generating_one_persona_opens_it_for_review_and_a_batch_asks_before_adding() {
+    let mut app = new_app();
+    press_code(&mut app, KeyCode::Char('i'));
+    type_keys(&mut app, "retired farmer in Kenya");
+    match press_code(&mut app, KeyCode::Enter) {
+        Some(Effect::Synthesize {
+            brief,
+            count,
+            panel,
+        }) => {
+            assert_eq!(
+                (brief.as_str(), count, panel.len()),
+                ("retired farmer in Kenya", 1, 14)
+            );
+        }
+        other => panic!("expected Synthesize, got {other:?}"),
+    }
+    assert!(screen(&render(&mut app, 100, 30)).contains("Generating"));
+    let mut generated = builtin_panel()[1].clone();
+    generated.id = 15;
+    generated.name = "Wanjiru Kamau".into();
+    app.on_synthesized(Ok(generated));
+    let form = app.panel.form.as_ref().expect("the review form");
+    assert_eq!(form.fields[1].value, "Wanjiru Kamau");
+    assert!(screen(&render(&mut app, 100, 30)).contains("Generated persona: review"));
+    let panel = expect_save(press_code(&mut app, KeyCode::Enter));
+    assert_eq!(panel.len(), 15);
+
+    // A batch of 3: progress, then the question.
+    press_code(&mut app, KeyCode::Char('i'));
+    type_keys(&mut app, "shop owners");
+    press_code(&mut app, KeyCode::Tab);
+    press_code(&mut app, KeyCode::Backspace);
+    type_keys(&mut app, "3");
+    assert!(matches!(
+        press_code(&mut app, KeyCode::Enter),
+        Some(Effect::Synthesize { count: 3, .. })
+    ));
+    let mut made = Vec::new();
+    for i in 0..2u32 {
+        let mut p = builtin_panel()[2].clone();
+        p.id = 16 + i;
+        p.name = format!("Shop Owner {i}");
+        made.push(p.clone());
+        app.on_synth_event(SynthEvent::Accepted {
+            index: i as usize,
+            persona: p,
+        });
+    }
+    app.on_synth_event(SynthEvent::Failed {
+        index: 2,
+        reason: "gave up after 3 tries".into(),
+    });
+    let text = screen(&render(&mut app, 100, 30));
+    assert!(
+        text.contains("3 of 3") && text.contains("2 kept · 1 failed"),
+        "{text}"
+    );
+    app.on_batch_done(BatchResult {
+        accepted: made,
+        failed: vec![(2, "gave up after 3 tries".into())],
+    });
+    let text = screen(&render(&mut app, 100, 30));
+    assert!(text.contains("Add these 2 personas?"), "{text}");
+    assert!(text.contains("Shop Owner 1"), "{text}");
+    let panel = expect_save(press_code(&mut app, KeyCode::Char('y')));
+    assert_eq!(panel.len(), 17);
+    assert_eq!(app.created, 3);
+}

@@ -100,7 +100,9 @@ impl Measured {
             .with_label_values(&[endpoint])
             .observe(elapsed.as_secs_f64());
         let latency_ms = elapsed.as_millis() as u64;
-        let first_token_ms = self.first_token.map(|d| d.as_millis() as u64);
+        let first_token_ms = self
+            .first_token
+            .map_or("none".to_string(), |d| d.as_millis().to_string());
         let (prompt, completion) = (self.usage.prompt_tokens, self.usage.completion_tokens);
         match error {
             Some(e) => {
@@ -114,9 +116,9 @@ impl Measured {
             None => {
                 self.metrics.set_backend_problem(None);
                 if elapsed > self.slow_call {
-                    tracing::warn!(target: "llm", endpoint, model = %self.info.model, latency_ms, ?first_token_ms, prompt, completion, slow_after_ms = self.slow_call.as_millis() as u64, "slow llm call");
+                    tracing::warn!(target: "llm", endpoint, model = %self.info.model, latency_ms, %first_token_ms, prompt, completion, slow_after_ms = self.slow_call.as_millis() as u64, "slow llm call");
                 } else {
-                    tracing::info!(target: "llm", endpoint, model = %self.info.model, latency_ms, ?first_token_ms, prompt, completion, "llm call");
+                    tracing::info!(target: "llm", endpoint, model = %self.info.model, latency_ms, %first_token_ms, prompt, completion, "llm call");
                 }
             }
         }

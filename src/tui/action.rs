@@ -3,8 +3,10 @@
 use crossterm::event::KeyEvent;
 
 use crate::config::ExportFormat;
+use crate::persona::Persona;
 use crate::sim::debate::DebateConfig;
 use crate::sim::session::Session;
+use crate::sim::synth::{BatchResult, SynthEvent};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -51,6 +53,48 @@ pub enum Action {
     ReportJump,
     OpenHistory,
     History(HistoryAction),
+    /// Managing personas: filter, form, delete, generate, stats, backup.
+    Panel(PanelAction),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PanelAction {
+    FilterStart,
+    FilterChar(char),
+    FilterBackspace,
+    /// Enter: keep the filter, give the keys back to the list.
+    FilterDone,
+    FilterClear,
+    New,
+    Edit,
+    Duplicate,
+    Delete,
+    ConfirmDelete,
+    CancelDelete,
+    Undo,
+    ToggleStats,
+    Generate,
+    Backup,
+    /// A key in the persona form.
+    Form(FormKey),
+    /// A key in the "generate personas" dialog.
+    Synth(FormKey),
+}
+
+/// Keys of a form-like dialog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormKey {
+    Next,
+    Prev,
+    Char(char),
+    Backspace,
+    ClearField,
+    Left,
+    Right,
+    Save,
+    Cancel,
+    Yes,
+    No,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +125,11 @@ pub enum JobDone {
     },
     Exported(Result<std::path::PathBuf, String>),
     Deleted(Result<String, String>),
+    /// One generated persona, for review.
+    Synthesized(Result<Persona, String>),
+    SynthProgress(SynthEvent),
+    BatchDone(BatchResult),
+    BackedUp(Result<std::path::PathBuf, String>),
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +146,16 @@ pub enum Effect {
     LoadHistory,
     DeleteSession(String),
     Export(Box<Session>, ExportFormat),
+    /// The panel changed: autosave it.
+    SavePanel(Vec<Persona>),
+    Synthesize {
+        brief: String,
+        count: usize,
+        panel: Vec<Persona>,
+    },
+    CancelSynthesis,
+    /// A timestamped copy of the persona file.
+    Backup,
     FetchModel(std::path::PathBuf),
     CancelFetch,
 }

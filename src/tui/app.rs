@@ -10,6 +10,7 @@ use ratatui::widgets::{Block, Borders, ListState};
 use ratatui_textarea::{TextArea, WrapMode};
 
 use super::action::{Action, Effect, HistoryAction, JobDone};
+use super::panel::PanelUi;
 use super::panes::conversation::{ConversationView, Entry, EntryKind};
 use super::text::truncate;
 use super::theme;
@@ -161,6 +162,9 @@ pub struct App {
     pub history: Option<History>,
     /// The "export as" chooser is open.
     pub export_menu: bool,
+    pub panel: PanelUi,
+    /// Personas created since the loop last counted them (metrics).
+    pub created: usize,
 }
 
 /// The history overlay: saved sessions, a search, a delete confirmation.
@@ -254,6 +258,7 @@ impl App {
         max_tokens_per_turn: u32,
     ) -> Self {
         let editor = new_editor();
+        let count = personas.len();
         let mut list = ListState::default();
         if !personas.is_empty() {
             list.select(Some(0));
@@ -284,6 +289,8 @@ impl App {
             report_selected: 0,
             history: None,
             export_menu: false,
+            panel: PanelUi::new(count),
+            created: 0,
         };
         if app.backend.is_none() {
             app.set_notice(
@@ -448,23 +455,33 @@ impl App {
                 return Some(Effect::LoadHistory);
             }
             Action::History(action) => return self.on_history(action),
+            Action::Panel(action) => return self.on_panel(action),
             Action::StartDebate => return self.start(),
             Action::ListUp => self.move_cursor(-1),
             Action::ListDown => self.move_cursor(1),
-            Action::ListTop => self.list.select(self.personas.first().map(|_| 0)),
-            Action::ListBottom => self.list.select(self.personas.len().checked_sub(1)),
+            Action::ListTop => self.list.select(self.panel.visible.first().map(|_| 0)),
+            Action::ListBottom => self.list.select(self.panel.visible.len().checked_sub(1)),
             Action::ListToggle => {
-                if let Some(p) = self.list.selected().and_then(|i| self.personas.get(i)) {
-                    if !self.selected.remove(&p.id) {
-                        self.selected.insert(p.id);
-                    }
+                if let Some(id) = self.cursor_persona().map(|p| p.id)
+                    && !self.selected.remove(&id)
+                {
+                    self.selected.insert(id);
                 }
             }
             Action::ListToggleAll => {
-                if self.selected.len() == self.personas.len() {
-                    self.selected.clear();
+                // All the visible ones (the filter's matches), or none of them.
+                let visible: Vec<u32> = self
+                    .panel
+                    .visible
+                    .iter()
+                    .map(|&i| self.personas[i].id)
+                    .collect();
+                if visible.iter().all(|id| self.selected.contains(id)) {
+                    for id in &visible {
+                        self.selected.remove(id);
+                    }
                 } else {
-                    self.selected = self.personas.iter().map(|p| p.id).collect();
+                    self.selected.extend(visible);
                 }
             }
             Action::ScrollUp(n) => self.conversation.scroll_up(n),
@@ -515,17 +532,17 @@ impl App {
         None
     }
 
-    fn set_focus(&mut self, focus: Focus) {
+    pub(crate) fn set_focus(&mut self, focus: Focus) {
         self.focus = focus;
         self.style_editor();
     }
 
     fn move_cursor(&mut self, delta: isize) {
-        if self.personas.is_empty() {
+        if self.panel.visible.is_empty() {
             return;
         }
         let current = self.list.selected().unwrap_or(0) as isize;
-        let next = (current + delta).clamp(0, self.personas.len() as isize - 1);
+        let next = (current + delta).clamp(0, self.panel.visible.len() as isize - 1);
         self.list.select(Some(next as usize));
     }
 
@@ -721,7 +738,7 @@ impl App {
             .filter(|id| self.selected.contains(id))
             .collect();
         if ids.is_empty()
-            && let Some(p) = self.list.selected().and_then(|i| self.personas.get(i))
+            && let Some(p) = self.cursor_persona()
             && took_part(&p.id)
         {
             ids.push(p.id);
@@ -972,6 +989,16 @@ impl App {
             }
             JobDone::Deleted(Err(e)) => {
                 self.set_notice(NoticeLevel::Error, format!("Delete failed: {e}"))
+            }
+            JobDone::Synthesized(result) => self.on_synthesized(result),
+            JobDone::SynthProgress(event) => self.on_synth_event(event),
+            JobDone::BatchDone(result) => self.on_batch_done(result),
+            JobDone::BackedUp(Ok(path)) => self.set_notice(
+                NoticeLevel::Info,
+                format!("Backed up to {}", path.display()),
+            ),
+            JobDone::BackedUp(Err(e)) => {
+                self.set_notice(NoticeLevel::Error, format!("Backup failed: {e}"))
             }
         }
     }

@@ -3,8 +3,9 @@
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
 
-use super::action::{Action, HistoryAction};
+use super::action::{Action, FormKey, HistoryAction, PanelAction};
 use super::app::{App, Focus, History, OfferState, Screen};
+use super::panel::SynthUi;
 use crate::config::ExportFormat;
 
 /// Lines moved per mouse wheel notch.
@@ -66,6 +67,9 @@ pub fn map_key(app: &App, key: KeyEvent) -> Option<Action> {
     if let Some(history) = &app.history {
         return map_history_key(history, key).map(Action::History);
     }
+    if let Some(action) = map_panel_overlay(app, key) {
+        return action;
+    }
     match key.code {
         KeyCode::F(5) => return Some(Action::StartDebate),
         KeyCode::F(2) => return Some(Action::OpenHistory),
@@ -104,6 +108,15 @@ pub fn map_key(app: &App, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('a') => Some(Action::ListToggleAll),
             KeyCode::Char('q') => Some(Action::Quit),
             KeyCode::Char('?') => Some(Action::ToggleHelp),
+            KeyCode::Char('/') => Some(Action::Panel(PanelAction::FilterStart)),
+            KeyCode::Char('n') => Some(Action::Panel(PanelAction::New)),
+            KeyCode::Char('e') => Some(Action::Panel(PanelAction::Edit)),
+            KeyCode::Char('c') => Some(Action::Panel(PanelAction::Duplicate)),
+            KeyCode::Char('x') | KeyCode::Delete => Some(Action::Panel(PanelAction::Delete)),
+            KeyCode::Char('u') => Some(Action::Panel(PanelAction::Undo)),
+            KeyCode::Char('s') => Some(Action::Panel(PanelAction::ToggleStats)),
+            KeyCode::Char('i') => Some(Action::Panel(PanelAction::Generate)),
+            KeyCode::Char('B') => Some(Action::Panel(PanelAction::Backup)),
             _ => None,
         },
         Focus::Conversation => match key.code {
@@ -116,6 +129,83 @@ pub fn map_key(app: &App, key: KeyEvent) -> Option<Action> {
             _ => None,
         },
     }
+}
+
+/// Keys for the persona overlays (form, delete, stats, generate) and the
+/// filter being typed. `Some(None)` swallows a key.
+fn map_panel_overlay(app: &App, key: KeyEvent) -> Option<Option<Action>> {
+    let panel = &app.panel;
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    let form_key = |confirming: bool| -> Option<FormKey> {
+        Some(match key.code {
+            KeyCode::Char('y') if confirming => FormKey::Yes,
+            KeyCode::Char('n') if confirming => FormKey::No,
+            KeyCode::Esc => FormKey::Cancel,
+            _ if confirming => return None,
+            KeyCode::Char('s') if ctrl => FormKey::Save,
+            KeyCode::Char('u') if ctrl => FormKey::ClearField,
+            KeyCode::Enter => FormKey::Save,
+            KeyCode::Tab | KeyCode::Down => FormKey::Next,
+            KeyCode::BackTab | KeyCode::Up => FormKey::Prev,
+            KeyCode::Left => FormKey::Left,
+            KeyCode::Right => FormKey::Right,
+            KeyCode::Backspace => FormKey::Backspace,
+            KeyCode::Char(c) if !ctrl => FormKey::Char(c),
+            _ => return None,
+        })
+    };
+    if let Some(form) = &panel.form {
+        let action = form_key(form.confirm_discard).map(|k| Action::Panel(PanelAction::Form(k)));
+        return Some(action);
+    }
+    if panel.confirm_delete.is_some() {
+        return Some(match key.code {
+            KeyCode::Char('y') => Some(Action::Panel(PanelAction::ConfirmDelete)),
+            KeyCode::Char('n') | KeyCode::Esc => Some(Action::Panel(PanelAction::CancelDelete)),
+            _ => None,
+        });
+    }
+    if panel.show_stats {
+        return Some(match key.code {
+            KeyCode::Esc | KeyCode::Char('s') | KeyCode::Char('q') | KeyCode::Enter => {
+                Some(Action::Panel(PanelAction::ToggleStats))
+            }
+            _ => None,
+        });
+    }
+    if let Some(synth) = &panel.synth {
+        let confirming = matches!(synth, SynthUi::Confirm { .. });
+        let running = matches!(synth, SynthUi::Running { .. });
+        if running {
+            // Only Esc (cancel) while it runs; the rest of the app is usable.
+            return (key.code == KeyCode::Esc)
+                .then_some(Some(Action::Panel(PanelAction::Synth(FormKey::Cancel))));
+        }
+        let key = match (confirming, key.code) {
+            (true, KeyCode::Enter) => Some(FormKey::Yes),
+            _ => form_key(confirming),
+        };
+        return Some(key.map(|k| Action::Panel(PanelAction::Synth(k))));
+    }
+    if app.focus == Focus::Personas
+        && let Some(filter) = &panel.filter
+        && filter.editing
+        && !ctrl
+    {
+        return match key.code {
+            KeyCode::Enter => Some(Some(Action::Panel(PanelAction::FilterDone))),
+            KeyCode::Esc => Some(Some(Action::Panel(PanelAction::FilterClear))),
+            KeyCode::Backspace => Some(Some(Action::Panel(PanelAction::FilterBackspace))),
+            KeyCode::Char(c) => Some(Some(Action::Panel(PanelAction::FilterChar(c)))),
+            KeyCode::Up => Some(Some(Action::ListUp)),
+            KeyCode::Down => Some(Some(Action::ListDown)),
+            _ => None,
+        };
+    }
+    if app.focus == Focus::Personas && key.code == KeyCode::Esc && panel.filter.is_some() {
+        return Some(Some(Action::Panel(PanelAction::FilterClear)));
+    }
+    None
 }
 
 fn map_history_key(history: &History, key: KeyEvent) -> Option<HistoryAction> {
@@ -158,29 +248,37 @@ pub const HELP: &[(&str, &str)] = &[
         "F5 / Ctrl-R",
         "start the debate (also Ctrl-Enter where reported)",
     ),
-    ("Esc", "cancel the debate or report; close a view"),
+    ("Esc", "cancel a run; close a view; clear the filter"),
     (
         "Tab / Shift-Tab",
         "focus: personas → feature → conversation",
     ),
-    ("↑↓ / j k", "personas: move · conversation: scroll a line"),
-    ("Space / Enter", "personas: select or unselect"),
-    ("a", "personas: select all / none"),
     (
-        "Home End / g G",
-        "first / last persona · top / follow the talk",
+        "↑↓ j k · g G",
+        "move or scroll · first / last, top / follow",
     ),
-    ("PgUp / PgDn", "scroll the conversation from anywhere"),
+    ("Space Enter · a", "select a persona · all shown (or none)"),
     (
-        "mouse wheel",
-        "scroll (with --mouse, or terminals sending arrows)",
+        "/ · s",
+        "personas: filter (nurse low, prof:high, loc:kenya) · stats",
+    ),
+    ("n e c x u", "personas: new · edit · copy · delete · undo"),
+    (
+        "i · B",
+        "generate personas with the LLM · back up the panel",
+    ),
+    (
+        "PgUp PgDn · wheel",
+        "scroll the conversation (wheel: --mouse)",
     ),
     ("paste", "goes into the feature editor"),
     ("F2", "history: Enter open · r re-run · d delete · / search"),
     ("F3", "report ⇄ debate; ↑↓ pick, Enter shows cited turns"),
     ("F4", "export the session: m Markdown · j JSON"),
-    ("F6", "ask the selected personas the editor's text"),
-    ("F7", "write the report again"),
+    (
+        "F6 · F7",
+        "ask the selected a follow-up · rewrite the report",
+    ),
     ("? / F1", "this help (F1 in the editor)"),
     ("q / Ctrl-C", "quit (q outside the editor)"),
 ];

@@ -2,7 +2,9 @@
 
 pub mod action;
 pub mod app;
+pub mod form;
 pub mod keymap;
+pub mod panel;
 pub mod panes;
 pub mod text;
 pub mod theme;
@@ -37,7 +39,8 @@ use crate::llm::fetch::{FetchPlan, FetchProgress, fetch};
 use crate::observe::http::serve;
 use crate::observe::instrument::Instrumented;
 use crate::observe::metrics::Metrics;
-use crate::persona::store::{Autosaver, Loaded, SaveNotice};
+use crate::persona::store::{Autosaver, Loaded, SaveNotice, StorePaths};
+use crate::sim::synth::{synthesize_batch, synthesize_one};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ExportFormat;
@@ -159,6 +162,7 @@ struct Places {
     sessions: SessionStore,
     exports_dir: PathBuf,
     metrics: Arc<Metrics>,
+    store_paths: StorePaths,
 }
 
 pub async fn run(settings: Settings, loaded: Loaded) -> anyhow::Result<()> {
@@ -193,6 +197,7 @@ pub async fn run(settings: Settings, loaded: Loaded) -> anyhow::Result<()> {
         sessions: SessionStore::new(&settings.sessions_dir),
         exports_dir: settings.exports_dir.clone(),
         metrics,
+        store_paths: loaded.store.paths.clone(),
     };
     if let Some(path) = settings.backend.missing_local_model() {
         app.offer_model(path.to_path_buf());
@@ -209,8 +214,7 @@ pub async fn run(settings: Settings, loaded: Loaded) -> anyhow::Result<()> {
         app.set_notice(level, notices.join(" · "));
     }
     let (save_tx, mut save_rx) = mpsc::unbounded_channel();
-    // Persona edits (a later feature) hand snapshots to this; it saves off
-    // the UI thread.
+    // Persona edits hand snapshots to this; it saves off the UI thread.
     let autosaver = Autosaver::spawn(loaded.store, move |notice| {
         let _ = save_tx.send(notice);
     });
@@ -220,6 +224,7 @@ pub async fn run(settings: Settings, loaded: Loaded) -> anyhow::Result<()> {
         &mut app,
         backend,
         &places,
+        &autosaver,
         &mut save_rx,
     )
     .await;
@@ -240,8 +245,10 @@ async fn event_loop(
     app: &mut App,
     backend: Option<Arc<dyn ChatBackend>>,
     places: &Places,
+    autosaver: &Autosaver,
     save_rx: &mut mpsc::UnboundedReceiver<crate::persona::store::SaveNotice>,
 ) -> anyhow::Result<()> {
+    let mut synth_task: Option<JoinHandle<()>> = None;
     let mut events = EventStream::new();
     let mut debate: Option<RunningDebate> = None;
     let (loaded_tx, mut loaded_rx) = mpsc::unbounded_channel::<JobDone>();
@@ -316,6 +323,10 @@ async fn event_loop(
             _ = tick.tick(), if app.is_running() => app.dirty = true,
             _ = hangup.recv() => app.should_quit = true,
             _ = terminate.recv() => app.should_quit = true,
+        }
+        if app.created > 0 {
+            places.metrics.personas_created.inc_by(app.created as u64);
+            app.created = 0;
         }
         match effect {
             Some(Effect::StartDebate(config)) => {
@@ -418,6 +429,49 @@ async fn event_loop(
                     task.abort();
                 }
             }
+            Some(Effect::SavePanel(panel)) => {
+                places.metrics.personas.set(panel.len() as i64);
+                autosaver.save(panel);
+            }
+            Some(Effect::Synthesize {
+                brief,
+                count,
+                panel,
+            }) => {
+                if let Some(backend) = &backend {
+                    let backend = backend.clone();
+                    let tx = loaded_tx.clone();
+                    synth_task = Some(tokio::spawn(async move {
+                        if count == 1 {
+                            let result = synthesize_one(&*backend, &brief, &panel).await;
+                            let _ = tx.send(JobDone::Synthesized(result));
+                            return;
+                        }
+                        let (events_tx, mut events) = mpsc::channel(64);
+                        let forward = tx.clone();
+                        let progress = tokio::spawn(async move {
+                            while let Some(e) = events.recv().await {
+                                let _ = forward.send(JobDone::SynthProgress(e));
+                            }
+                        });
+                        let result =
+                            synthesize_batch(backend, brief, count, panel, events_tx).await;
+                        let _ = progress.await;
+                        let _ = tx.send(JobDone::BatchDone(result));
+                    }));
+                }
+            }
+            Some(Effect::CancelSynthesis) => {
+                if let Some(task) = synth_task.take() {
+                    task.abort();
+                }
+            }
+            Some(Effect::Backup) => {
+                let paths = places.store_paths.clone();
+                background(&loaded_tx, move || {
+                    JobDone::BackedUp(backup_now(&paths).map_err(|e| e.to_string()))
+                });
+            }
             Some(Effect::CancelDebate) => {
                 // The runner records the cancel in the session and closes
                 // its channel; the loop keeps draining until then.
@@ -436,6 +490,9 @@ async fn event_loop(
         }
     }
     if let Some(task) = fetch_task.take() {
+        task.abort();
+    }
+    if let Some(task) = synth_task.take() {
         task.abort();
     }
     Ok(())
@@ -479,6 +536,17 @@ fn count_debate_end(metrics: &Metrics, is_debate: bool, event: &SimEvent) {
     if let (true, SimEvent::Done { outcome }) = (is_debate, event) {
         metrics.debate_finished(*outcome);
     }
+}
+
+// TEMP until store::backup_now lands.
+fn backup_now(paths: &StorePaths) -> Result<PathBuf, String> {
+    let text = std::fs::read_to_string(&paths.main).map_err(|e| e.to_string())?;
+    let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
+    let path = paths
+        .main
+        .with_file_name(format!("personas_backup_{stamp}.json"));
+    crate::persona::store::atomic_write(&path, &text).map_err(|e| e.to_string())?;
+    Ok(path)
 }
 
 /// Disk work off the UI thread; the answer comes back as a `JobDone`.

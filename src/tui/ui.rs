@@ -6,7 +6,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::app::{App, Focus, Screen};
-use super::panes::{editor, help, history, model_offer, personas, report, status};
+use super::panes::{editor, help, history, manage, model_offer, personas, report, status};
 use super::theme;
 
 pub const MIN_WIDTH: u16 = 80;
@@ -36,6 +36,9 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
     }
     if app.export_menu {
         history::render_export_menu(frame, area);
+    }
+    if app.panel.has_overlay() {
+        manage::render(frame, area, app);
     }
     if app.show_help {
         help::render(frame, area);

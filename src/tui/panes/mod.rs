@@ -4,6 +4,7 @@ pub mod conversation;
 pub mod editor;
 pub mod help;
 pub mod history;
+pub mod manage;
 pub mod model_offer;
 pub mod personas;
 pub mod report;

@@ -14,14 +14,23 @@ use crate::tui::theme;
 pub fn render(frame: &mut Frame, area: Rect, app: &mut App) {
     let focused = app.focus == Focus::Personas;
     let title = format!(" Personas {}/{} ", app.selected.len(), app.personas.len());
-    let block = Block::default()
+    let mut block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme::border(focused))
         .title(title);
+    if let Some(filter) = &app.panel.filter {
+        let cursor = if filter.editing { "▌" } else { "" };
+        block = block.title_bottom(Line::from(vec![
+            Span::styled(format!(" /{}{cursor} ", filter.text), theme::key()),
+            Span::styled(format!("{} shown ", app.panel.visible.len()), theme::dim()),
+        ]));
+    }
     let inner_width = block.inner(area).width as usize;
     let items: Vec<ListItem> = app
-        .personas
+        .panel
+        .visible
         .iter()
+        .map(|&i| &app.personas[i])
         .map(|p| {
             let checked = app.selected.contains(&p.id);
             let mark = if checked { "[x] " } else { "[ ] " };

@@ -1,0 +1,406 @@
+//! The persona form: add, edit, or review a generated persona. Every seed
+//! field, traits as a "; "-separated list, proficiency as a choice, and the
+//! optional age, bio, goals and frustrations the debate prompts use. It is
+//! validated as a whole on save, with the reason beside each bad field;
+//! nothing is saved until it is valid.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::persona::{PanelError, Persona, TechProficiency, validate_panel};
+
+/// Longest bio, in characters.
+const MAX_BIO: usize = 600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormMode {
+    Add,
+    Edit,
+    /// A persona the LLM generated, shown for review before it is saved.
+    Review,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    Text,
+    Number,
+    Choice,
+    /// Values separated by ";".
+    List,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub kind: FieldKind,
+    pub value: String,
+    pub error: Option<String>,
+}
+
+const LEVELS: [TechProficiency; 3] = [
+    TechProficiency::Low,
+    TechProficiency::Medium,
+    TechProficiency::High,
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonaForm {
+    pub mode: FormMode,
+    pub fields: Vec<Field>,
+    pub focus: usize,
+    /// Asking "discard your changes?".
+    pub confirm_discard: bool,
+    /// The id being edited (its own id does not count as a duplicate).
+    editing: Option<u32>,
+    /// Extra fields the form does not show, kept as they were.
+    other_extra: BTreeMap<String, Value>,
+    initial: Vec<String>,
+}
+
+fn extra_text(p: &Persona, key: &str) -> String {
+    match p.extra.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|i| i.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
+
+fn split_list(text: &str) -> Vec<String> {
+    text.split(';')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+impl PersonaForm {
+    /// A form holding `persona` (for Add, a blank one with the next id).
+    pub fn new(mode: FormMode, persona: &Persona) -> PersonaForm {
+        let field = |key, label, kind, value: String| Field {
+            key,
+            label,
+            kind,
+            value,
+            error: None,
+        };
+        let fields = vec![
+            field("id", "Id", FieldKind::Number, persona.id.to_string()),
+            field("name", "Name", FieldKind::Text, persona.name.clone()),
+            field(
+                "occupation",
+                "Occupation",
+                FieldKind::Text,
+                persona.occupation.clone(),
+            ),
+            field(
+                "location",
+                "Location",
+                FieldKind::Text,
+                persona.location.clone(),
+            ),
+            field(
+                "tech_proficiency",
+                "Tech",
+                FieldKind::Choice,
+                persona.tech_proficiency.to_string(),
+            ),
+            field(
+                "behavioral_traits",
+                "Traits",
+                FieldKind::List,
+                persona.behavioral_traits.join("; "),
+            ),
+            field(
+                "age",
+                "Age",
+                FieldKind::Number,
+                persona.age.map(|a| a.to_string()).unwrap_or_default(),
+            ),
+            field("bio", "Bio", FieldKind::Text, extra_text(persona, "bio")),
+            field(
+                "goals",
+                "Goals",
+                FieldKind::List,
+                extra_text(persona, "goals"),
+            ),
+            field(
+                "frustrations",
+                "Frustrations",
+                FieldKind::List,
+                extra_text(persona, "frustrations"),
+            ),
+        ];
+        let mut other_extra = persona.extra.clone();
+        for key in ["bio", "goals", "frustrations"] {
+            other_extra.remove(key);
+        }
+        let initial = fields.iter().map(|f| f.value.clone()).collect();
+        PersonaForm {
+            mode,
+            fields,
+            focus: if mode == FormMode::Edit { 1 } else { 1 },
+            confirm_discard: false,
+            editing: (mode == FormMode::Edit).then_some(persona.id),
+            other_extra,
+            initial,
+        }
+    }
+
+    /// A blank persona with the next free id, for Add.
+    pub fn blank(panel: &[Persona]) -> Persona {
+        Persona {
+            id: panel.iter().map(|p| p.id).max().unwrap_or(0) + 1,
+            name: String::new(),
+            occupation: String::new(),
+            location: String::new(),
+            tech_proficiency: TechProficiency::Medium,
+            behavioral_traits: Vec::new(),
+            age: None,
+            extra: BTreeMap::new(),
+        }
+    }
+
+    pub fn changed(&self) -> bool {
+        self.fields
+            .iter()
+            .zip(&self.initial)
+            .any(|(f, v)| f.value != *v)
+    }
+
+    pub fn next(&mut self) {
+        self.focus = (self.focus + 1) % self.fields.len();
+    }
+
+    pub fn prev(&mut self) {
+        self.focus = (self.focus + self.fields.len() - 1) % self.fields.len();
+    }
+
+    pub fn type_char(&mut self, c: char) {
+        let field = &mut self.fields[self.focus];
+        match field.kind {
+            FieldKind::Choice => {
+                // First letter picks the level: l, m, h.
+                if let Some(level) = LEVELS
+                    .iter()
+                    .find(|l| l.to_string().starts_with(c.to_ascii_uppercase()))
+                {
+                    field.value = level.to_string();
+                }
+            }
+            FieldKind::Number if !c.is_ascii_digit() => {
+                field.error = Some("digits only".into());
+                return;
+            }
+            _ => field.value.push(c),
+        }
+        field.error = None;
+    }
+
+    pub fn backspace(&mut self) {
+        let field = &mut self.fields[self.focus];
+        if field.kind != FieldKind::Choice {
+            field.value.pop();
+            field.error = None;
+        }
+    }
+
+    /// Clears the focused field (Ctrl-U).
+    pub fn clear_field(&mut self) {
+        let field = &mut self.fields[self.focus];
+        if field.kind != FieldKind::Choice {
+            field.value.clear();
+        }
+    }
+
+    /// Left/right on the proficiency choice.
+    pub fn cycle(&mut self, step: isize) {
+        let field = &mut self.fields[self.focus];
+        if field.kind != FieldKind::Choice {
+            return;
+        }
+        let current = LEVELS
+            .iter()
+            .position(|l| l.to_string() == field.value)
+            .unwrap_or(1) as isize;
+        let next = (current + step).rem_euclid(LEVELS.len() as isize) as usize;
+        field.value = LEVELS[next].to_string();
+    }
+
+    fn value(&self, key: &str) -> &str {
+        self.fields
+            .iter()
+            .find(|f| f.key == key)
+            .map(|f| f.value.trim())
+            .unwrap_or("")
+    }
+
+    fn set_error(&mut self, key: &str, error: String) {
+        if let Some(f) = self.fields.iter_mut().find(|f| f.key == key) {
+            f.error = Some(error);
+        }
+    }
+
+    /// The persona, if every field is valid with the rest of the panel;
+    /// otherwise the reasons are put beside the fields and the focus moves
+    /// to the first bad one.
+    pub fn validate(&mut self, panel: &[Persona]) -> Option<Persona> {
+        for f in &mut self.fields {
+            f.error = None;
+        }
+        let mut persona = Persona {
+            id: 0,
+            name: self.value("name").to_string(),
+            occupation: self.value("occupation").to_string(),
+            location: self.value("location").to_string(),
+            tech_proficiency: TechProficiency::Medium,
+            behavioral_traits: split_list(self.value("behavioral_traits")),
+            age: None,
+            extra: self.other_extra.clone(),
+        };
+        match self.value("id").parse::<u32>() {
+            Ok(id) if id > 0 => persona.id = id,
+            _ => self.set_error("id", "must be a positive whole number".into()),
+        }
+        if persona.id > 0
+            && Some(persona.id) != self.editing
+            && let Some(other) = panel.iter().find(|p| p.id == persona.id)
+        {
+            self.set_error(
+                "id",
+                format!("duplicate id: #{} is {}", other.id, other.name),
+            );
+        }
+        match self.value("tech_proficiency") {
+            "Low" => persona.tech_proficiency = TechProficiency::Low,
+            "Medium" => persona.tech_proficiency = TechProficiency::Medium,
+            "High" => persona.tech_proficiency = TechProficiency::High,
+            other => self.set_error(
+                "tech_proficiency",
+                format!("unknown proficiency {other:?}: Low, Medium or High"),
+            ),
+        }
+        let age = self.value("age").to_string();
+        if !age.is_empty() {
+            match age.parse::<u32>() {
+                Ok(a) => persona.age = Some(a),
+                Err(_) => self.set_error("age", "must be a whole number".into()),
+            }
+        }
+        let bio = self.value("bio").to_string();
+        if bio.chars().count() > MAX_BIO {
+            self.set_error("bio", format!("longer than {MAX_BIO} characters"));
+        } else if !bio.is_empty() {
+            persona.extra.insert("bio".into(), Value::String(bio));
+        }
+        for key in ["goals", "frustrations"] {
+            let items = split_list(self.value(key));
+            if !items.is_empty() {
+                persona.extra.insert(key.into(), serde_json::json!(items));
+            }
+        }
+        // The panel's own rules (empty fields, lengths, traits, age range).
+        let mut check = persona.clone();
+        check.id = check.id.max(1);
+        if let Err(PanelError::Record { field, reason, .. }) = validate_panel(&[check]) {
+            let key = field.split(['.', '[']).next().unwrap_or(&field).to_string();
+            let key = if self.fields.iter().any(|f| f.key == key) {
+                key
+            } else {
+                "name".into()
+            };
+            self.set_error(&key, reason);
+        }
+        if let Some(bad) = self.fields.iter().position(|f| f.error.is_some()) {
+            self.focus = bad;
+            return None;
+        }
+        Some(persona)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::persona::builtin_panel;
+
+    fn fill(form: &mut PersonaForm, key: &str, text: &str) {
+        form.focus = form.fields.iter().position(|f| f.key == key).unwrap();
+        form.clear_field();
+        for c in text.chars() {
+            form.type_char(c);
+        }
+    }
+
+    #[test]
+    fn a_new_persona_is_validated_field_by_field() {
+        let panel = builtin_panel();
+        let mut form = PersonaForm::new(FormMode::Add, &PersonaForm::blank(&panel));
+        assert_eq!(form.value("id"), "15");
+        assert!(!form.changed());
+        assert!(form.validate(&panel).is_none());
+        let name = form.fields.iter().find(|f| f.key == "name").unwrap();
+        assert_eq!(name.error.as_deref(), Some("must not be empty"));
+        assert_eq!(form.focus, 1);
+        fill(&mut form, "name", "Wanjiru Kamau");
+        fill(&mut form, "occupation", "Retired farmer");
+        fill(&mut form, "location", "Nyeri, Kenya");
+        fill(&mut form, "behavioral_traits", "careful; ; saves cash");
+        fill(&mut form, "age", "67");
+        fill(&mut form, "goals", "safe savings");
+        form.focus = 4;
+        form.type_char('l');
+        assert!(form.changed());
+        let p = form.validate(&panel).expect("valid");
+        assert_eq!(p.id, 15);
+        assert_eq!(p.tech_proficiency, TechProficiency::Low);
+        assert_eq!(p.behavioral_traits, ["careful", "saves cash"]);
+        assert_eq!(p.extra["goals"], serde_json::json!(["safe savings"]));
+        assert!(!p.extra.contains_key("bio"));
+    }
+
+    #[test]
+    fn duplicate_ids_bad_ages_and_long_names_are_refused_with_reasons() {
+        let panel = builtin_panel();
+        let mut form = PersonaForm::new(FormMode::Edit, &panel[2]);
+        assert!(form.validate(&panel).is_some(), "its own id is fine");
+        fill(&mut form, "id", "1");
+        fill(&mut form, "age", "300");
+        assert!(form.validate(&panel).is_none());
+        let errors: Vec<(&str, &str)> = form
+            .fields
+            .iter()
+            .filter_map(|f| f.error.as_deref().map(|e| (f.key, e)))
+            .collect();
+        assert!(
+            errors[0].0 == "id" && errors[0].1.contains("duplicate id: #1"),
+            "{errors:?}"
+        );
+        fill(&mut form, "id", "3");
+        fill(&mut form, "name", &"x".repeat(81));
+        assert!(form.validate(&panel).is_none());
+        let name = form.fields.iter().find(|f| f.key == "name").unwrap();
+        assert!(name.error.as_deref().unwrap().contains("longer than 80"));
+        form.focus = 6;
+        form.type_char('x');
+        assert_eq!(form.fields[6].error.as_deref(), Some("digits only"));
+    }
+
+    #[test]
+    fn editing_keeps_fields_the_form_does_not_show() {
+        let mut p = builtin_panel()[0].clone();
+        p.extra.insert("mood".into(), serde_json::json!("grumpy"));
+        p.extra
+            .insert("bio".into(), serde_json::json!("Nurse for 20 years."));
+        let mut form = PersonaForm::new(FormMode::Edit, &p);
+        form.cycle(1);
+        let saved = form.validate(&builtin_panel()).unwrap();
+        assert_eq!(saved.extra["mood"], "grumpy");
+        assert_eq!(saved.extra["bio"], "Nurse for 20 years.");
+    }
+}
