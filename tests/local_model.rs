@@ -283,3 +283,27 @@ async fn a_report_is_produced_end_to_end_and_renders() {
             .unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persona_synthesis_on_the_small_model_succeeds_or_says_why() {
+    use persona_sim::sim::synth::synthesize_one;
+    let Some(path) = model_path() else { return };
+    let backend = backend(path);
+    let panel = builtin_panel();
+    let started = Instant::now();
+    let result = synthesize_one(
+        &*backend,
+        "retired farmer in Kenya who distrusts banking apps",
+        &panel,
+    )
+    .await;
+    eprintln!("local synthesis in {:?}: {result:?}", started.elapsed());
+    match result {
+        Ok(p) => {
+            let mut all = panel.clone();
+            all.push(p);
+            persona_sim::persona::validate_panel(&all).expect("a kept persona is valid");
+        }
+        Err(e) => assert!(e.contains("gave up after 3 tries"), "{e}"),
+    }
+}

@@ -52,14 +52,32 @@ impl LocalSettings {
     /// The sampler chain: repetition penalty, nucleus, temperature, draw.
     /// Greedy decoding makes a model this small loop.
     pub fn sampler(&self, model: &LlamaModel) -> LlamaSampler {
+        self.sampler_with(model, None)
+    }
+
+    /// The same chain behind a grammar (GBNF) when one is given, so the
+    /// reply is well-formed JSON in the requested shape. The repetition
+    /// penalty is left out then: JSON repeats its quotes and braces.
+    pub fn sampler_with(&self, model: &LlamaModel, grammar: Option<LlamaSampler>) -> LlamaSampler {
         let seed = self.seed.unwrap_or_else(rand_seed);
-        LlamaSampler::chain_simple([
-            LlamaSampler::penalties(model.n_vocab(), 64, self.repeat_penalty, 0.0, 0.0),
+        let mut chain = Vec::new();
+        match grammar {
+            Some(g) => chain.push(g),
+            None => chain.push(LlamaSampler::penalties(
+                model.n_vocab(),
+                64,
+                self.repeat_penalty,
+                0.0,
+                0.0,
+            )),
+        }
+        chain.extend([
             LlamaSampler::top_k(40),
             LlamaSampler::top_p(self.top_p, 1),
             LlamaSampler::temp(self.temperature),
             LlamaSampler::dist(seed),
-        ])
+        ]);
+        LlamaSampler::chain_simple(chain)
     }
 }
 
@@ -336,7 +354,14 @@ fn run(
     ctx.decode(&mut batch)
         .map_err(|e| failed("decoding the prompt failed", e))?;
 
-    let mut sampler = settings.sampler(model);
+    let grammar = request.json_schema.as_ref().and_then(|s| {
+        let built = super::grammar::gbnf(&s.schema)
+            .and_then(|g| LlamaSampler::grammar(model, &g, "root").map_err(|e| e.to_string()));
+        built
+            .inspect_err(|e| tracing::warn!(target: "llm", error = %e, "no grammar for this schema"))
+            .ok()
+    });
+    let mut sampler = settings.sampler_with(model, grammar);
     let vocab = model.vocab();
     let mut pending = Vec::new();
     let mut generated = 0u32;

@@ -23,7 +23,7 @@ pub const MAX_ATTEMPTS: u32 = 3;
 pub const MAX_IN_FLIGHT: usize = 10;
 /// The largest batch one command asks for.
 pub const MAX_BATCH: usize = 100;
-const MAX_TOKENS: u32 = 500;
+const MAX_TOKENS: u32 = 400;
 
 const SYSTEM: &str = "You create realistic, specific personas for product research: real-sounding \
 people with a job, a place, habits and opinions. Reply with one JSON object and nothing else.";
