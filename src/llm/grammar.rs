@@ -40,7 +40,11 @@ fn literal(text: &str) -> String {
 }
 
 /// The rule (or primitive) that matches `schema`; new rules go to `rules`.
-fn rule_for(schema: &Value, name: &str, rules: &mut Vec<(String, String)>) -> Result<String, String> {
+fn rule_for(
+    schema: &Value,
+    name: &str,
+    rules: &mut Vec<(String, String)>,
+) -> Result<String, String> {
     if let Some(options) = schema.get("enum").and_then(Value::as_array) {
         let alternatives: Vec<String> = options
             .iter()
@@ -77,7 +81,10 @@ fn rule_for(schema: &Value, name: &str, rules: &mut Vec<(String, String)>) -> Re
             for (i, (key, sub)) in properties.iter().enumerate() {
                 let rule = rule_for(sub, &format!("{name}-{}", key.replace('_', "-")), rules)?;
                 let comma = if i == 0 { "" } else { "\",\" ws " };
-                parts.push(format!("{comma}{} ws \":\" ws {rule}", literal(&format!("\"{key}\""))));
+                parts.push(format!(
+                    "{comma}{} ws \":\" ws {rule}",
+                    literal(&format!("\"{key}\""))
+                ));
             }
             let body = format!("\"{{\" ws {} ws \"}}\"", parts.join(" ws "));
             rules.push((name.to_string(), body));
@@ -98,9 +105,16 @@ mod tests {
             "name": {"type": "string"},
             "stance": {"type": "string", "enum": ["for", "against"]},
             "turns": {"type": "array", "items": {"type": "integer"}}
-        }})).unwrap();
-        assert!(g.starts_with("root-stance ::= (\"\\\"for\\\"\" | \"\\\"against\\\"\")"), "{g}");
-        assert!(g.contains("root-turns ::= \"[\" ws integer (\",\" ws integer){0,5} ws \"]\""), "{g}");
+        }}))
+        .unwrap();
+        assert!(
+            g.starts_with("root-stance ::= (\"\\\"for\\\"\" | \"\\\"against\\\"\")"),
+            "{g}"
+        );
+        assert!(
+            g.contains("root-turns ::= \"[\" ws integer (\",\" ws integer){0,5} ws \"]\""),
+            "{g}"
+        );
         let root = g.lines().find(|l| l.starts_with("root ::=")).unwrap();
         let name = root.find("name").unwrap();
         let stance = root.find("stance").unwrap();

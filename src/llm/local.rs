@@ -358,7 +358,9 @@ fn run(
         let built = super::grammar::gbnf(&s.schema)
             .and_then(|g| LlamaSampler::grammar(model, &g, "root").map_err(|e| e.to_string()));
         built
-            .inspect_err(|e| tracing::warn!(target: "llm", error = %e, "no grammar for this schema"))
+            .inspect_err(
+                |e| tracing::warn!(target: "llm", error = %e, "no grammar for this schema"),
+            )
             .ok()
     });
     let mut sampler = settings.sampler_with(model, grammar);
