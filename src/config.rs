@@ -241,8 +241,151 @@ pub enum Format {
 
 #[derive(Debug, Subcommand)]
 pub enum PersonasCommand {
-    /// Print the panel.
+    /// Print the panel as a table.
     List,
+    /// Print one persona as JSON, every field included.
+    Show {
+        /// Persona id (see `personas list`).
+        id: u32,
+    },
+    /// Add personas from a JSON file: one persona object or an array of them.
+    Add(AddArgs),
+    /// Change fields of one persona.
+    Edit(EditArgs),
+    /// Delete personas (the panel before is kept as the backup).
+    Rm {
+        /// Persona ids.
+        #[arg(required = true, num_args = 1..)]
+        ids: Vec<u32>,
+    },
+    /// Create personas with the LLM from a one-line brief, and save them.
+    Generate(GenerateArgs),
+    /// Print the personas matching a query (the TUI's search syntax:
+    /// words are AND-ed; `prof:low`, `loc:spain`, "quoted phrases").
+    Search {
+        /// The query; several words are one query.
+        #[arg(required = true, num_args = 1.., value_name = "QUERY")]
+        words: Vec<String>,
+    },
+    /// Describe the panel: proficiency, countries, occupations, traits, ages.
+    Stats {
+        /// Print the statistics as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the panel as JSON (the store's format) or CSV.
+    Export(PanelExportArgs),
+    /// Replace the panel with a JSON or CSV file (or add to it with --merge).
+    Import(ImportArgs),
+    /// Write a timestamped copy of the panel beside it
+    /// (NAME_backup_YYYYMMDD-HHMMSS.json) and print its path.
+    Backup,
+    /// Put a backup back in place of the panel.
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// JSON file ("-" for stdin). Ids may be left out: each then gets the
+    /// next free id.
+    #[arg(long = "json", value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// Persona id.
+    pub id: u32,
+    /// FIELD=VALUE, repeatable. Fields: name, occupation, location,
+    /// tech_proficiency (low/medium/high), age (a number; empty clears it),
+    /// behavioral_traits (separated by ";"); any other name is an extra text
+    /// field (goals and frustrations are lists separated by ";"; an empty
+    /// value removes an extra field).
+    #[arg(long = "set", value_name = "FIELD=VALUE", required = true, value_parser = parse_assignment)]
+    pub set: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Who to create, e.g. "retired farmers in Kenya who distrust banking apps".
+    #[arg(long, value_name = "TEXT")]
+    pub brief: String,
+    /// How many personas (a batch asks each for a different corner of the audience).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=crate::sim::synth::MAX_BATCH as i64))]
+    pub count: u32,
+    /// Print what was generated without saving it.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PanelFormat {
+    /// The panel file's own format.
+    Json,
+    /// One row per persona; traits joined with "; ".
+    Csv,
+}
+
+impl PanelFormat {
+    /// From a file name's extension (.json / .csv).
+    pub fn from_path(path: &std::path::Path) -> Option<PanelFormat> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "json" => Some(PanelFormat::Json),
+            "csv" => Some(PanelFormat::Csv),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PanelExportArgs {
+    /// Output format [default: from the --out extension, else json].
+    #[arg(long, value_enum)]
+    pub format: Option<PanelFormat>,
+    /// Write here instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A JSON panel (an array, or {"personas": [...]}) or a .csv in the
+    /// export's format; "-" for stdin.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Add the records to the panel instead of replacing it; ids already
+    /// taken get new ones.
+    #[arg(long)]
+    pub merge: bool,
+    /// Import the valid records and list the others, instead of importing
+    /// nothing when one is invalid.
+    #[arg(long)]
+    pub skip_invalid: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Backup to restore [default: the newest timestamped backup, else
+    /// NAME_backup.json].
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Do not ask for confirmation (needed when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+/// `FIELD=VALUE` for `personas edit --set`.
+fn parse_assignment(s: &str) -> Result<(String, String), String> {
+    let Some((field, value)) = s.split_once('=') else {
+        return Err(format!("{s:?} is not FIELD=VALUE"));
+    };
+    let field = field.trim();
+    if field.is_empty() || field.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{field:?} is not a field name (e.g. name=\"Ana Silva\", age=41)"
+        ));
+    }
+    Ok((field.to_string(), value.to_string()))
 }
 
 fn parse_level(s: &str) -> Result<String, String> {
@@ -673,5 +816,100 @@ mod tests {
             panic!()
         };
         assert_eq!(args.ids, vec![1, 3, 5]);
+    }
+
+    fn personas(args: &[&str]) -> Result<PersonasCommand, clap::Error> {
+        let mut all = vec!["persona-sim", "personas"];
+        all.extend_from_slice(args);
+        match Cli::try_parse_from(all)?.command {
+            Some(Command::Personas(command)) => Ok(command),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn personas_edit_takes_repeated_field_assignments() {
+        let Ok(PersonasCommand::Edit(args)) =
+            personas(&["edit", "3", "--set", "name=Ana = Silva", "--set", "age="])
+        else {
+            panic!()
+        };
+        assert_eq!(args.id, 3);
+        assert_eq!(
+            args.set,
+            [
+                ("name".to_string(), "Ana = Silva".to_string()),
+                ("age".to_string(), String::new())
+            ]
+        );
+        let err = personas(&["edit", "3", "--set", "name"]).unwrap_err();
+        assert!(err.to_string().contains("not FIELD=VALUE"), "{err}");
+        let err = personas(&["edit", "3", "--set", " =x"]).unwrap_err();
+        assert!(err.to_string().contains("not a field name"), "{err}");
+        let err = personas(&["edit", "3"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+    }
+
+    #[test]
+    fn personas_generate_count_is_bounded() {
+        let Ok(PersonasCommand::Generate(args)) = personas(&["generate", "--brief", "nurses"])
+        else {
+            panic!()
+        };
+        assert_eq!((args.count, args.dry_run), (1, false));
+        let max = crate::sim::synth::MAX_BATCH.to_string();
+        assert!(personas(&["generate", "--brief", "x", "--count", &max]).is_ok());
+        for bad in ["0", "101", "-1"] {
+            assert!(
+                personas(&["generate", "--brief", "x", "--count", bad]).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(personas(&["generate"]).is_err(), "--brief is required");
+    }
+
+    #[test]
+    fn personas_subcommands_parse() {
+        assert!(matches!(
+            personas(&["search", "nurse", "prof:low"]),
+            Ok(PersonasCommand::Search { words }) if words == ["nurse", "prof:low"]
+        ));
+        assert!(personas(&["search"]).is_err());
+        assert!(matches!(
+            personas(&["rm", "3", "5"]),
+            Ok(PersonasCommand::Rm { ids }) if ids == [3, 5]
+        ));
+        assert!(personas(&["rm"]).is_err());
+        assert!(personas(&["show", "x"]).is_err());
+        assert!(matches!(
+            personas(&["stats", "--json"]),
+            Ok(PersonasCommand::Stats { json: true })
+        ));
+        let Ok(PersonasCommand::Export(args)) = personas(&["export", "--format", "csv"]) else {
+            panic!()
+        };
+        assert_eq!((args.format, args.out), (Some(PanelFormat::Csv), None));
+        assert!(personas(&["export", "--format", "xml"]).is_err());
+        let Ok(PersonasCommand::Import(args)) =
+            personas(&["import", "p.csv", "--merge", "--skip-invalid"])
+        else {
+            panic!()
+        };
+        assert!(args.merge && args.skip_invalid);
+        assert!(personas(&["import"]).is_err());
+        let Ok(PersonasCommand::Restore(args)) = personas(&["restore", "-y"]) else {
+            panic!()
+        };
+        assert_eq!((args.file, args.yes), (None, true));
+        let Ok(PersonasCommand::Add(args)) = personas(&["add", "--json", "-"]) else {
+            panic!()
+        };
+        assert_eq!(args.file, PathBuf::from("-"));
+        assert!(matches!(personas(&["backup"]), Ok(PersonasCommand::Backup)));
+        assert_eq!(
+            PanelFormat::from_path(std::path::Path::new("x.CSV")),
+            Some(PanelFormat::Csv)
+        );
+        assert_eq!(PanelFormat::from_path(std::path::Path::new("x.txt")), None);
     }
 }

@@ -35,13 +35,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(tui::run(settings, loaded))?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Personas(PersonasCommand::List)) => {
-            let loaded = store::load(&paths)?;
-            for notice in &loaded.notices {
-                eprintln!("note: {notice}");
-            }
-            cli::personas_list(&loaded.personas, &mut std::io::stdout().lock())?;
-            Ok(ExitCode::SUCCESS)
+        Some(Command::Personas(command)) => {
+            let backend = matches!(command, PersonasCommand::Generate(_))
+                .then(|| instrumented_backend(&settings))
+                .flatten();
+            runtime.block_on(cli::personas::run(
+                command,
+                &paths,
+                &settings,
+                backend,
+                &mut std::io::stdout().lock(),
+            ))
         }
         Some(Command::Model(ModelCommand::Fetch { force })) => runtime.block_on(cli::model_fetch(
             &settings.model_path,
@@ -61,10 +65,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for notice in &loaded.notices {
                 eprintln!("note: {notice}");
             }
-            let metrics = std::sync::Arc::new(persona_sim::observe::metrics::Metrics::new());
-            let backend = settings.backend.build().map(|b| {
-                persona_sim::observe::instrument::Instrumented::wrap(b, metrics, settings.slow_call)
-            });
+            let backend = instrumented_backend(&settings);
             runtime.block_on(cli::simulate(args, &loaded.personas, backend, &settings))
         }
         Some(Command::Sessions(command)) => {
@@ -76,4 +77,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The configured backend, with metrics and slow-call logging; `None` when
+/// nothing is configured.
+fn instrumented_backend(
+    settings: &Settings,
+) -> Option<std::sync::Arc<dyn persona_sim::llm::ChatBackend>> {
+    let metrics = std::sync::Arc::new(persona_sim::observe::metrics::Metrics::new());
+    settings.backend.build().map(|b| {
+        persona_sim::observe::instrument::Instrumented::wrap(b, metrics, settings.slow_call)
+    })
 }

@@ -1,4 +1,7 @@
-//! The headless face: `simulate` and `personas` commands.
+//! The headless face: `simulate`, `sessions`, `model` and (in [`personas`])
+//! `personas` commands.
+
+pub mod personas;
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
@@ -69,14 +72,12 @@ pub fn pick_personas(panel: &[Persona], ids: &[u32]) -> anyhow::Result<Vec<Perso
     Ok(picked)
 }
 
-pub async fn simulate(
-    args: &SimulateArgs,
-    panel: &[Persona],
+/// The backend, or why it cannot run: none is configured, or the local
+/// model is not installed.
+pub(crate) fn ready_backend(
     backend: Option<Arc<dyn ChatBackend>>,
     settings: &Settings,
-) -> anyhow::Result<ExitCode> {
-    let feature = read_feature(args)?;
-    let personas = pick_personas(panel, &args.ids)?;
+) -> anyhow::Result<Arc<dyn ChatBackend>> {
     let Some(backend) = backend else {
         bail!("no LLM backend is configured: {HOW_TO_CONFIGURE}");
     };
@@ -86,6 +87,18 @@ pub async fn simulate(
             path.display()
         );
     }
+    Ok(backend)
+}
+
+pub async fn simulate(
+    args: &SimulateArgs,
+    panel: &[Persona],
+    backend: Option<Arc<dyn ChatBackend>>,
+    settings: &Settings,
+) -> anyhow::Result<ExitCode> {
+    let feature = read_feature(args)?;
+    let personas = pick_personas(panel, &args.ids)?;
+    let backend = ready_backend(backend, settings)?;
     let config = DebateConfig {
         feature,
         personas: personas.clone(),
@@ -299,23 +312,6 @@ fn write_text(out: &mut impl Write, event: &SimEvent, personas: &[Persona]) -> i
     }
 }
 
-/// `personas list`: an aligned table.
-pub fn personas_list(panel: &[Persona], out: &mut impl Write) -> io::Result<()> {
-    let rows: Vec<[String; 5]> = panel
-        .iter()
-        .map(|p| {
-            [
-                p.id.to_string(),
-                p.name.clone(),
-                p.occupation.clone(),
-                p.location.clone(),
-                p.tech_proficiency.to_string(),
-            ]
-        })
-        .collect();
-    write_table(out, ["ID", "NAME", "OCCUPATION", "LOCATION", "TECH"], &rows)
-}
-
 /// Columns padded to their widest cell; the last column is not padded.
 fn write_table<const N: usize>(
     out: &mut impl Write,
@@ -444,17 +440,5 @@ mod tests {
         assert!(err.contains("no persona with id 99"), "{err}");
         let err = pick_personas(&panel, &[2, 2]).unwrap_err().to_string();
         assert!(err.contains("twice"), "{err}");
-    }
-
-    #[test]
-    fn list_is_an_aligned_table() {
-        let mut out = Vec::new();
-        personas_list(&builtin_panel()[..2], &mut out).unwrap();
-        let text = String::from_utf8(out).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 3);
-        assert!(lines[0].starts_with("ID  NAME"));
-        let col = lines[0].find("OCCUPATION").unwrap();
-        assert_eq!(&lines[1][col..col + 3], "ICU");
     }
 }

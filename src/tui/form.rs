@@ -144,7 +144,8 @@ impl PersonaForm {
         PersonaForm {
             mode,
             fields,
-            focus: if mode == FormMode::Edit { 1 } else { 1 },
+            // The name: the id is rarely what you came to change.
+            focus: 1,
             confirm_discard: false,
             editing: (mode == FormMode::Edit).then_some(persona.id),
             other_extra,

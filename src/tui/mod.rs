@@ -39,7 +39,7 @@ use crate::llm::fetch::{FetchPlan, FetchProgress, fetch};
 use crate::observe::http::serve;
 use crate::observe::instrument::Instrumented;
 use crate::observe::metrics::Metrics;
-use crate::persona::store::{Autosaver, Loaded, SaveNotice, StorePaths};
+use crate::persona::store::{Autosaver, Loaded, SaveNotice, StorePaths, backup_now};
 use crate::sim::synth::{synthesize_batch, synthesize_one};
 use tokio_util::sync::CancellationToken;
 
@@ -536,17 +536,6 @@ fn count_debate_end(metrics: &Metrics, is_debate: bool, event: &SimEvent) {
     if let (true, SimEvent::Done { outcome }) = (is_debate, event) {
         metrics.debate_finished(*outcome);
     }
-}
-
-// TEMP until store::backup_now lands.
-fn backup_now(paths: &StorePaths) -> Result<PathBuf, String> {
-    let text = std::fs::read_to_string(&paths.main).map_err(|e| e.to_string())?;
-    let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
-    let path = paths
-        .main
-        .with_file_name(format!("personas_backup_{stamp}.json"));
-    crate::persona::store::atomic_write(&path, &text).map_err(|e| e.to_string())?;
-    Ok(path)
 }
 
 /// Disk work off the UI thread; the answer comes back as a `JobDone`.
