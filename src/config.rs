@@ -27,7 +27,7 @@ pub struct Cli {
     )]
     pub personas: Option<PathBuf>,
 
-    /// Where personas, logs and (later) sessions live.
+    /// Where personas, sessions, exports and logs live.
     #[arg(long, env = "PERSONA_SIM_DATA_DIR", global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
