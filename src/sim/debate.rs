@@ -159,19 +159,11 @@ pub async fn debate_rounds(
     tx: &mpsc::Sender<SimEvent>,
     transcript: &mut Transcript,
 ) -> Outcome {
-    if config.personas.is_empty() || config.feature.trim().is_empty() {
-        let message = if config.personas.is_empty() {
-            "select at least one persona"
-        } else {
-            "describe the feature first"
-        };
-        let _ = tx
-            .send(SimEvent::Error {
-                turn: None,
-                message: message.into(),
-            })
-            .await;
-        return Outcome::Failed;
+    if config.personas.is_empty() {
+        return refuse(tx, "select at least one persona").await;
+    }
+    if config.feature.trim().is_empty() {
+        return refuse(tx, "describe the feature first").await;
     }
     let context = backend.context_window();
     let names: Vec<&str> = config.personas.iter().map(|p| p.name.as_str()).collect();
@@ -203,18 +195,12 @@ pub async fn debate_rounds(
                 vec![ChatMessage::system(system), ChatMessage::user(user)],
                 max_tokens,
             );
-            let turn = Turn::new(persona, round);
-            if let Err(outcome) = speak(
-                backend,
-                request,
-                turn,
-                &names,
-                context.is_some(),
-                tx,
-                transcript,
-            )
-            .await
-            {
+            let speaker = Speaker {
+                turn: Turn::new(persona, round),
+                participants: &names,
+                small_model: context.is_some(),
+            };
+            if let Err(outcome) = speak(backend, request, speaker, tx, transcript).await {
                 return outcome;
             }
         }
@@ -222,17 +208,39 @@ pub async fn debate_rounds(
     Outcome::Completed
 }
 
+/// Ends a run before it starts, saying why.
+pub async fn refuse(tx: &mpsc::Sender<SimEvent>, message: &str) -> Outcome {
+    let _ = tx
+        .send(SimEvent::Error {
+            turn: None,
+            message: message.into(),
+        })
+        .await;
+    Outcome::Failed
+}
+
+/// Who speaks a turn, and whose names end it (see [`TurnFilter`]).
+pub struct Speaker<'a> {
+    pub turn: Turn,
+    pub participants: &'a [&'a str],
+    /// Also cut at any invented "Label:" line.
+    pub small_model: bool,
+}
+
 /// Streams one persona's turn into the transcript and out as events.
 /// `Err` carries how the whole run ends (an error, or nobody listening).
 pub async fn speak(
     backend: &dyn ChatBackend,
     request: ChatRequest,
-    new_turn: Turn,
-    participants: &[&str],
-    small_model: bool,
+    speaker: Speaker<'_>,
     tx: &mpsc::Sender<SimEvent>,
     transcript: &mut Transcript,
 ) -> Result<(), Outcome> {
+    let Speaker {
+        turn: new_turn,
+        participants,
+        small_model,
+    } = speaker;
     let turn = transcript.turns.len();
     let started = SimEvent::TurnStarted {
         turn,

@@ -18,7 +18,9 @@ use crate::llm::{BackendInfo, ChatBackend, ChatMessage, ChatRequest, Usage};
 use crate::persona::Persona;
 use crate::persona::store::atomic_write;
 
-use super::debate::{DebateConfig, Outcome, SimEvent, Transcript, Turn, debate_rounds, speak};
+use super::debate::{
+    DebateConfig, Outcome, SimEvent, Speaker, Transcript, Turn, debate_rounds, refuse, speak,
+};
 use super::prompts::{followup_prompt, persona_system_prompt};
 use super::report::{Report, generate_report, report_markdown};
 
@@ -604,22 +606,21 @@ pub async fn run_followup(
         .map(|p| p.name.clone())
         .collect();
     let round = rec.session.settings.rounds + 1;
+    let max_tokens = rec.session.settings.max_tokens_per_turn;
     let mut transcript = Transcript {
         turns: rec.session.turns.clone(),
         usage: rec.session.usage,
     };
     let task = tokio::spawn(async move {
-        let outcome = followup_turns(
-            &*backend,
-            &feature,
-            &question,
-            &asked,
-            &names,
+        let ask = FollowUp {
+            feature: &feature,
+            question: &question,
+            asked: &asked,
+            names: &names,
             round,
-            &mut transcript,
-            &itx,
-        )
-        .await;
+            max_tokens,
+        };
+        let outcome = followup_turns(&*backend, ask, &mut transcript, &itx).await;
         let _ = itx.send(SimEvent::Done { outcome }).await;
     });
     if !rec.pump(task, irx).await {
@@ -631,34 +632,43 @@ pub async fn run_followup(
     session
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A follow-up question and who is asked.
+struct FollowUp<'a> {
+    feature: &'a str,
+    question: &'a str,
+    asked: &'a [Persona],
+    /// Everyone in the debate (a turn is cut where another one starts).
+    names: &'a [String],
+    round: u32,
+    max_tokens: u32,
+}
+
 async fn followup_turns(
     backend: &dyn ChatBackend,
-    feature: &str,
-    question: &str,
-    asked: &[Persona],
-    names: &[String],
-    round: u32,
+    ask: FollowUp<'_>,
     transcript: &mut Transcript,
     tx: &mpsc::Sender<SimEvent>,
 ) -> Outcome {
-    if asked.is_empty() || question.trim().is_empty() {
-        let message = if asked.is_empty() {
-            "choose who to ask: select personas who took part in this debate"
-        } else {
-            "type the follow-up question in the editor first"
-        };
-        let _ = tx
-            .send(SimEvent::Error {
-                turn: None,
-                message: message.into(),
-            })
-            .await;
-        return Outcome::Failed;
+    let FollowUp {
+        feature,
+        question,
+        asked,
+        names,
+        round,
+        max_tokens,
+    } = ask;
+    if asked.is_empty() {
+        return refuse(
+            tx,
+            "choose who to ask: select personas who took part in this debate",
+        )
+        .await;
+    }
+    if question.trim().is_empty() {
+        return refuse(tx, "type the follow-up question in the editor first").await;
     }
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let context = backend.context_window();
-    let max_tokens = if context.is_some() { 160 } else { 300 };
     for persona in asked {
         let system = persona_system_prompt(persona);
         let budget = context.map(|ctx| super::debate::prompt_budget(ctx, max_tokens, &system));
@@ -669,17 +679,12 @@ async fn followup_turns(
         );
         let mut turn = Turn::new(persona, round);
         turn.question = Some(question.trim().to_string());
-        if let Err(outcome) = speak(
-            backend,
-            request,
+        let speaker = Speaker {
             turn,
-            &names,
-            context.is_some(),
-            tx,
-            transcript,
-        )
-        .await
-        {
+            participants: &names,
+            small_model: context.is_some(),
+        };
+        if let Err(outcome) = speak(backend, request, speaker, tx, transcript).await {
             return outcome;
         }
     }

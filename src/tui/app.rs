@@ -671,7 +671,9 @@ impl App {
         };
     }
 
-    fn write_report(&mut self) -> Option<Effect> {
+    /// The session on screen, when the LLM may work on it now; otherwise
+    /// says why not.
+    fn idle_session(&mut self, no_session: &str) -> Option<Session> {
         if self.is_running() {
             self.set_notice(
                 NoticeLevel::Info,
@@ -680,16 +682,17 @@ impl App {
             return None;
         }
         if self.backend.is_none() || self.missing_model.is_some() {
-            self.set_notice(NoticeLevel::Error, "No LLM backend to write the report");
+            self.set_notice(NoticeLevel::Error, "No LLM backend is ready");
             return None;
         }
-        let Some(session) = &self.session else {
-            self.set_notice(
-                NoticeLevel::Error,
-                "Run a debate first (or open one with F2)",
-            );
-            return None;
-        };
+        if self.session.is_none() {
+            self.set_notice(NoticeLevel::Error, no_session.to_string());
+        }
+        self.session.clone()
+    }
+
+    fn write_report(&mut self) -> Option<Effect> {
+        let session = self.idle_session("Run a debate first (or open one with F2)")?;
         if session.turns.iter().all(|t| t.text.trim().is_empty()) {
             self.set_notice(
                 NoticeLevel::Error,
@@ -697,30 +700,13 @@ impl App {
             );
             return None;
         }
-        let session = Box::new(session.clone());
         self.running(Phase::Report);
-        Some(Effect::WriteReport(session))
+        Some(Effect::WriteReport(Box::new(session)))
     }
 
     fn follow_up(&mut self) -> Option<Effect> {
-        if self.is_running() {
-            self.set_notice(
-                NoticeLevel::Info,
-                "Wait for the run to finish (Esc cancels it)",
-            );
-            return None;
-        }
-        if self.backend.is_none() || self.missing_model.is_some() {
-            self.set_notice(NoticeLevel::Error, "No LLM backend to ask");
-            return None;
-        }
-        let Some(session) = &self.session else {
-            self.set_notice(
-                NoticeLevel::Error,
-                "Follow-ups continue a debate: run one first (or open one with F2)",
-            );
-            return None;
-        };
+        let session =
+            self.idle_session("Follow-ups continue a debate: run one first (or open one with F2)")?;
         let question = self.feature_text().trim().to_string();
         if question.is_empty() {
             self.set_notice(
@@ -751,7 +737,7 @@ impl App {
             self.set_focus(Focus::Personas);
             return None;
         }
-        let session = Box::new(session.clone());
+        let session = Box::new(session);
         let names: Vec<&str> = session
             .personas
             .iter()
