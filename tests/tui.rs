@@ -1237,3 +1237,41 @@ fn generating_one_persona_opens_it_for_review_and_a_batch_asks_before_adding() {
     assert_eq!(panel.len(), 17);
     assert_eq!(app.created, 3);
 }
+
+#[test]
+fn history_will_not_open_or_delete_over_a_running_debate() {
+    let mut app = new_app();
+    let config = start_debate(&mut app);
+    let running = Session::new(&config, backend());
+    app.begin_session(running.clone());
+    press_code(&mut app, KeyCode::F(2));
+    app.on_loaded(JobDone::History {
+        sessions: vec![running, finished_session("Older")],
+        errors: vec![],
+    });
+    // The running session is first: it cannot be deleted.
+    press_code(&mut app, KeyCode::Char('d'));
+    assert!(app.history.as_ref().unwrap().confirm_delete.is_none());
+    assert!(
+        app.notice
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("cancel it first")
+    );
+    // Nor can another session replace the one streaming.
+    press_code(&mut app, KeyCode::Down);
+    press_code(&mut app, KeyCode::Enter);
+    assert!(app.history.is_some());
+    assert!(
+        app.notice
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("Wait for the run")
+    );
+    assert_eq!(app.session.as_ref().unwrap().feature, config.feature);
+    // The older one can still be deleted.
+    press_code(&mut app, KeyCode::Char('d'));
+    assert!(app.history.as_ref().unwrap().confirm_delete.is_some());
+}

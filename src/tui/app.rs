@@ -864,6 +864,8 @@ impl App {
     }
 
     fn on_history(&mut self, action: HistoryAction) -> Option<Effect> {
+        let running = self.is_running();
+        let current = self.session.as_ref().map(|s| s.id.clone());
         let history = self.history.as_mut()?;
         match action {
             HistoryAction::Up => {
@@ -874,6 +876,12 @@ impl App {
                 let sel = history.list.selected().map_or(0, |s| s + 1);
                 history.list.select(Some(sel));
                 history.clamp();
+            }
+            HistoryAction::Open if running => {
+                self.set_notice(
+                    NoticeLevel::Info,
+                    "Wait for the run to finish (Esc cancels it), then open a session",
+                );
             }
             HistoryAction::Open => {
                 if let Some(session) = history.selected().cloned() {
@@ -917,7 +925,15 @@ impl App {
                 }
             }
             HistoryAction::Delete => {
-                history.confirm_delete = history.selected().map(|s| s.id.clone());
+                let id = history.selected().map(|s| s.id.clone());
+                if running && id.is_some() && id == current {
+                    self.set_notice(
+                        NoticeLevel::Info,
+                        "That session is running: cancel it first",
+                    );
+                } else {
+                    history.confirm_delete = id;
+                }
             }
             HistoryAction::CancelDelete => history.confirm_delete = None,
             HistoryAction::ConfirmDelete => {
