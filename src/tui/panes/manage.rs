@@ -109,7 +109,7 @@ fn render_form(frame: &mut Frame, area: Rect, form: &PersonaForm) {
         )
     } else {
         Line::styled(
-            " Tab/↑↓ field · ←→ or l/m/h proficiency · lists: a; b; c · Enter save · Esc cancel",
+            " Tab/↑↓ field · ←→ level · lists a; b; c · Enter save · Esc cancel",
             theme::dim(),
         )
     };
@@ -262,10 +262,7 @@ fn render_synth(frame: &mut Frame, area: Rect, synth: &SynthUi) {
                     Span::styled(" How many ", style(1)),
                     Span::raw(count.clone()),
                     Span::styled(cursor(1), theme::key()),
-                    Span::styled(
-                        "  (1 = review it in the form; more = a varied batch, up to 10 at once)",
-                        theme::dim(),
-                    ),
+                    Span::styled("  (1: review it first; more: a varied batch)", theme::dim()),
                 ]),
                 Line::default(),
             ];
@@ -273,7 +270,11 @@ fn render_synth(frame: &mut Frame, area: Rect, synth: &SynthUi) {
                 lines.push(Line::styled(format!(" {e}"), theme::error()));
             }
             lines.push(Line::styled(
-                " e.g. \"retired farmer in Kenya who distrusts banking apps\" · Tab field · Enter go · Esc cancel",
+                " e.g. \"retired farmer in Kenya who distrusts banking apps\"",
+                theme::dim(),
+            ));
+            lines.push(Line::styled(
+                " Tab field · Enter go · Esc cancel",
                 theme::dim(),
             ));
             frame.render_widget(
