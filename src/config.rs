@@ -167,6 +167,13 @@ pub enum ExportFormat {
 }
 
 impl ExportFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Md => "md",
+            ExportFormat::Json => "json",
+        }
+    }
+
     /// From a file name's extension (.md / .markdown / .json).
     pub fn from_path(path: &std::path::Path) -> Option<ExportFormat> {
         match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {

@@ -1,6 +1,7 @@
 //! `persona-sim personas …` as a user runs it: the real binary on a temp
 //! data directory, and a mock OpenAI-compatible server for `generate`.
 
+mod binary;
 mod support;
 
 use std::io::Write;
@@ -8,25 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use binary::{BIN, command, text};
 use persona_sim::persona::{Persona, builtin_panel, parse_panel};
 use serde_json::{Value, json};
 use support::MockServer;
-
-const BIN: &str = env!("CARGO_BIN_EXE_persona-sim");
-
-fn command(data_dir: &Path, base_url: Option<&str>, args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("PERSONA_SIM_DATA_DIR", data_dir)
-        .stdin(Stdio::null());
-    if let Some(url) = base_url {
-        cmd.env("OPENAI_BASE_URL", url)
-            .env("OPENAI_API_KEY", "sk-cli-test");
-    }
-    cmd
-}
 
 /// Runs `persona-sim ARGS` to the end (stdin is not a terminal).
 fn run(dir: &Path, args: &[&str]) -> Output {
@@ -50,20 +36,9 @@ fn run_with_stdin(dir: &Path, args: &[&str], input: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
-/// Runs it on a blocking thread, so the mock server keeps serving.
+/// Runs it against the mock server (see `binary::run`).
 async fn run_against(dir: &Path, server: &MockServer, args: &[&str]) -> Output {
-    let mut cmd = command(dir, Some(&server.base_url), args);
-    tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::task::spawn_blocking(move || cmd.output().unwrap()),
-    )
-    .await
-    .expect("the binary finishes")
-    .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    binary::run(command(dir, Some(&server.base_url), args)).await
 }
 
 /// Asserts the exit code and returns (stdout, stderr).

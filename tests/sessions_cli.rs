@@ -1,45 +1,20 @@
 //! Sessions and exports from the headless face: the real binary, a real
 //! mock server, and a real kill in the middle of a debate.
 
+mod binary;
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
+use binary::{command, text};
 use serde_json::Value;
 use support::MockServer;
 
-const BIN: &str = env!("CARGO_BIN_EXE_persona-sim");
-
-fn command(data_dir: &std::path::Path, base_url: Option<&str>, args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("PERSONA_SIM_DATA_DIR", data_dir);
-    if let Some(url) = base_url {
-        cmd.env("OPENAI_BASE_URL", url)
-            .env("OPENAI_API_KEY", "sk-cli-test");
-    }
-    cmd
-}
-
-/// Runs the binary to the end on a blocking thread (the mock server needs
-/// the async runtime to keep going meanwhile).
+/// Runs the binary to the end (see `binary::run`).
 async fn run(data_dir: &std::path::Path, base_url: Option<&str>, args: &[&str]) -> Output {
-    let mut cmd = command(data_dir, base_url, args);
-    tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::task::spawn_blocking(move || cmd.output().unwrap()),
-    )
-    .await
-    .expect("the binary finishes")
-    .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    binary::run(command(data_dir, base_url, args)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

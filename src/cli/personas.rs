@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow, bail};
 use serde_json::Value;
 use tokio::sync::mpsc;
-use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+use unicode_width::UnicodeWidthStr;
 
 use super::{EXIT_INTERRUPTED, write_table};
 use crate::config::{
@@ -27,6 +27,7 @@ use crate::persona::store::{
 };
 use crate::persona::{PanelError, Persona, TechProficiency, panel_to_json, validate_panel};
 use crate::sim::synth::{self, SynthEvent};
+use crate::tui::text::truncate;
 
 /// Runs one `personas` subcommand. `backend` is only used by `generate`.
 pub async fn run(
@@ -646,11 +647,11 @@ pub fn stats_text(stats: &PanelStats) -> String {
         let shown = &rows[..rows.len().min(TOP)];
         let width = shown
             .iter()
-            .map(|c| fit(&c.name, LABEL_WIDTH).width())
+            .map(|c| truncate(&c.name, LABEL_WIDTH).width())
             .max()
             .unwrap_or(0);
         for row in shown {
-            let label = fit(&row.name, LABEL_WIDTH);
+            let label = truncate(&row.name, LABEL_WIDTH);
             let pad = " ".repeat(width - label.width());
             text.push_str(&format!(
                 "  {label}{pad}  {} {:>3}  {:>3.0}%\n",
@@ -714,25 +715,6 @@ fn bar(count: usize, total: usize) -> String {
         .unwrap_or(0)
         .clamp(usize::from(count > 0 && total > 0), BAR_WIDTH);
     format!("{}{}", "█".repeat(filled), "·".repeat(BAR_WIDTH - filled))
-}
-
-/// `text` cut to `width` terminal columns, with "…" when cut.
-fn fit(text: &str, width: usize) -> String {
-    if text.width() <= width {
-        return text.to_string();
-    }
-    let mut out = String::new();
-    let mut used = 0;
-    for c in text.chars() {
-        let w = c.width().unwrap_or(0);
-        if used + w + 1 > width {
-            break;
-        }
-        out.push(c);
-        used += w;
-    }
-    out.push('…');
-    out
 }
 
 // ---------------------------------------------------------------------------
@@ -1093,8 +1075,8 @@ mod tests {
             bar(1, 2).chars().filter(|&c| c == '█').count(),
             BAR_WIDTH / 2
         );
-        assert_eq!(fit("short", 10), "short");
-        let cut = fit("東京都の看護師と医師", 9);
+        assert_eq!(truncate("short", 10), "short");
+        let cut = truncate("東京都の看護師と医師", 9);
         assert!(cut.width() <= 9 && cut.ends_with('…'), "{cut}");
     }
 

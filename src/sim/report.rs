@@ -521,15 +521,20 @@ fn array_at<'a>(value: &'a Value, keys: &[&str]) -> &'a [Value] {
         .unwrap_or(&[])
 }
 
+/// A list of strings, given as an array or as one "a; b, c" string;
+/// items are trimmed and empty ones dropped.
 pub(crate) fn strings_at(value: &Value, key: &str) -> Vec<String> {
-    match value.get(key) {
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(|i| i.as_str().map(str::to_string))
-            .collect(),
-        Some(Value::String(s)) => s.split(',').map(|p| p.trim().to_string()).collect(),
+    let items: Vec<&str> = match value.get(key) {
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        Some(Value::String(s)) => s.split([';', ',']).collect(),
         _ => Vec::new(),
-    }
+    };
+    items
+        .into_iter()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 pub(crate) fn as_u32(value: &Value) -> Option<u32> {
@@ -630,7 +635,10 @@ pub fn report_markdown(report: &Report) -> String {
                 md,
                 "- {}{}",
                 p.text,
-                evidence(p.count, &p.personas, &p.turns)
+                match evidence(p.count, &p.personas, &p.turns) {
+                    e if e.is_empty() => e,
+                    e => format!(" — {e}"),
+                }
             );
         }
         md.push('\n');
@@ -655,7 +663,7 @@ pub fn report_markdown(report: &Report) -> String {
     md
 }
 
-/// " — 3 personas (Ana, Bo) · T2, T5"
+/// "3 personas (Ana, Bo) · T2, T5", or "" when the model gave nothing.
 pub fn evidence(count: Option<u32>, personas: &[String], turns: &[usize]) -> String {
     let mut parts = Vec::new();
     match (count, personas.is_empty()) {
@@ -671,11 +679,7 @@ pub fn evidence(count: Option<u32>, personas: &[String], turns: &[usize]) -> Str
     if !turns.is_empty() {
         parts.push(turn_list(turns));
     }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!(" — {}", parts.join(" · "))
-    }
+    parts.join(" · ")
 }
 
 pub fn turn_list(turns: &[usize]) -> String {

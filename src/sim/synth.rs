@@ -15,7 +15,7 @@ use crate::llm::{ChatBackend, ChatChunk, ChatMessage, ChatRequest, JsonSchema, P
 use crate::persona::query::near_duplicate;
 use crate::persona::{Persona, TechProficiency, validate_panel};
 
-use super::report::{as_u32, find_json_object, string_at, strip_think};
+use super::report::{as_u32, find_json_object, string_at, strings_at, strip_think};
 
 /// Tries per persona: the first answer and two corrections.
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -143,21 +143,6 @@ pub fn parse_persona(reply: &str) -> Result<Persona, String> {
     let cleaned = strip_think(reply);
     let value = find_json_object(&cleaned).ok_or("the reply contains no JSON object")?;
     let text = |keys: &[&str]| string_at(&value, keys);
-    let list = |key: &str| -> Vec<String> {
-        match value.get(key) {
-            Some(Value::Array(items)) => items
-                .iter()
-                .filter_map(|i| i.as_str().map(|s| s.trim().to_string()))
-                .filter(|s| !s.is_empty())
-                .collect(),
-            Some(Value::String(s)) => s
-                .split([';', ','])
-                .map(|p| p.trim().to_string())
-                .filter(|p| !p.is_empty())
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
     let name = text(&["name"]).ok_or("missing field `name`")?;
     let occupation = text(&["occupation", "job"]).ok_or("missing field `occupation`")?;
     let location = text(&["location"]).ok_or("missing field `location`")?;
@@ -172,7 +157,7 @@ pub fn parse_persona(reply: &str) -> Result<Persona, String> {
             ));
         }
     };
-    let behavioral_traits = list("behavioral_traits");
+    let behavioral_traits = strings_at(&value, "behavioral_traits");
     if behavioral_traits.is_empty() {
         return Err("`behavioral_traits` must list at least one trait".into());
     }
@@ -190,7 +175,7 @@ pub fn parse_persona(reply: &str) -> Result<Persona, String> {
         persona.extra.insert("bio".into(), Value::String(bio));
     }
     for key in ["goals", "frustrations"] {
-        let items = list(key);
+        let items = strings_at(&value, key);
         if !items.is_empty() {
             persona.extra.insert(key.into(), json!(items));
         }

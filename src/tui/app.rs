@@ -240,9 +240,7 @@ pub fn report_items(report: &Report) -> Vec<ReportItem> {
             items.push(ReportItem {
                 section,
                 text: p.text.clone(),
-                detail: evidence(p.count, &p.personas, &p.turns)
-                    .trim_start_matches(" — ")
-                    .to_string(),
+                detail: evidence(p.count, &p.personas, &p.turns),
                 turns: p.turns.clone(),
             });
         }
@@ -844,7 +842,6 @@ impl App {
         self.usage = session.usage;
         self.report_draft.clear();
         self.report_selected = 0;
-        self.run = RunState::Idle;
         self.session = Some(session);
         self.run = self.settled_state();
         self.screen = Screen::Debate;

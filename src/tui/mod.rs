@@ -43,7 +43,6 @@ use crate::persona::store::{Autosaver, Loaded, SaveNotice, StorePaths, backup_no
 use crate::sim::synth::{synthesize_batch, synthesize_one};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::ExportFormat;
 use crate::sim::debate::SimEvent;
 use crate::sim::session::{
     ReportPolicy, Session, SessionStore, run_followup, run_report, run_session,
@@ -399,11 +398,7 @@ async fn event_loop(
             Some(Effect::Export(session, format)) => {
                 let dir = places.exports_dir.clone();
                 background(&loaded_tx, move || {
-                    let ext = match format {
-                        ExportFormat::Md => "md",
-                        ExportFormat::Json => "json",
-                    };
-                    let path = dir.join(format!("{}.{ext}", session.id));
+                    let path = dir.join(format!("{}.{}", session.id, format.extension()));
                     JobDone::Exported(
                         crate::cli::write_export(&session, &path)
                             .map(|_| path)
