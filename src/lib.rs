@@ -3,10 +3,13 @@
 //! The core (`persona`, `llm`, `sim`) knows nothing of terminals; the faces
 //! (`tui`, `cli`) turn input into calls on it.
 
+pub mod atomic_file;
 pub mod cli;
 pub mod config;
 pub mod llm;
 pub mod observe;
 pub mod persona;
+pub mod services;
 pub mod sim;
+pub mod text;
 pub mod tui;

@@ -3,8 +3,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use persona_sim::config::{Cli, Command, ModelCommand, PersonasCommand, Settings};
+use persona_sim::cli::args::{Cli, Command, ModelCommand, PersonasCommand};
+use persona_sim::config::Settings;
 use persona_sim::persona::store::{self, StorePaths};
+use persona_sim::services::Services;
 use persona_sim::{cli, tui};
 
 fn main() -> ExitCode {
@@ -29,20 +31,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let paths = StorePaths::for_file(&settings.personas_path);
+    // The TUI serves metrics; short-lived commands only log their calls.
+    let services = Services::new(settings, cli.command.is_none());
+    let settings = &services.settings;
     match &cli.command {
         None => {
             let loaded = store::load(&paths)?;
-            runtime.block_on(tui::run(settings, loaded))?;
+            runtime.block_on(tui::run(&services, loaded))?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Personas(command)) => {
             let backend = matches!(command, PersonasCommand::Generate(_))
-                .then(|| instrumented_backend(&settings))
+                .then(|| services.backend.clone())
                 .flatten();
             runtime.block_on(cli::personas::run(
                 command,
                 &paths,
-                &settings,
+                settings,
                 backend,
                 &mut std::io::stdout().lock(),
             ))
@@ -65,8 +70,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for notice in &loaded.notices {
                 eprintln!("note: {notice}");
             }
-            let backend = instrumented_backend(&settings);
-            runtime.block_on(cli::simulate(args, &loaded.personas, backend, &settings))
+            runtime.block_on(cli::simulate(
+                args,
+                &loaded.personas,
+                services.backend.clone(),
+                settings,
+            ))
         }
         Some(Command::Sessions(command)) => {
             cli::sessions(
@@ -77,15 +86,4 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// The configured backend, with metrics and slow-call logging; `None` when
-/// nothing is configured.
-fn instrumented_backend(
-    settings: &Settings,
-) -> Option<std::sync::Arc<dyn persona_sim::llm::ChatBackend>> {
-    let metrics = std::sync::Arc::new(persona_sim::observe::metrics::Metrics::new());
-    settings.backend.build().map(|b| {
-        persona_sim::observe::instrument::Instrumented::wrap(b, metrics, settings.slow_call)
-    })
 }

@@ -30,7 +30,7 @@ fn backend(base_url: &str, metrics: &Arc<Metrics>) -> Arc<dyn ChatBackend> {
         first_token_timeout: Duration::from_secs(5),
         stall_timeout: Duration::from_secs(5),
     }));
-    Instrumented::wrap(inner, metrics.clone(), Duration::from_secs(20))
+    Instrumented::wrap(inner, Some(metrics.clone()), Duration::from_secs(20))
 }
 
 async fn debate(backend: Arc<dyn ChatBackend>, personas: usize) -> Session {

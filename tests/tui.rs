@@ -698,7 +698,7 @@ fn bracketed_paste_goes_to_the_editor_as_lines_from_any_focus() {
 
 // ---------------------------------------------------------------- report, history, exports
 
-use persona_sim::config::ExportFormat;
+use persona_sim::sim::export::ExportFormat;
 use persona_sim::sim::report::parse_report;
 use persona_sim::sim::session::Session;
 use persona_sim::tui::action::{HistoryAction, JobDone};

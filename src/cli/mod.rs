@@ -1,6 +1,7 @@
 //! The headless face: `simulate`, `sessions`, `model` and (in [`personas`])
 //! `personas` commands.
 
+pub mod args;
 pub mod personas;
 
 use std::io::{self, Read, Write};
@@ -15,11 +16,13 @@ use std::path::Path;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ExportFormat, Format, SessionsCommand, Settings, SimulateArgs};
-use crate::llm::{ChatBackend, HOW_TO_CONFIGURE};
+use crate::cli::args::{Format, SessionsCommand, SimulateArgs};
+use crate::config::Settings;
+use crate::llm::ChatBackend;
 use crate::persona::Persona;
-use crate::persona::store::atomic_write;
+use crate::services::HOW_TO_CONFIGURE;
 use crate::sim::debate::{DebateConfig, Outcome, SimEvent};
+use crate::sim::export::{export_text, write_export};
 use crate::sim::report::report_markdown;
 use crate::sim::session::{
     ReportPolicy, Session, SessionStore, run_session, session_markdown, session_matches,
@@ -203,25 +206,6 @@ fn exit_for_report(report_failed: bool) -> ExitCode {
     }
 }
 
-/// Writes a session as Markdown or JSON, chosen by the file's extension.
-pub fn write_export(session: &Session, file: &Path) -> anyhow::Result<()> {
-    let format = ExportFormat::from_path(file)
-        .with_context(|| format!("{}: the file name must end in .md or .json", file.display()))?;
-    atomic_write(file, &export_text(session, format))?;
-    Ok(())
-}
-
-pub fn export_text(session: &Session, format: ExportFormat) -> String {
-    match format {
-        ExportFormat::Md => session_markdown(session),
-        ExportFormat::Json => {
-            let mut text = serde_json::to_string_pretty(session).expect("sessions serialise");
-            text.push('\n');
-            text
-        }
-    }
-}
-
 /// `sessions list|show|export|rm`.
 pub fn sessions(command: &SessionsCommand, dir: &Path, out: &mut impl Write) -> anyhow::Result<()> {
     let store = SessionStore::new(dir);
@@ -251,7 +235,7 @@ pub fn sessions(command: &SessionsCommand, dir: &Path, out: &mut impl Write) -> 
                             .replace('T', " "),
                         s.status_label().to_string(),
                         format!("{} personas, {done} turns", s.personas.len()),
-                        crate::tui::text::truncate(s.first_line(), 60),
+                        crate::text::truncate(s.first_line(), 60),
                     ]
                 })
                 .collect();
@@ -269,7 +253,7 @@ pub fn sessions(command: &SessionsCommand, dir: &Path, out: &mut impl Write) -> 
             let session = store.find(id)?;
             match file {
                 Some(file) => {
-                    atomic_write(file, &export_text(&session, *format))?;
+                    crate::atomic_file::write(file, &export_text(&session, *format))?;
                     eprintln!("wrote {}", file.display());
                 }
                 None => write!(out, "{}", export_text(&session, *format))?,
@@ -383,12 +367,12 @@ pub async fn model_fetch(
 
 /// `model status`: which backend is live, and where the model is.
 pub fn model_status(
-    backend: &crate::config::BackendChoice,
+    backend: &crate::llm::BackendChoice,
     model_path: &std::path::Path,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    use crate::config::{BackendChoice, LOCAL_AVAILABLE};
     use crate::llm::fetch::{DEFAULT_MODEL_SHA256, sha256_file};
+    use crate::llm::{BackendChoice, LOCAL_AVAILABLE};
     match backend {
         BackendChoice::OpenAi(s) => {
             writeln!(out, "backend: openai · {} at {}", s.model, s.base_url)?

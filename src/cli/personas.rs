@@ -16,10 +16,11 @@ use tokio::sync::mpsc;
 use unicode_width::UnicodeWidthStr;
 
 use super::{EXIT_INTERRUPTED, write_table};
-use crate::config::{
+use crate::cli::args::{
     AddArgs, EditArgs, GenerateArgs, ImportArgs, PanelExportArgs, PanelFormat, PersonasCommand,
-    RestoreArgs, Settings,
+    RestoreArgs,
 };
+use crate::config::Settings;
 use crate::llm::ChatBackend;
 use crate::persona::query::{self, Count, PanelStats, Query};
 use crate::persona::store::{
@@ -27,7 +28,7 @@ use crate::persona::store::{
 };
 use crate::persona::{PanelError, Persona, TechProficiency, panel_to_json, validate_panel};
 use crate::sim::synth::{self, SynthEvent};
-use crate::tui::text::truncate;
+use crate::text::truncate;
 
 /// Runs one `personas` subcommand. `backend` is only used by `generate`.
 pub async fn run(

@@ -5,6 +5,7 @@ pub mod grammar;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod openai;
+pub mod pricing;
 
 use std::fmt;
 use std::pin::Pin;
@@ -174,8 +175,48 @@ pub trait ChatBackend: Send + Sync {
     }
 }
 
-/// The message shown when no backend can run.
-pub const HOW_TO_CONFIGURE: &str = "set OPENAI_API_KEY for OpenAI, or OPENAI_BASE_URL for an \
-OpenAI-compatible server (Ollama: http://localhost:11434/v1, llama.cpp server: \
-http://localhost:8080/v1), or install the offline model with `persona-sim model fetch` \
-(in a build with the `local` feature); then restart";
+/// Which LLM the app talks to.
+#[derive(Debug, Clone)]
+pub enum BackendChoice {
+    OpenAi(openai::OpenAiSettings),
+    /// The embedded GGUF model.
+    Local {
+        model_path: std::path::PathBuf,
+        temperature: f32,
+    },
+    /// Nothing that can run: the app starts, and says how to configure one.
+    None,
+}
+
+/// Whether this binary was built with the embedded model.
+pub const LOCAL_AVAILABLE: bool = cfg!(feature = "local");
+
+impl BackendChoice {
+    /// The live backend, or `None` when nothing is configured. The local
+    /// model is loaded on first use, so this never blocks.
+    pub fn build(&self) -> Option<std::sync::Arc<dyn ChatBackend>> {
+        match self {
+            BackendChoice::OpenAi(s) => {
+                Some(std::sync::Arc::new(openai::OpenAiBackend::new(s.clone())))
+            }
+            #[cfg(feature = "local")]
+            BackendChoice::Local {
+                model_path,
+                temperature,
+            } => Some(std::sync::Arc::new(local::LocalBackend::new(
+                local::LocalSettings::new(model_path.clone(), *temperature),
+            ))),
+            #[cfg(not(feature = "local"))]
+            BackendChoice::Local { .. } => None,
+            BackendChoice::None => None,
+        }
+    }
+
+    /// The local model's path when it is the backend and not installed yet.
+    pub fn missing_local_model(&self) -> Option<&std::path::Path> {
+        match self {
+            BackendChoice::Local { model_path, .. } if !model_path.exists() => Some(model_path),
+            _ => None,
+        }
+    }
+}

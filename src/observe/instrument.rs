@@ -16,19 +16,18 @@ use crate::llm::{
 
 use super::metrics::{Endpoint, Metrics};
 
-/// Calls slower than this are logged at WARN unless configured otherwise.
-pub const DEFAULT_SLOW_CALL: Duration = Duration::from_secs(20);
-
 pub struct Instrumented {
     inner: Arc<dyn ChatBackend>,
-    metrics: Arc<Metrics>,
+    /// `None` in short-lived commands that serve no metrics: calls are
+    /// still logged.
+    metrics: Option<Arc<Metrics>>,
     slow_call: Duration,
 }
 
 impl Instrumented {
     pub fn wrap(
         inner: Arc<dyn ChatBackend>,
-        metrics: Arc<Metrics>,
+        metrics: Option<Arc<Metrics>>,
         slow_call: Duration,
     ) -> Arc<dyn ChatBackend> {
         Arc::new(Instrumented {
@@ -75,7 +74,7 @@ impl ChatBackend for Instrumented {
 
 struct Measured {
     inner: ChatStream,
-    metrics: Arc<Metrics>,
+    metrics: Option<Arc<Metrics>>,
     endpoint: Endpoint,
     info: BackendInfo,
     slow_call: Duration,
@@ -91,14 +90,16 @@ impl Measured {
         let elapsed = self.started.elapsed();
         let endpoint = self.endpoint.label();
         let status = if error.is_some() { "error" } else { "success" };
-        self.metrics
-            .requests
-            .with_label_values(&[endpoint, status])
-            .inc();
-        self.metrics
-            .response_time
-            .with_label_values(&[endpoint])
-            .observe(elapsed.as_secs_f64());
+        if let Some(metrics) = &self.metrics {
+            metrics
+                .requests
+                .with_label_values(&[endpoint, status])
+                .inc();
+            metrics
+                .response_time
+                .with_label_values(&[endpoint])
+                .observe(elapsed.as_secs_f64());
+        }
         let latency_ms = elapsed.as_millis() as u64;
         let first_token_ms = self
             .first_token
@@ -108,13 +109,15 @@ impl Measured {
             Some(e) => {
                 let unreachable =
                     matches!(e, LlmError::Connect { .. } | LlmError::FirstTokenTimeout(_));
-                if unreachable {
-                    self.metrics.set_backend_problem(Some(e.to_string()));
+                if unreachable && let Some(metrics) = &self.metrics {
+                    metrics.set_backend_problem(Some(e.to_string()));
                 }
                 tracing::warn!(target: "llm", endpoint, model = %self.info.model, latency_ms, error = %e, "llm call failed");
             }
             None => {
-                self.metrics.set_backend_problem(None);
+                if let Some(metrics) = &self.metrics {
+                    metrics.set_backend_problem(None);
+                }
                 if elapsed > self.slow_call {
                     tracing::warn!(target: "llm", endpoint, model = %self.info.model, latency_ms, %first_token_ms, prompt, completion, slow_after_ms = self.slow_call.as_millis() as u64, "slow llm call");
                 } else {
@@ -138,18 +141,22 @@ impl Stream for Measured {
             Some(Ok(ChatChunk::Text(_))) if this.first_token.is_none() => {
                 let waited = this.started.elapsed();
                 this.first_token = Some(waited);
-                this.metrics
-                    .first_token
-                    .with_label_values(&[this.info.kind, &this.info.model])
-                    .observe(waited.as_secs_f64());
+                if let Some(metrics) = &this.metrics {
+                    metrics
+                        .first_token
+                        .with_label_values(&[this.info.kind, &this.info.model])
+                        .observe(waited.as_secs_f64());
+                }
             }
             Some(Ok(ChatChunk::Usage(u))) => {
                 this.usage += *u;
-                for (direction, n) in [("in", u.prompt_tokens), ("out", u.completion_tokens)] {
-                    this.metrics
-                        .tokens
-                        .with_label_values(&[this.info.kind, &this.info.model, direction])
-                        .inc_by(n as u64);
+                if let Some(metrics) = &this.metrics {
+                    for (direction, n) in [("in", u.prompt_tokens), ("out", u.completion_tokens)] {
+                        metrics
+                            .tokens
+                            .with_label_values(&[this.info.kind, &this.info.model, direction])
+                            .inc_by(n as u64);
+                    }
                 }
             }
             Some(Err(e)) if !this.ended => {

@@ -4,9 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 
@@ -206,39 +205,12 @@ fn free_path(name: impl Fn(&str) -> PathBuf) -> PathBuf {
     candidate
 }
 
-/// Writes `text` to `path` so that a reader (or a crash) sees either the old
-/// file or the new one, never a truncated one: unique temp file in the same
-/// directory, fsync, rename, fsync the directory.
+/// Writes the panel file atomically (see [`crate::atomic_file`]).
 pub fn atomic_write(path: &Path, text: &str) -> Result<(), StoreError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let err = |error| StoreError::Write {
-        path: path.to_path_buf(),
-        error,
-    };
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(err)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}-{}",
-        display_name(path),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        #[cfg(unix)]
-        fs::File::open(dir)?.sync_all()?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(err)
+    crate::atomic_file::write(path, text).map_err(|e| StoreError::Write {
+        path: e.path,
+        error: e.error,
+    })
 }
 
 /// Saves a panel: the previous good file becomes the backup, then the new
@@ -953,6 +925,7 @@ impl Drop for Autosaver {
 mod tests {
     use super::*;
     use crate::persona::TechProficiency;
+    use std::sync::atomic::Ordering;
     use std::sync::{Arc, Mutex};
 
     fn panel(n: u32) -> Vec<Persona> {

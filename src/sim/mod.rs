@@ -2,6 +2,7 @@
 //! report and saved sessions.
 
 pub mod debate;
+pub mod export;
 pub mod prompts;
 pub mod report;
 pub mod session;

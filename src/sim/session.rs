@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::estimate_cost;
+use crate::atomic_file::write as atomic_write;
+use crate::llm::pricing::estimate_cost;
 use crate::llm::{BackendInfo, ChatBackend, ChatMessage, ChatRequest, Usage};
 use crate::persona::Persona;
-use crate::persona::store::atomic_write;
 
 use super::debate::{
     DebateConfig, Outcome, SimEvent, Speaker, Transcript, Turn, debate_rounds, refuse, speak,
@@ -311,7 +311,7 @@ pub enum SessionError {
     #[error("cannot read session {path}: {detail}")]
     Read { path: PathBuf, detail: String },
     #[error(transparent)]
-    Write(#[from] crate::persona::store::StoreError),
+    Write(#[from] crate::atomic_file::WriteError),
     #[error("cannot delete {path}: {source}")]
     Delete {
         path: PathBuf,

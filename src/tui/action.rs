@@ -2,9 +2,9 @@
 
 use crossterm::event::KeyEvent;
 
-use crate::config::ExportFormat;
 use crate::persona::Persona;
 use crate::sim::debate::DebateConfig;
+use crate::sim::export::ExportFormat;
 use crate::sim::session::Session;
 use crate::sim::synth::{BatchResult, SynthEvent};
 

@@ -12,15 +12,16 @@ use ratatui_textarea::{TextArea, WrapMode};
 use super::action::{Action, Effect, HistoryAction, JobDone};
 use super::panel::PanelUi;
 use super::panes::conversation::{ConversationView, Entry, EntryKind};
-use super::text::truncate;
 use super::theme;
 use crate::llm::fetch::FetchProgress;
-use crate::llm::{BackendInfo, HOW_TO_CONFIGURE, Usage};
+use crate::llm::{BackendInfo, Usage};
 use crate::persona::Persona;
 use crate::persona::store::SaveNotice;
+use crate::services::HOW_TO_CONFIGURE;
 use crate::sim::debate::{DebateConfig, Outcome, SimEvent};
 use crate::sim::report::{Report, evidence, turn_list};
 use crate::sim::session::{Session, SessionStatus, session_matches};
+use crate::text::truncate;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {

@@ -6,7 +6,7 @@ use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, Mou
 use super::action::{Action, FormKey, HistoryAction, PanelAction};
 use super::app::{App, Focus, History, OfferState, Screen};
 use super::panel::SynthUi;
-use crate::config::ExportFormat;
+use crate::sim::export::ExportFormat;
 
 /// Lines moved per mouse wheel notch.
 const WHEEL_LINES: usize = 3;

@@ -6,7 +6,6 @@ pub mod form;
 pub mod keymap;
 pub mod panel;
 pub mod panes;
-pub mod text;
 pub mod theme;
 pub mod ui;
 
@@ -33,17 +32,16 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::config::Settings;
 use crate::llm::ChatBackend;
 use crate::llm::fetch::{FetchPlan, FetchProgress, fetch};
-use crate::observe::http::serve;
-use crate::observe::instrument::Instrumented;
 use crate::observe::metrics::Metrics;
 use crate::persona::store::{Autosaver, Loaded, SaveNotice, StorePaths, backup_now};
+use crate::services::Services;
 use crate::sim::synth::{synthesize_batch, synthesize_one};
 use tokio_util::sync::CancellationToken;
 
 use crate::sim::debate::SimEvent;
+use crate::sim::export::export_to_dir;
 use crate::sim::session::{
     ReportPolicy, Session, SessionStore, run_followup, run_report, run_session,
 };
@@ -164,26 +162,16 @@ struct Places {
     store_paths: StorePaths,
 }
 
-pub async fn run(settings: Settings, loaded: Loaded) -> anyhow::Result<()> {
-    let metrics = Arc::new(Metrics::new());
+pub async fn run(services: &Services, loaded: Loaded) -> anyhow::Result<()> {
+    let settings = &services.settings;
+    let metrics = services
+        .metrics
+        .clone()
+        .context("the TUI needs the metrics registry")?;
     metrics.personas.set(loaded.personas.len() as i64);
     metrics.set_store_problem(store_problem(&loaded));
-    let backend = settings
-        .backend
-        .build()
-        .map(|b| Instrumented::wrap(b, metrics.clone(), settings.slow_call));
-    let metrics_failure = match settings.metrics_addr {
-        Some(addr) => match serve(metrics.clone(), addr, &settings.environment).await {
-            Ok(_) => None,
-            Err(e) => {
-                tracing::warn!(target: "metrics", %addr, error = %e, "metrics server not started");
-                Some(format!(
-                    "Metrics off: cannot listen on {addr}: {e} (another persona-sim? --metrics-port N or --no-metrics)"
-                ))
-            }
-        },
-        None => None,
-    };
+    let backend = services.backend.clone();
+    let metrics_failure = services.start_metrics_server().await.err();
     let mut app = App::new(
         loaded.personas,
         backend.as_ref().map(|b| b.info()),
@@ -398,11 +386,8 @@ async fn event_loop(
             Some(Effect::Export(session, format)) => {
                 let dir = places.exports_dir.clone();
                 background(&loaded_tx, move || {
-                    let path = dir.join(format!("{}.{}", session.id, format.extension()));
                     JobDone::Exported(
-                        crate::cli::write_export(&session, &path)
-                            .map(|_| path)
-                            .map_err(|e| format!("{e:#}")),
+                        export_to_dir(&session, &dir, format).map_err(|e| e.to_string()),
                     )
                 });
             }

@@ -15,7 +15,7 @@ use ratatui::widgets::{
 use unicode_width::UnicodeWidthStr;
 
 use crate::llm::Usage;
-use crate::tui::text::truncate;
+use crate::text::truncate;
 use crate::tui::theme;
 
 #[derive(Debug, Clone, PartialEq)]

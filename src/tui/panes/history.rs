@@ -7,8 +7,8 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, List, ListItem, Paragraph};
 
+use crate::text::truncate;
 use crate::tui::app::History;
-use crate::tui::text::truncate;
 use crate::tui::theme;
 
 pub fn render(frame: &mut Frame, area: Rect, history: &mut History) {

@@ -8,10 +8,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Gauge, Paragraph, Wrap};
 
 use crate::persona::query::{Count, stats};
+use crate::text::truncate;
 use crate::tui::app::App;
 use crate::tui::form::{FieldKind, FormMode, PersonaForm};
 use crate::tui::panel::SynthUi;
-use crate::tui::text::truncate;
 use crate::tui::theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {

@@ -7,8 +7,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, List, ListItem};
 use unicode_width::UnicodeWidthStr;
 
+use crate::text::truncate;
 use crate::tui::app::{App, Focus};
-use crate::tui::text::truncate;
 use crate::tui::theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &mut App) {

@@ -13,8 +13,8 @@ use ratatui::widgets::{
 
 use crate::sim::report::{Report, ReportFormat, Stance};
 use crate::sim::session::Session;
+use crate::text::truncate;
 use crate::tui::app::{App, Phase, RunState, report_items};
-use crate::tui::text::truncate;
 use crate::tui::theme;
 
 const MISSING: &str = "—";

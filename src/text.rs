@@ -1,4 +1,4 @@
-//! Text fitting helpers shared by the panes.
+//! Fitting text into columns, for every face (TUI panes, CLI tables).
 
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 

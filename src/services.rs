@@ -1,0 +1,61 @@
+//! The composition root's parts: settings, metrics and the LLM backend,
+//! built once in `main.rs` and handed to the face that runs. Faces never
+//! build these themselves.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::llm::ChatBackend;
+use crate::observe::instrument::Instrumented;
+use crate::observe::metrics::Metrics;
+
+/// The message shown when no backend can run.
+pub const HOW_TO_CONFIGURE: &str = "set OPENAI_API_KEY for OpenAI, or OPENAI_BASE_URL for an \
+OpenAI-compatible server (Ollama: http://localhost:11434/v1, llama.cpp server: \
+http://localhost:8080/v1), or install the offline model with `persona-sim model fetch` \
+(in a build with the `local` feature); then restart";
+
+pub struct Services {
+    pub settings: Settings,
+    /// The registry a long-running face serves on `/metrics`; `None` for
+    /// short-lived commands, which only log their LLM calls.
+    pub metrics: Option<Arc<Metrics>>,
+    /// The configured backend, logged (and measured when there are
+    /// metrics); `None` when nothing is configured.
+    pub backend: Option<Arc<dyn ChatBackend>>,
+}
+
+impl Services {
+    /// `with_metrics`: the face serves metrics (the TUI), so LLM calls are
+    /// counted. The local model is loaded on first use, so this never blocks.
+    pub fn new(settings: Settings, with_metrics: bool) -> Services {
+        let metrics = with_metrics.then(|| Arc::new(Metrics::new()));
+        let backend = settings
+            .backend
+            .build()
+            .map(|b| Instrumented::wrap(b, metrics.clone(), settings.slow_call));
+        Services {
+            settings,
+            metrics,
+            backend,
+        }
+    }
+
+    /// Starts `/metrics`, `/healthz` and `/health` when configured. On
+    /// failure, the app keeps running and the user is told why.
+    pub async fn start_metrics_server(&self) -> Result<Option<SocketAddr>, String> {
+        let (Some(metrics), Some(addr)) = (&self.metrics, self.settings.metrics_addr) else {
+            return Ok(None);
+        };
+        match crate::observe::http::serve(metrics.clone(), addr, &self.settings.environment).await {
+            Ok(bound) => Ok(Some(bound)),
+            Err(e) => {
+                tracing::warn!(target: "metrics", %addr, error = %e, "metrics server not started");
+                Err(format!(
+                    "Metrics off: cannot listen on {addr}: {e} (another persona-sim? --metrics-port N or --no-metrics)"
+                ))
+            }
+        }
+    }
+}
