@@ -21,6 +21,7 @@ use persona_sim::sim::report::{ReportFormat, Stance};
 use persona_sim::sim::session::{
     ReportPolicy, Session, SessionStatus, SessionStore, run_followup, run_session, session_markdown,
 };
+use persona_sim::tui::action::Action;
 use persona_sim::tui::app::{App, Screen};
 use persona_sim::tui::ui;
 use support::{MockServer, Reply, is_report_request, report_json};
@@ -81,7 +82,8 @@ fn render_report(session: &Session, width: u16, height: u16) -> String {
     };
     let mut app = App::new(builtin_panel(), Some(info), 2, 300);
     app.open_session(session.clone());
-    app.screen = Screen::Report;
+    app.update(Action::ToggleReport);
+    assert_eq!(app.screen(), Screen::Report);
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     terminal.draw(|f| ui::draw(f, &mut app)).unwrap();
     let buf = terminal.backend().buffer().clone();

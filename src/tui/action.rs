@@ -14,9 +14,15 @@ pub enum Action {
     FocusNext,
     FocusPrev,
     StartDebate,
-    /// Esc: close an overlay, else cancel a running debate, else clear the notice.
+    /// Esc on the main screens: clear the persona filter, else cancel a
+    /// run, else leave the report screen, else clear the notice. (Dialogs
+    /// bind Esc themselves.)
     Escape,
     ToggleHelp,
+    /// Scroll the help by this many lines.
+    HelpScroll(i32),
+    /// Close the dialog on top.
+    CloseOverlay,
     ListUp,
     ListDown,
     ListTop,

@@ -9,18 +9,21 @@ use ratatui::style::{Color, Style};
 use ratatui::widgets::{Block, Borders, ListState};
 use ratatui_textarea::{TextArea, WrapMode};
 
-use super::action::{Action, Effect, HistoryAction, JobDone};
-use super::panel::PanelUi;
+use super::action::{Action, Effect, JobDone};
 use super::panes::conversation::{ConversationView, Entry, EntryKind};
+use super::persona_list::PanelUi;
 use super::theme;
-use crate::llm::fetch::FetchProgress;
+use super::views::Overlay;
+use super::views::export_menu::ExportMenu;
+use super::views::help::Help;
+use super::views::history::History;
 use crate::llm::{BackendInfo, Usage};
 use crate::persona::Persona;
 use crate::persona::store::SaveNotice;
 use crate::services::HOW_TO_CONFIGURE;
 use crate::sim::debate::{DebateConfig, Outcome, SimEvent};
 use crate::sim::report::{Report, evidence, turn_list};
-use crate::sim::session::{Session, SessionStatus, session_matches};
+use crate::sim::session::{Session, SessionStatus};
 use crate::text::truncate;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,26 +94,7 @@ pub struct Notice {
     pub text: String,
 }
 
-/// The offer to install the local model, and the download's progress.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ModelOffer {
-    pub path: PathBuf,
-    pub state: OfferState,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum OfferState {
-    Asking,
-    Fetching {
-        source: String,
-        done: u64,
-        total: Option<u64>,
-        verifying: bool,
-    },
-    Failed(String),
-}
-
-fn new_editor() -> TextArea<'static> {
+pub(crate) fn new_editor() -> TextArea<'static> {
     let mut editor = TextArea::default();
     editor.set_wrap_mode(WrapMode::WordOrGlyph);
     editor.set_placeholder_text("Describe the feature to debate…");
@@ -128,81 +112,47 @@ fn plural(n: usize, noun: &str) -> String {
     }
 }
 
+/// Fields are `pub(crate)`: the views (one file per dialog) change them;
+/// tests and other crates read them through the accessors below.
 pub struct App {
-    pub personas: Vec<Persona>,
-    pub list: ListState,
-    pub selected: HashSet<u32>,
-    pub editor: TextArea<'static>,
-    pub conversation: ConversationView,
-    pub focus: Focus,
-    pub run: RunState,
-    pub usage: Usage,
-    pub backend: Option<BackendInfo>,
-    pub notice: Option<Notice>,
-    pub show_help: bool,
+    pub(crate) personas: Vec<Persona>,
+    pub(crate) list: ListState,
+    pub(crate) selected: HashSet<u32>,
+    pub(crate) editor: TextArea<'static>,
+    pub(crate) conversation: ConversationView,
+    pub(crate) focus: Focus,
+    pub(crate) run: RunState,
+    pub(crate) usage: Usage,
+    pub(crate) backend: Option<BackendInfo>,
+    pub(crate) notice: Option<Notice>,
+    /// Open dialogs, bottom first: the last one takes the keys and is
+    /// drawn on top.
+    pub(crate) overlays: Vec<Overlay>,
     /// Set while the local model is the backend and is not installed.
-    pub missing_model: Option<PathBuf>,
-    pub model_offer: Option<ModelOffer>,
-    pub rounds: u32,
-    pub max_tokens_per_turn: u32,
-    pub max_tokens_total: Option<u32>,
-    pub should_quit: bool,
+    pub(crate) missing_model: Option<PathBuf>,
+    pub(crate) rounds: u32,
+    pub(crate) max_tokens_per_turn: u32,
+    pub(crate) max_tokens_total: Option<u32>,
+    pub(crate) should_quit: bool,
     /// Something visible changed since the last frame.
-    pub dirty: bool,
+    pub(crate) dirty: bool,
+    /// The time as the loop last saw it: counters are drawn from this, not
+    /// from the clock, so a frame is a function of the state.
+    pub(crate) now: Instant,
     /// Conversation entry of each transcript turn of the running debate.
     turn_entries: Vec<usize>,
     /// The session on screen (running, finished or opened from history),
     /// kept in step with the runner's copy by the same events.
-    pub session: Option<Session>,
-    pub screen: Screen,
+    pub(crate) session: Option<Session>,
+    pub(crate) screen: Screen,
     /// The report's text as it streams in.
-    pub report_draft: String,
+    pub(crate) report_draft: String,
     /// Selected concern, request or insight on the report screen (or the
     /// scroll offset of a plain-text report).
-    pub report_selected: usize,
-    pub history: Option<History>,
-    /// The "export as" chooser is open.
-    pub export_menu: bool,
-    pub panel: PanelUi,
+    pub(crate) report_selected: usize,
+    pub(crate) panel: PanelUi,
     /// Personas created since the loop last counted them (metrics).
-    pub created: usize,
-}
-
-/// The history overlay: saved sessions, a search, a delete confirmation.
-#[derive(Debug, Clone, Default)]
-pub struct History {
-    /// Newest first; `None` while loading.
-    pub sessions: Option<Vec<Session>>,
-    /// Files that could not be read.
-    pub errors: Vec<String>,
-    pub filter: String,
-    pub filtering: bool,
-    pub list: ListState,
-    /// Asking "delete this session?" for this id.
-    pub confirm_delete: Option<String>,
-}
-
-impl History {
-    /// Sessions matching the search, newest first.
-    pub fn visible(&self) -> Vec<&Session> {
-        self.sessions
-            .iter()
-            .flatten()
-            .filter(|s| session_matches(s, &self.filter))
-            .collect()
-    }
-
-    fn selected(&self) -> Option<&Session> {
-        let index = self.list.selected()?;
-        self.visible().get(index).copied()
-    }
-
-    fn clamp(&mut self) {
-        let n = self.visible().len();
-        let sel = self.list.selected().unwrap_or(0);
-        self.list
-            .select(if n == 0 { None } else { Some(sel.min(n - 1)) });
-    }
+    pub(crate) created: usize,
 }
 
 /// A concern, request or insight on the report screen, with its evidence.
@@ -273,21 +223,19 @@ impl App {
             usage: Usage::default(),
             backend,
             notice: None,
-            show_help: false,
+            overlays: Vec::new(),
             missing_model: None,
-            model_offer: None,
             rounds,
             max_tokens_per_turn,
             max_tokens_total: None,
             should_quit: false,
             dirty: true,
+            now: Instant::now(),
             turn_entries: Vec::new(),
             session: None,
             screen: Screen::Debate,
             report_draft: String::new(),
             report_selected: 0,
-            history: None,
-            export_menu: false,
             panel: PanelUi::new(count),
             created: 0,
         };
@@ -301,66 +249,175 @@ impl App {
         app
     }
 
-    /// The local model is the backend but not installed: offer to fetch it.
-    pub fn offer_model(&mut self, path: PathBuf) {
-        self.missing_model = Some(path.clone());
-        self.model_offer = Some(ModelOffer {
-            path,
-            state: OfferState::Asking,
-        });
-        self.dirty = true;
-    }
-
-    pub fn on_fetch_progress(&mut self, progress: FetchProgress) {
-        let Some(ModelOffer {
-            state:
-                OfferState::Fetching {
-                    source,
-                    done,
-                    total,
-                    verifying,
-                },
-            ..
-        }) = &mut self.model_offer
-        else {
-            return;
-        };
-        match progress {
-            FetchProgress::Source(s) => {
-                *source = s;
-                *done = 0;
-                *total = None;
-            }
-            FetchProgress::Bytes { done: d, total: t } => {
-                *done = d;
-                *total = t;
-            }
-            FetchProgress::Verifying => *verifying = true,
-        }
-        self.dirty = true;
-    }
-
-    pub fn on_fetch_done(&mut self, result: Result<PathBuf, String>) {
-        self.dirty = true;
-        match result {
-            Ok(path) => {
-                self.missing_model = None;
-                self.model_offer = None;
-                self.set_notice(
-                    NoticeLevel::Info,
-                    format!("Model installed at {}: press F5 to start", path.display()),
-                );
-            }
-            Err(e) => {
-                if let Some(offer) = &mut self.model_offer {
-                    offer.state = OfferState::Failed(e);
-                }
-            }
-        }
-    }
-
     pub fn is_running(&self) -> bool {
         matches!(self.run, RunState::Running { .. })
+    }
+
+    /// Opens a dialog on top of the others.
+    pub(crate) fn open(&mut self, overlay: Overlay) {
+        self.overlays.push(overlay);
+        self.dirty = true;
+    }
+
+    /// Open dialogs, bottom first.
+    pub fn overlays(&self) -> &[Overlay] {
+        &self.overlays
+    }
+
+    /// The loop tells the app the time before each update and frame.
+    pub fn set_now(&mut self, now: Instant) {
+        self.now = now;
+    }
+
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// When the screen next changes by itself (an elapsed-seconds counter),
+    /// so the loop redraws then; `None` on a screen that only changes on
+    /// input.
+    pub fn redraw_deadline(&self) -> Option<Instant> {
+        let status = match &self.run {
+            RunState::Running { started, .. } => {
+                Some(super::views::next_second(*started, self.now))
+            }
+            _ => None,
+        };
+        self.overlays
+            .iter()
+            .filter_map(|o| o.view().redraw_at(self.now))
+            .chain(status)
+            .min()
+    }
+
+    pub fn focus(&self) -> Focus {
+        self.focus
+    }
+
+    pub fn screen(&self) -> Screen {
+        self.screen
+    }
+
+    pub fn run_state(&self) -> &RunState {
+        &self.run
+    }
+
+    pub fn notice(&self) -> Option<&Notice> {
+        self.notice.as_ref()
+    }
+
+    pub fn session(&self) -> Option<&Session> {
+        self.session.as_ref()
+    }
+
+    pub fn personas(&self) -> &[Persona] {
+        &self.personas
+    }
+
+    /// Ids of the selected personas.
+    pub fn selected(&self) -> &HashSet<u32> {
+        &self.selected
+    }
+
+    pub fn should_quit(&self) -> bool {
+        self.should_quit
+    }
+
+    pub fn conversation(&self) -> &ConversationView {
+        &self.conversation
+    }
+
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    pub fn backend(&self) -> Option<&BackendInfo> {
+        self.backend.as_ref()
+    }
+
+    /// Selected item on the report screen (or scroll line of a plain one).
+    pub fn report_selected(&self) -> usize {
+        self.report_selected
+    }
+
+    /// Rows of the persona list: indices into `personas()` (the filter's
+    /// matches).
+    pub fn visible_rows(&self) -> &[usize] {
+        &self.panel.visible
+    }
+
+    /// The filter text, when a filter is on.
+    pub fn filter_text(&self) -> Option<&str> {
+        self.panel.filter.as_ref().map(|f| f.text.as_str())
+    }
+
+    /// Takes the count of personas created since the last call (metrics).
+    pub fn take_created(&mut self) -> usize {
+        std::mem::take(&mut self.created)
+    }
+
+    pub fn set_max_tokens_total(&mut self, total: Option<u32>) {
+        self.max_tokens_total = total;
+    }
+
+    /// The feature editor's lines.
+    pub fn editor_lines(&self) -> &[String] {
+        self.editor.lines()
+    }
+
+    /// Empties the feature editor.
+    pub fn clear_feature(&mut self) {
+        self.editor = new_editor();
+        self.style_editor();
+        self.dirty = true;
+    }
+
+    /// Replaces the persona selection (ids not in the panel are kept out).
+    pub fn set_selection(&mut self, ids: &[u32]) {
+        self.selected = ids
+            .iter()
+            .copied()
+            .filter(|id| self.personas.iter().any(|p| p.id == *id))
+            .collect();
+        self.dirty = true;
+    }
+
+    /// The row under the cursor in the persona list.
+    pub fn list_cursor(&self) -> Option<usize> {
+        self.list.selected()
+    }
+
+    pub fn help_open(&self) -> bool {
+        self.overlays.iter().any(|o| matches!(o, Overlay::Help(_)))
+    }
+
+    pub fn export_menu_open(&self) -> bool {
+        self.overlays
+            .iter()
+            .any(|o| matches!(o, Overlay::ExportMenu(_)))
+    }
+
+    pub fn stats_open(&self) -> bool {
+        self.overlays.iter().any(|o| matches!(o, Overlay::Stats(_)))
+    }
+
+    /// Personas created since the loop last counted them.
+    pub fn created_count(&self) -> usize {
+        self.created
+    }
+
+    /// Whether the screen changed since the last frame.
+    pub fn dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// Clears the changed flag after a frame; returns what it was.
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
     }
 
     pub fn set_notice(&mut self, level: NoticeLevel, text: impl Into<String>) {
@@ -408,12 +465,29 @@ impl App {
             }
             Action::FocusNext => self.set_focus(self.focus.next()),
             Action::FocusPrev => self.set_focus(self.focus.prev()),
-            Action::ToggleHelp => self.show_help = !self.show_help,
+            Action::ToggleHelp => {
+                if matches!(self.overlays.last(), Some(Overlay::Help(_))) {
+                    self.overlays.pop();
+                } else {
+                    self.overlays.retain(|o| !matches!(o, Overlay::Help(_)));
+                    self.open(Overlay::Help(Help::default()));
+                }
+            }
+            Action::HelpScroll(delta) => {
+                let total = super::views::help::lines(80).len();
+                if let Some(Overlay::Help(help)) = self.overlays.last_mut() {
+                    help.scroll = help
+                        .scroll
+                        .saturating_add_signed(delta as isize)
+                        .min(total.saturating_sub(1));
+                }
+            }
+            Action::CloseOverlay => {
+                self.overlays.pop();
+            }
             Action::Escape => {
-                if self.show_help {
-                    self.show_help = false;
-                } else if self.export_menu {
-                    self.export_menu = false;
+                if self.focus == Focus::Personas && self.panel.filter.is_some() {
+                    return self.on_panel(super::action::PanelAction::FilterClear);
                 } else if self.is_running() {
                     return self.cancel();
                 } else if self.screen == Screen::Report {
@@ -431,14 +505,15 @@ impl App {
             Action::WriteReport => return self.write_report(),
             Action::FollowUp => return self.follow_up(),
             Action::ExportMenu => match &self.session {
-                Some(_) => self.export_menu = true,
+                Some(_) => self.open(Overlay::ExportMenu(ExportMenu)),
                 None => self.set_notice(
                     NoticeLevel::Error,
                     "Nothing to export yet: run a debate or open one from the history (F2)",
                 ),
             },
             Action::Export(format) => {
-                self.export_menu = false;
+                self.overlays
+                    .retain(|o| !matches!(o, Overlay::ExportMenu(_)));
                 if let Some(session) = &self.session {
                     return Some(Effect::Export(Box::new(session.clone()), format));
                 }
@@ -450,7 +525,7 @@ impl App {
             }
             Action::ReportJump => self.jump_to_evidence(),
             Action::OpenHistory => {
-                self.history = Some(History::default());
+                self.open(Overlay::History(History::default()));
                 return Some(Effect::LoadHistory);
             }
             Action::History(action) => return self.on_history(action),
@@ -499,34 +574,8 @@ impl App {
                     .insert_str(text.replace("\r\n", "\n").replace('\r', "\n"));
             }
             Action::Redraw => {}
-            Action::AcceptModelFetch => {
-                if let Some(offer) = &mut self.model_offer {
-                    offer.state = OfferState::Fetching {
-                        source: String::new(),
-                        done: 0,
-                        total: None,
-                        verifying: false,
-                    };
-                    return Some(Effect::FetchModel(offer.path.clone()));
-                }
-            }
-            Action::DismissModelOffer => {
-                let was_fetching = matches!(
-                    self.model_offer,
-                    Some(ModelOffer {
-                        state: OfferState::Fetching { .. },
-                        ..
-                    })
-                );
-                self.model_offer = None;
-                self.set_notice(
-                    NoticeLevel::Info,
-                    "No local model: run `persona-sim model fetch`, or set OPENAI_API_KEY; F5 offers the download again",
-                );
-                if was_fetching {
-                    return Some(Effect::CancelFetch);
-                }
-            }
+            Action::AcceptModelFetch => return self.accept_model_fetch(),
+            Action::DismissModelOffer => return self.dismiss_model_offer(),
         }
         None
     }
@@ -606,7 +655,7 @@ impl App {
             round: 1,
             rounds: self.rounds,
             speaker: None,
-            started: Instant::now(),
+            started: self.now,
         };
         self.session = None;
         self.report_draft.clear();
@@ -666,7 +715,7 @@ impl App {
             round: 0,
             rounds: self.rounds,
             speaker: None,
-            started: Instant::now(),
+            started: self.now,
         };
     }
 
@@ -761,7 +810,10 @@ impl App {
 
     fn report_item_count(&self) -> usize {
         match self.session.as_ref().and_then(|s| s.report.as_ref()) {
-            Some(report) if report.text.is_some() => usize::MAX,
+            // A plain-text report scrolls by line, to its last line.
+            Some(report) if report.text.is_some() => {
+                report.text.as_deref().map_or(0, |t| t.lines().count())
+            }
             Some(report) => report_items(report).len(),
             None => 0,
         }
@@ -779,7 +831,8 @@ impl App {
             self.set_notice(NoticeLevel::Info, "This item cites no turns");
             return;
         };
-        let Some(&entry) = self.turn_entries.get(turn - 1) else {
+        // Turns are numbered from 1; a hand-edited file may say 0.
+        let Some(&entry) = turn.checked_sub(1).and_then(|i| self.turn_entries.get(i)) else {
             self.set_notice(NoticeLevel::Error, format!("Turn T{turn} is not on screen"));
             return;
         };
@@ -861,106 +914,12 @@ impl App {
             .unwrap_or_default()
     }
 
-    fn on_history(&mut self, action: HistoryAction) -> Option<Effect> {
-        let running = self.is_running();
-        let current = self.session.as_ref().map(|s| s.id.clone());
-        let history = self.history.as_mut()?;
-        match action {
-            HistoryAction::Up => {
-                let sel = history.list.selected().unwrap_or(0);
-                history.list.select(Some(sel.saturating_sub(1)));
-            }
-            HistoryAction::Down => {
-                let sel = history.list.selected().map_or(0, |s| s + 1);
-                history.list.select(Some(sel));
-                history.clamp();
-            }
-            HistoryAction::Open if running => {
-                self.set_notice(
-                    NoticeLevel::Info,
-                    "Wait for the run to finish (Esc cancels it), then open a session",
-                );
-            }
-            HistoryAction::Open => {
-                if let Some(session) = history.selected().cloned() {
-                    self.history = None;
-                    let id = session.id.clone();
-                    self.open_session(session);
-                    self.set_notice(
-                        NoticeLevel::Info,
-                        format!("Opened session {id}: F3 report · F6 follow-up · F4 export"),
-                    );
-                }
-            }
-            HistoryAction::Rerun => {
-                if let Some(session) = history.selected().cloned() {
-                    self.history = None;
-                    self.editor = new_editor();
-                    self.editor.insert_str(&session.feature);
-                    let missing: Vec<&str> = session
-                        .personas
-                        .iter()
-                        .filter(|p| !self.personas.iter().any(|q| q.id == p.id))
-                        .map(|p| p.name.as_str())
-                        .collect();
-                    let note = if missing.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({} no longer in the panel)", missing.join(", "))
-                    };
-                    self.selected = session
-                        .personas
-                        .iter()
-                        .map(|p| p.id)
-                        .filter(|id| self.personas.iter().any(|p| p.id == *id))
-                        .collect();
-                    self.set_focus(Focus::Editor);
-                    self.screen = Screen::Debate;
-                    self.set_notice(
-                        NoticeLevel::Info,
-                        format!("Feature and personas loaded{note}: edit if you like, then F5"),
-                    );
-                }
-            }
-            HistoryAction::Delete => {
-                let id = history.selected().map(|s| s.id.clone());
-                if running && id.is_some() && id == current {
-                    self.set_notice(
-                        NoticeLevel::Info,
-                        "That session is running: cancel it first",
-                    );
-                } else {
-                    history.confirm_delete = id;
-                }
-            }
-            HistoryAction::CancelDelete => history.confirm_delete = None,
-            HistoryAction::ConfirmDelete => {
-                if let Some(id) = history.confirm_delete.take() {
-                    return Some(Effect::DeleteSession(id));
-                }
-            }
-            HistoryAction::StartFilter => history.filtering = true,
-            HistoryAction::FilterChar(c) => {
-                history.filter.push(c);
-                history.list.select(Some(0));
-                history.clamp();
-            }
-            HistoryAction::FilterBackspace => {
-                history.filter.pop();
-                history.clamp();
-            }
-            HistoryAction::EndFilter => history.filtering = false,
-            HistoryAction::Close => self.history = None,
-        }
-        None
-    }
-
     /// A background job finished.
     pub fn on_loaded(&mut self, loaded: JobDone) {
         self.dirty = true;
         match loaded {
             JobDone::History { sessions, errors } => {
-                if let Some(history) = &mut self.history {
+                if let Some(history) = self.history_mut() {
                     history.sessions = Some(sessions);
                     history.errors = errors;
                     if history.list.selected().is_none() {
@@ -976,7 +935,7 @@ impl App {
                 self.set_notice(NoticeLevel::Error, format!("Export failed: {e}"))
             }
             JobDone::Deleted(Ok(id)) => {
-                if let Some(history) = &mut self.history
+                if let Some(history) = self.history_mut()
                     && let Some(sessions) = &mut history.sessions
                 {
                     sessions.retain(|s| s.id != id);

@@ -1,16 +1,460 @@
-//! Terminal events to actions. Which keys mean what depends on focus: in the
-//! editor, letters are text; elsewhere some are commands.
+//! Keys to actions, from one set of tables. Routing, the help overlay, the
+//! hint bar and the README's key table are all read from these bindings, so
+//! what the keys do and what the screen says they do cannot drift apart.
+//!
+//! Routing order: the keys that work everywhere ([`ALWAYS`]), then the
+//! overlay stack from the top (a modal view swallows what it does not know),
+//! then the screen below: [`SCREEN`] keys, then the focused pane's.
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
 
-use super::action::{Action, FormKey, HistoryAction, PanelAction};
-use super::app::{App, Focus, History, OfferState, Screen};
-use super::panel::SynthUi;
-use crate::sim::export::ExportFormat;
+use super::action::{Action, PanelAction};
+use super::app::{App, Focus, Screen};
+use super::views::{self, Routed};
 
 /// Lines moved per mouse wheel notch.
 const WHEEL_LINES: usize = 3;
 
+/// One key with its modifiers (Shift is ignored for characters: `G` is `G`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    pub code: KeyCode,
+    pub ctrl: bool,
+}
+
+pub const fn key(code: KeyCode) -> Key {
+    Key { code, ctrl: false }
+}
+
+pub const fn ch(c: char) -> Key {
+    key(KeyCode::Char(c))
+}
+
+pub const fn ctrl(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        ctrl: true,
+    }
+}
+
+impl Key {
+    fn matches(&self, event: &KeyEvent) -> bool {
+        let ctrl = event.modifiers.contains(KeyModifiers::CONTROL);
+        self.code == event.code && self.ctrl == ctrl
+    }
+}
+
+/// A key binding: what it does, and how it is described.
+#[derive(Debug)]
+pub struct Binding {
+    pub keys: &'static [Key],
+    /// The keys as the help shows them ("F5 / Ctrl-R").
+    pub label: &'static str,
+    /// What they do, for the help.
+    pub help: &'static str,
+    /// Key and word for the hint bar, when it earns a place there.
+    pub hint: Option<(&'static str, &'static str)>,
+    /// Whether the hint is shown now (e.g. "F3 report" only with a session).
+    pub hint_when: fn(&App) -> bool,
+    pub action: Action,
+}
+
+pub fn always(_: &App) -> bool {
+    true
+}
+
+fn idle(app: &App) -> bool {
+    !app.is_running()
+}
+
+fn running(app: &App) -> bool {
+    app.is_running()
+}
+
+fn idle_with_session(app: &App) -> bool {
+    !app.is_running() && app.session().is_some()
+}
+
+fn not_idle_with_session(app: &App) -> bool {
+    !idle_with_session(app)
+}
+
+fn not_in_editor(app: &App) -> bool {
+    app.focus() != Focus::Editor
+}
+
+fn in_editor(app: &App) -> bool {
+    app.focus() == Focus::Editor
+}
+
+/// A binding shown in the help only.
+pub const fn bind(
+    keys: &'static [Key],
+    label: &'static str,
+    help: &'static str,
+    action: Action,
+) -> Binding {
+    Binding {
+        keys,
+        label,
+        help,
+        hint: None,
+        hint_when: always,
+        action,
+    }
+}
+
+/// A binding also shown in the hint bar.
+pub const fn hinted(
+    keys: &'static [Key],
+    label: &'static str,
+    help: &'static str,
+    hint: (&'static str, &'static str),
+    action: Action,
+) -> Binding {
+    Binding {
+        keys,
+        label,
+        help,
+        hint: Some(hint),
+        hint_when: always,
+        action,
+    }
+}
+
+/// A binding whose hint shows only when `hint_when` says so.
+const fn hinted_when(
+    keys: &'static [Key],
+    label: &'static str,
+    help: &'static str,
+    hint: (&'static str, &'static str),
+    action: Action,
+    hint_when: fn(&App) -> bool,
+) -> Binding {
+    Binding {
+        keys,
+        label,
+        help,
+        hint: Some(hint),
+        hint_when,
+        action,
+    }
+}
+
+/// Keys that work everywhere, over any dialog.
+pub static ALWAYS: &[Binding] = &[
+    hinted_when(
+        &[key(KeyCode::F(1))],
+        "F1",
+        "this help, from anywhere",
+        ("F1", "help"),
+        Action::ToggleHelp,
+        in_editor,
+    ),
+    hinted_when(
+        &[ctrl('c')],
+        "Ctrl-C",
+        "quit (a running debate is saved as cancelled)",
+        ("Ctrl-C", "quit"),
+        Action::Quit,
+        in_editor,
+    ),
+];
+
+/// Keys of the main screens (debate and report), whatever the focus.
+pub static SCREEN: &[Binding] = &[
+    hinted_when(
+        &[
+            key(KeyCode::F(5)),
+            ctrl('r'),
+            Key {
+                code: KeyCode::Enter,
+                ctrl: true,
+            },
+        ],
+        "F5 / Ctrl-R",
+        "start the debate (also Ctrl-Enter where the terminal reports it)",
+        ("F5", "start"),
+        Action::StartDebate,
+        idle,
+    ),
+    hinted_when(
+        &[key(KeyCode::Esc)],
+        "Esc",
+        "cancel a run; clear the filter; leave the report; clear the message",
+        ("Esc", "cancel"),
+        Action::Escape,
+        running,
+    ),
+    hinted_when(
+        &[key(KeyCode::F(2))],
+        "F2",
+        "history of saved debates",
+        ("F2", "history"),
+        Action::OpenHistory,
+        not_idle_with_session,
+    ),
+    hinted_when(
+        &[key(KeyCode::F(3))],
+        "F3",
+        "report ⇄ debate screen",
+        ("F3", "report"),
+        Action::ToggleReport,
+        idle_with_session,
+    ),
+    hinted_when(
+        &[key(KeyCode::F(6))],
+        "F6",
+        "ask the selected personas the editor's text as a follow-up",
+        ("F6", "ask"),
+        Action::FollowUp,
+        idle_with_session,
+    ),
+    hinted_when(
+        &[key(KeyCode::F(4))],
+        "F4",
+        "export the session (Markdown or JSON)",
+        ("F4", "export"),
+        Action::ExportMenu,
+        idle_with_session,
+    ),
+    bind(
+        &[key(KeyCode::F(7))],
+        "F7",
+        "write (or rewrite) the feedback report",
+        Action::WriteReport,
+    ),
+    hinted(
+        &[key(KeyCode::Tab)],
+        "Tab / Shift-Tab",
+        "focus: personas → feature → conversation",
+        ("Tab", "focus"),
+        Action::FocusNext,
+    ),
+    bind(
+        &[key(KeyCode::BackTab)],
+        "Shift-Tab",
+        "focus backwards",
+        Action::FocusPrev,
+    ),
+    bind(
+        &[key(KeyCode::PageUp)],
+        "PgUp",
+        "scroll the conversation up a page (wheel with --mouse)",
+        Action::PageUp,
+    ),
+    bind(
+        &[key(KeyCode::PageDown)],
+        "PgDn",
+        "scroll the conversation down a page",
+        Action::PageDown,
+    ),
+];
+
+const QUIT: Binding = hinted_when(
+    &[ch('q')],
+    "q",
+    "quit",
+    ("q", "quit"),
+    Action::Quit,
+    not_in_editor,
+);
+const HELP: Binding = hinted_when(
+    &[ch('?')],
+    "?",
+    "this help",
+    ("?", "help"),
+    Action::ToggleHelp,
+    not_in_editor,
+);
+
+/// The persona list (focus on it).
+pub static PERSONAS: &[Binding] = &[
+    bind(
+        &[key(KeyCode::Up), ch('k')],
+        "↑ k",
+        "move up",
+        Action::ListUp,
+    ),
+    bind(
+        &[key(KeyCode::Down), ch('j')],
+        "↓ j",
+        "move down",
+        Action::ListDown,
+    ),
+    bind(
+        &[key(KeyCode::Home), ch('g')],
+        "Home g",
+        "first persona",
+        Action::ListTop,
+    ),
+    bind(
+        &[key(KeyCode::End), ch('G')],
+        "End G",
+        "last persona",
+        Action::ListBottom,
+    ),
+    hinted(
+        &[ch(' '), key(KeyCode::Enter)],
+        "Space Enter",
+        "select the persona (or unselect)",
+        ("Space", "select"),
+        Action::ListToggle,
+    ),
+    hinted(
+        &[ch('a')],
+        "a",
+        "select all shown (or none)",
+        ("a", "all"),
+        Action::ListToggleAll,
+    ),
+    hinted(
+        &[ch('/')],
+        "/",
+        "filter: words, prof:high, loc:kenya, \"quoted phrase\"",
+        ("/", "filter"),
+        Action::Panel(PanelAction::FilterStart),
+    ),
+    bind(
+        &[ch('n')],
+        "n",
+        "new persona",
+        Action::Panel(PanelAction::New),
+    ),
+    bind(
+        &[ch('e')],
+        "e",
+        "edit persona",
+        Action::Panel(PanelAction::Edit),
+    ),
+    bind(
+        &[ch('c')],
+        "c",
+        "copy persona into a new one",
+        Action::Panel(PanelAction::Duplicate),
+    ),
+    bind(
+        &[ch('x'), key(KeyCode::Delete)],
+        "x Del",
+        "delete persona (asks first)",
+        Action::Panel(PanelAction::Delete),
+    ),
+    bind(
+        &[ch('u')],
+        "u",
+        "undo the last delete",
+        Action::Panel(PanelAction::Undo),
+    ),
+    bind(
+        &[ch('s')],
+        "s",
+        "panel statistics",
+        Action::Panel(PanelAction::ToggleStats),
+    ),
+    bind(
+        &[ch('i')],
+        "i",
+        "generate personas with the LLM",
+        Action::Panel(PanelAction::Generate),
+    ),
+    bind(
+        &[ch('B')],
+        "B",
+        "back up the panel file now",
+        Action::Panel(PanelAction::Backup),
+    ),
+    QUIT,
+    HELP,
+];
+
+/// While a filter is typed in the persona list (other keys are its text).
+pub static FILTER: &[Binding] = &[
+    hinted(
+        &[key(KeyCode::Enter)],
+        "Enter",
+        "keep the filter, back to the list",
+        ("Enter", "keep"),
+        Action::Panel(PanelAction::FilterDone),
+    ),
+    hinted(
+        &[key(KeyCode::Esc)],
+        "Esc",
+        "clear the filter",
+        ("Esc", "clear"),
+        Action::Panel(PanelAction::FilterClear),
+    ),
+    bind(
+        &[key(KeyCode::Backspace)],
+        "Backspace",
+        "delete a character",
+        Action::Panel(PanelAction::FilterBackspace),
+    ),
+    bind(&[key(KeyCode::Up)], "↑", "move up", Action::ListUp),
+    bind(&[key(KeyCode::Down)], "↓", "move down", Action::ListDown),
+];
+
+/// The conversation (focus on it).
+pub static CONVERSATION: &[Binding] = &[
+    hinted(
+        &[key(KeyCode::Up), ch('k')],
+        "↑ k · ↓ j",
+        "scroll a line",
+        ("↑↓", "scroll"),
+        Action::ScrollUp(1),
+    ),
+    bind(
+        &[key(KeyCode::Down), ch('j')],
+        "↓ j",
+        "scroll down a line",
+        Action::ScrollDown(1),
+    ),
+    bind(
+        &[key(KeyCode::Home), ch('g')],
+        "Home g",
+        "top of the conversation",
+        Action::ScrollTop,
+    ),
+    hinted(
+        &[key(KeyCode::End), ch('G')],
+        "End G",
+        "follow the newest text again",
+        ("End", "follow"),
+        Action::FollowTail,
+    ),
+    QUIT,
+    HELP,
+];
+
+/// The feature editor: every other key edits the text (paste goes here too).
+pub static EDITOR: &[Binding] = &[];
+
+/// The report screen (F3).
+pub static REPORT: &[Binding] = &[
+    hinted(
+        &[key(KeyCode::Up), ch('k')],
+        "↑ k · ↓ j",
+        "pick an insight, concern or request (scroll a plain report)",
+        ("↑↓", "pick"),
+        Action::ReportUp,
+    ),
+    bind(
+        &[key(KeyCode::Down), ch('j')],
+        "↓ j",
+        "next item",
+        Action::ReportDown,
+    ),
+    hinted(
+        &[key(KeyCode::Enter)],
+        "Enter",
+        "show the turns the item cites",
+        ("Enter", "turns"),
+        Action::ReportJump,
+    ),
+    QUIT,
+    HELP,
+];
+
+/// Terminal events to actions.
 pub fn map_event(app: &App, event: Event) -> Option<Action> {
     match event {
         Event::Key(key) if key.kind != KeyEventKind::Release => map_key(app, key),
@@ -25,260 +469,115 @@ pub fn map_event(app: &App, event: Event) -> Option<Action> {
     }
 }
 
-pub fn map_key(app: &App, key: KeyEvent) -> Option<Action> {
-    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-    // Keys that mean the same everywhere.
-    match key.code {
-        KeyCode::Char('c') if ctrl => return Some(Action::Quit),
-        KeyCode::F(1) => return Some(Action::ToggleHelp),
-        _ => {}
-    }
-    if let Some(offer) = &app.model_offer {
-        return match (&offer.state, key.code) {
-            (OfferState::Asking, KeyCode::Enter | KeyCode::Char('y')) => {
-                Some(Action::AcceptModelFetch)
-            }
-            (OfferState::Asking, KeyCode::Esc | KeyCode::Char('n')) => {
-                Some(Action::DismissModelOffer)
-            }
-            (OfferState::Fetching { .. }, KeyCode::Esc) => Some(Action::DismissModelOffer),
-            (OfferState::Failed(_), KeyCode::Esc | KeyCode::Enter) => {
-                Some(Action::DismissModelOffer)
-            }
-            _ => None,
-        };
-    }
-    if app.show_help {
-        return match key.code {
-            KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('?') | KeyCode::Enter => {
-                Some(Action::ToggleHelp)
-            }
-            _ => None,
-        };
-    }
-    if app.export_menu {
-        return match key.code {
-            KeyCode::Char('m') | KeyCode::Enter => Some(Action::Export(ExportFormat::Md)),
-            KeyCode::Char('j') => Some(Action::Export(ExportFormat::Json)),
-            KeyCode::Esc | KeyCode::Char('q') | KeyCode::F(4) => Some(Action::Escape),
-            _ => None,
-        };
-    }
-    if let Some(history) = &app.history {
-        return map_history_key(history, key).map(Action::History);
-    }
-    if let Some(action) = map_panel_overlay(app, key) {
-        return action;
-    }
-    match key.code {
-        KeyCode::F(5) => return Some(Action::StartDebate),
-        KeyCode::F(2) => return Some(Action::OpenHistory),
-        KeyCode::F(3) => return Some(Action::ToggleReport),
-        KeyCode::F(4) => return Some(Action::ExportMenu),
-        KeyCode::F(6) => return Some(Action::FollowUp),
-        KeyCode::F(7) => return Some(Action::WriteReport),
-        KeyCode::Char('r') if ctrl => return Some(Action::StartDebate),
-        // Reported only by terminals with the kitty keyboard protocol.
-        KeyCode::Enter if ctrl => return Some(Action::StartDebate),
-        KeyCode::Esc => return Some(Action::Escape),
-        KeyCode::Tab => return Some(Action::FocusNext),
-        KeyCode::BackTab => return Some(Action::FocusPrev),
-        KeyCode::PageUp => return Some(Action::PageUp),
-        KeyCode::PageDown => return Some(Action::PageDown),
-        _ => {}
-    }
-    if app.screen == Screen::Report {
-        return match key.code {
-            KeyCode::Up | KeyCode::Char('k') => Some(Action::ReportUp),
-            KeyCode::Down | KeyCode::Char('j') => Some(Action::ReportDown),
-            KeyCode::Enter => Some(Action::ReportJump),
-            KeyCode::Char('q') => Some(Action::Quit),
-            KeyCode::Char('?') => Some(Action::ToggleHelp),
-            _ => None,
-        };
-    }
-    match app.focus {
-        Focus::Editor => Some(Action::Edit(key)),
-        Focus::Personas => match key.code {
-            KeyCode::Up | KeyCode::Char('k') => Some(Action::ListUp),
-            KeyCode::Down | KeyCode::Char('j') => Some(Action::ListDown),
-            KeyCode::Home | KeyCode::Char('g') => Some(Action::ListTop),
-            KeyCode::End | KeyCode::Char('G') => Some(Action::ListBottom),
-            KeyCode::Char(' ') | KeyCode::Enter => Some(Action::ListToggle),
-            KeyCode::Char('a') => Some(Action::ListToggleAll),
-            KeyCode::Char('q') => Some(Action::Quit),
-            KeyCode::Char('?') => Some(Action::ToggleHelp),
-            KeyCode::Char('/') => Some(Action::Panel(PanelAction::FilterStart)),
-            KeyCode::Char('n') => Some(Action::Panel(PanelAction::New)),
-            KeyCode::Char('e') => Some(Action::Panel(PanelAction::Edit)),
-            KeyCode::Char('c') => Some(Action::Panel(PanelAction::Duplicate)),
-            KeyCode::Char('x') | KeyCode::Delete => Some(Action::Panel(PanelAction::Delete)),
-            KeyCode::Char('u') => Some(Action::Panel(PanelAction::Undo)),
-            KeyCode::Char('s') => Some(Action::Panel(PanelAction::ToggleStats)),
-            KeyCode::Char('i') => Some(Action::Panel(PanelAction::Generate)),
-            KeyCode::Char('B') => Some(Action::Panel(PanelAction::Backup)),
-            _ => None,
-        },
-        Focus::Conversation => match key.code {
-            KeyCode::Up | KeyCode::Char('k') => Some(Action::ScrollUp(1)),
-            KeyCode::Down | KeyCode::Char('j') => Some(Action::ScrollDown(1)),
-            KeyCode::Home | KeyCode::Char('g') => Some(Action::ScrollTop),
-            KeyCode::End | KeyCode::Char('G') => Some(Action::FollowTail),
-            KeyCode::Char('q') => Some(Action::Quit),
-            KeyCode::Char('?') => Some(Action::ToggleHelp),
-            _ => None,
-        },
-    }
+/// The first binding in `table` that `key` matches.
+pub fn lookup(table: &[Binding], key: &KeyEvent) -> Option<Action> {
+    table
+        .iter()
+        .find(|b| b.keys.iter().any(|k| k.matches(key)))
+        .map(|b| b.action.clone())
 }
 
-/// Keys for the persona overlays (form, delete, stats, generate) and the
-/// filter being typed. `Some(None)` swallows a key.
-fn map_panel_overlay(app: &App, key: KeyEvent) -> Option<Option<Action>> {
-    let panel = &app.panel;
-    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-    let form_key = |confirming: bool| -> Option<FormKey> {
-        Some(match key.code {
-            KeyCode::Char('y') if confirming => FormKey::Yes,
-            KeyCode::Char('n') if confirming => FormKey::No,
-            KeyCode::Esc => FormKey::Cancel,
-            _ if confirming => return None,
-            KeyCode::Char('s') if ctrl => FormKey::Save,
-            KeyCode::Char('u') if ctrl => FormKey::ClearField,
-            KeyCode::Enter => FormKey::Save,
-            KeyCode::Tab | KeyCode::Down => FormKey::Next,
-            KeyCode::BackTab | KeyCode::Up => FormKey::Prev,
-            KeyCode::Left => FormKey::Left,
-            KeyCode::Right => FormKey::Right,
-            KeyCode::Backspace => FormKey::Backspace,
-            KeyCode::Char(c) if !ctrl => FormKey::Char(c),
-            _ => return None,
-        })
-    };
-    if let Some(form) = &panel.form {
-        let action = form_key(form.confirm_discard).map(|k| Action::Panel(PanelAction::Form(k)));
+pub fn map_key(app: &App, key: KeyEvent) -> Option<Action> {
+    if let Some(action) = lookup(ALWAYS, &key) {
         return Some(action);
     }
-    if panel.confirm_delete.is_some() {
-        return Some(match key.code {
-            KeyCode::Char('y') => Some(Action::Panel(PanelAction::ConfirmDelete)),
-            KeyCode::Char('n') | KeyCode::Esc => Some(Action::Panel(PanelAction::CancelDelete)),
-            _ => None,
-        });
-    }
-    if panel.show_stats {
-        return Some(match key.code {
-            KeyCode::Esc | KeyCode::Char('s') | KeyCode::Char('q') | KeyCode::Enter => {
-                Some(Action::Panel(PanelAction::ToggleStats))
-            }
-            _ => None,
-        });
-    }
-    if let Some(synth) = &panel.synth {
-        let confirming = matches!(synth, SynthUi::Confirm { .. });
-        let running = matches!(synth, SynthUi::Running { .. });
-        if running {
-            // Only Esc (cancel) while it runs; the rest of the app is usable.
-            return (key.code == KeyCode::Esc)
-                .then_some(Some(Action::Panel(PanelAction::Synth(FormKey::Cancel))));
+    for overlay in app.overlays().iter().rev() {
+        match views::route(overlay.view(), &key) {
+            Routed::Action(action) => return Some(action),
+            Routed::Swallow => return None,
+            Routed::Pass => {}
         }
-        let key = match (confirming, key.code) {
-            (true, KeyCode::Enter) => Some(FormKey::Yes),
-            _ => form_key(confirming),
-        };
-        return Some(key.map(|k| Action::Panel(PanelAction::Synth(k))));
     }
-    if app.focus == Focus::Personas
-        && let Some(filter) = &panel.filter
-        && filter.editing
-        && !ctrl
-    {
-        return match key.code {
-            KeyCode::Enter => Some(Some(Action::Panel(PanelAction::FilterDone))),
-            KeyCode::Esc => Some(Some(Action::Panel(PanelAction::FilterClear))),
-            KeyCode::Backspace => Some(Some(Action::Panel(PanelAction::FilterBackspace))),
-            KeyCode::Char(c) => Some(Some(Action::Panel(PanelAction::FilterChar(c)))),
-            KeyCode::Up => Some(Some(Action::ListUp)),
-            KeyCode::Down => Some(Some(Action::ListDown)),
-            _ => None,
+    if app.filter_editing() {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        return match lookup(FILTER, &key) {
+            Some(action) => Some(action),
+            None => match key.code {
+                KeyCode::Char(c) if !ctrl => Some(Action::Panel(PanelAction::FilterChar(c))),
+                _ => None,
+            },
         };
     }
-    if app.focus == Focus::Personas && key.code == KeyCode::Esc && panel.filter.is_some() {
-        return Some(Some(Action::Panel(PanelAction::FilterClear)));
+    if let Some(action) = lookup(SCREEN, &key) {
+        return Some(action);
     }
-    None
-}
-
-fn map_history_key(history: &History, key: KeyEvent) -> Option<HistoryAction> {
-    if history.confirm_delete.is_some() {
-        return match key.code {
-            KeyCode::Char('y') => Some(HistoryAction::ConfirmDelete),
-            KeyCode::Char('n') | KeyCode::Esc => Some(HistoryAction::CancelDelete),
-            _ => None,
-        };
-    }
-    match key.code {
-        KeyCode::Up => return Some(HistoryAction::Up),
-        KeyCode::Down => return Some(HistoryAction::Down),
-        _ => {}
-    }
-    if history.filtering {
-        return match key.code {
-            KeyCode::Enter | KeyCode::Esc => Some(HistoryAction::EndFilter),
-            KeyCode::Backspace => Some(HistoryAction::FilterBackspace),
-            KeyCode::Char(c) => Some(HistoryAction::FilterChar(c)),
-            _ => None,
-        };
-    }
-    match key.code {
-        KeyCode::Char('k') => Some(HistoryAction::Up),
-        KeyCode::Char('j') => Some(HistoryAction::Down),
-        KeyCode::Enter => Some(HistoryAction::Open),
-        KeyCode::Char('r') => Some(HistoryAction::Rerun),
-        KeyCode::Char('d') | KeyCode::Delete => Some(HistoryAction::Delete),
-        KeyCode::Char('/') => Some(HistoryAction::StartFilter),
-        KeyCode::Esc | KeyCode::Char('q') | KeyCode::F(2) => Some(HistoryAction::Close),
-        _ => None,
+    match app.screen() {
+        Screen::Report => lookup(REPORT, &key),
+        Screen::Debate => match app.focus() {
+            Focus::Personas => lookup(PERSONAS, &key),
+            Focus::Conversation => lookup(CONVERSATION, &key),
+            Focus::Editor => Some(Action::Edit(key)),
+        },
     }
 }
 
-/// Every key, for the help overlay and the README. Keep in step with the
-/// match arms above (a test checks the important ones).
-pub const HELP: &[(&str, &str)] = &[
-    (
-        "F5 / Ctrl-R",
-        "start the debate (also Ctrl-Enter where reported)",
-    ),
-    ("Esc", "cancel a run; close a view; clear the filter"),
-    (
-        "Tab / Shift-Tab",
-        "focus: personas → feature → conversation",
-    ),
-    (
-        "↑↓ j k · g G",
-        "move or scroll · first / last, top / follow",
-    ),
-    ("Space Enter · a", "select a persona · all shown (or none)"),
-    (
-        "/ · s",
-        "personas: filter (nurse low, prof:high, loc:kenya) · stats",
-    ),
-    ("n e c x u", "personas: new · edit · copy · delete · undo"),
-    (
-        "i · B",
-        "generate personas with the LLM · back up the panel",
-    ),
-    (
-        "PgUp PgDn · wheel",
-        "scroll the conversation (wheel: --mouse)",
-    ),
-    ("paste", "goes into the feature editor"),
-    ("F2", "history: Enter open · r re-run · d delete · / search"),
-    ("F3", "report ⇄ debate; ↑↓ pick, Enter shows cited turns"),
-    ("F4", "export the session: m Markdown · j JSON"),
-    (
-        "F6 · F7",
-        "ask the selected a follow-up · rewrite the report",
-    ),
-    ("? / F1", "this help (F1 in the editor)"),
-    ("q / Ctrl-C", "quit (q outside the editor)"),
-];
+/// The bindings in force for the screen below the overlays.
+pub fn screen_tables(app: &App) -> Vec<&'static [Binding]> {
+    let pane: &'static [Binding] = match (app.screen(), app.focus()) {
+        (Screen::Report, _) => REPORT,
+        (Screen::Debate, _) if app.filter_editing() => return vec![FILTER],
+        (Screen::Debate, Focus::Personas) => PERSONAS,
+        (Screen::Debate, Focus::Conversation) => CONVERSATION,
+        (Screen::Debate, Focus::Editor) => EDITOR,
+    };
+    vec![SCREEN, pane, ALWAYS]
+}
+
+/// Every key, grouped by where it works: for the help and the README.
+pub fn help_sections() -> Vec<(&'static str, &'static [Binding])> {
+    let mut sections = vec![
+        ("Everywhere", ALWAYS),
+        ("Main screens", SCREEN),
+        ("Persona list", PERSONAS),
+        ("Persona filter (/): typing filters", FILTER),
+        ("Conversation", CONVERSATION),
+        ("Report screen (F3)", REPORT),
+    ];
+    sections.extend(views::help_sections());
+    sections
+}
+
+/// The key table for the README, generated from the bindings.
+pub fn markdown_keys() -> String {
+    let mut out = String::new();
+    for (title, bindings) in help_sections() {
+        out.push_str(&format!(
+            "\n**{title}**\n\n| Keys | What they do |\n|---|---|\n"
+        ));
+        for b in bindings.iter().filter(|b| !b.label.is_empty()) {
+            out.push_str(&format!("| {} | {} |\n", b.label, b.help));
+        }
+    }
+    out.push_str(
+        "\nIn the feature editor every other key edits the text; a paste goes there from any pane.\n",
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_key_is_bound_twice_in_one_table() {
+        for (title, table) in help_sections() {
+            let mut seen: Vec<Key> = Vec::new();
+            for b in table {
+                for k in b.keys {
+                    assert!(!seen.contains(k), "{title}: {k:?} bound twice");
+                    seen.push(*k);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_binding_is_described() {
+        for (title, table) in help_sections() {
+            for b in table {
+                assert!(!b.label.is_empty() && !b.help.is_empty(), "{title}: {b:?}");
+                assert!(!b.keys.is_empty(), "{title}: {} has no key", b.label);
+            }
+        }
+    }
+}

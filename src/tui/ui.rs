@@ -1,4 +1,5 @@
-//! Lays the panes out; rendering is a function of the app state.
+//! Lays the panes out, then the open dialogs bottom to top (the same stack
+//! that routes keys); rendering is a function of the app state.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -6,7 +7,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::app::{App, Focus, Screen};
-use super::panes::{editor, help, history, manage, model_offer, personas, report, status};
+use super::panes::{editor, personas, report, status};
 use super::theme;
 
 pub const MIN_WIDTH: u16 = 80;
@@ -31,20 +32,8 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
     }
     status::render_hints(frame, hints, app);
     status::render_status(frame, status_line, app);
-    if let Some(history) = &mut app.history {
-        history::render(frame, area, history);
-    }
-    if app.export_menu {
-        history::render_export_menu(frame, area);
-    }
-    if app.panel.has_overlay() {
-        manage::render(frame, area, app);
-    }
-    if app.show_help {
-        help::render(frame, area);
-    }
-    if let Some(offer) = &app.model_offer {
-        model_offer::render(frame, area, offer);
+    for overlay in app.overlays() {
+        overlay.view().draw(frame, area, app);
     }
 }
 

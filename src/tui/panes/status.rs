@@ -8,8 +8,11 @@ use ratatui::widgets::Paragraph;
 use unicode_width::UnicodeWidthStr;
 
 use crate::sim::session::usage_text;
-use crate::tui::app::{App, Focus, NoticeLevel, Phase, RunState, Screen};
+use crate::tui::app::{App, Focus, NoticeLevel, Phase, RunState};
+use crate::tui::keymap;
 use crate::tui::theme;
+use crate::tui::views::generate::Generate;
+use crate::tui::views::{Overlay, View, hint_line};
 
 pub fn render_hints(frame: &mut Frame, area: Rect, app: &App) {
     let line = match &app.notice {
@@ -25,48 +28,36 @@ pub fn render_hints(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(line), area);
 }
 
+/// The hints of the top dialog, else of the screen and focused pane: read
+/// from the key bindings, so they say what the keys do.
 fn hints(app: &App) -> Line<'static> {
+    let tables = match app.overlays().last() {
+        // A running batch leaves the screen usable: its key, then the screen's.
+        Some(Overlay::Generate(g @ Generate::Running { .. })) => {
+            let mut tables = vec![g.bindings()];
+            tables.extend(keymap::screen_tables(app));
+            tables
+        }
+        Some(top) => vec![top.view().bindings()],
+        None => keymap::screen_tables(app),
+    };
     let mut pairs: Vec<(&str, &str)> = Vec::new();
-    if app.is_running() {
-        pairs.push(("Esc", "cancel"));
-    } else {
-        pairs.push(("F5", "start"));
+    for binding in tables.into_iter().flatten() {
+        if let Some(hint) = binding.hint
+            && (binding.hint_when)(app)
+            && !pairs.contains(&hint)
+        {
+            pairs.push(hint);
+        }
     }
-    if app.screen == Screen::Report {
-        pairs.extend([
-            ("F3", "debate"),
-            ("↑↓", "pick"),
-            ("Enter", "turns"),
-            ("F4", "export"),
-        ]);
-        return hint_line(pairs);
+    if app.focus() == Focus::Editor && app.overlays().is_empty() {
+        let at = pairs
+            .iter()
+            .position(|p| p.0 == "Tab")
+            .unwrap_or(pairs.len());
+        pairs.insert(at, ("type", "feature"));
     }
-    if app.session.is_some() && !app.is_running() {
-        pairs.extend([("F3", "report"), ("F6", "ask"), ("F4", "export")]);
-    } else {
-        pairs.push(("F2", "history"));
-    }
-    match app.focus {
-        Focus::Personas => pairs.extend([("Space", "select"), ("a", "all")]),
-        Focus::Editor => pairs.push(("type", "feature")),
-        Focus::Conversation => pairs.extend([("↑↓", "scroll"), ("End", "follow")]),
-    }
-    pairs.push(("Tab", "focus"));
-    if app.focus == Focus::Editor {
-        pairs.extend([("F1", "help"), ("Ctrl-C", "quit")]);
-    } else {
-        pairs.extend([("?", "help"), ("q", "quit")]);
-    }
-    hint_line(pairs)
-}
-
-fn hint_line(pairs: Vec<(&str, &str)>) -> Line<'static> {
-    let mut spans = vec![Span::raw(" ")];
-    for (key, what) in pairs {
-        spans.push(Span::styled(key.to_string(), theme::key()));
-        spans.push(Span::styled(format!(" {what}  "), theme::dim()));
-    }
-    Line::from(spans)
+    hint_line(&pairs)
 }
 
 pub fn render_status(frame: &mut Frame, area: Rect, app: &App) {
@@ -134,7 +125,10 @@ fn state_text(app: &App, with_speaker: bool) -> (String, Style) {
             started,
             ..
         } => (
-            format!(" ● writing the report · {}s ", started.elapsed().as_secs()),
+            format!(
+                " ● writing the report · {}s ",
+                app.now().saturating_duration_since(*started).as_secs()
+            ),
             Style::new().fg(Color::LightGreen),
         ),
         RunState::Running {
@@ -148,7 +142,10 @@ fn state_text(app: &App, with_speaker: bool) -> (String, Style) {
                 _ => String::new(),
             };
             (
-                format!(" ● follow-up{speaker} · {}s ", started.elapsed().as_secs()),
+                format!(
+                    " ● follow-up{speaker} · {}s ",
+                    app.now().saturating_duration_since(*started).as_secs()
+                ),
                 Style::new().fg(Color::LightGreen),
             )
         }
@@ -166,7 +163,7 @@ fn state_text(app: &App, with_speaker: bool) -> (String, Style) {
             (
                 format!(
                     " ● debating · round {round}/{rounds}{speaker} · {}s ",
-                    started.elapsed().as_secs()
+                    app.now().saturating_duration_since(*started).as_secs()
                 ),
                 Style::new().fg(Color::LightGreen),
             )

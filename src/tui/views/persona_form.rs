@@ -8,7 +8,20 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+
+use super::{Overlay, Routed, View, hint_text, popup};
 use crate::persona::{PanelError, Persona, TechProficiency, validate_panel};
+use crate::text::truncate;
+use crate::tui::action::{Action, Effect, FormKey, PanelAction};
+use crate::tui::app::{App, NoticeLevel};
+use crate::tui::keymap::{Binding, bind, ch, ctrl, hinted, key};
+use crate::tui::theme;
 
 /// Longest bio, in characters.
 const MAX_BIO: usize = 600;
@@ -323,6 +336,298 @@ impl PersonaForm {
         }
         Some(persona)
     }
+}
+
+const fn form_key(k: FormKey) -> Action {
+    Action::Panel(PanelAction::Form(k))
+}
+
+pub static EDITING: &[Binding] = &[
+    hinted(
+        &[key(KeyCode::Tab), key(KeyCode::Down)],
+        "Tab ↓ · Shift-Tab ↑",
+        "next · previous field",
+        ("Tab/↑↓", "field"),
+        form_key(FormKey::Next),
+    ),
+    bind(
+        &[key(KeyCode::BackTab), key(KeyCode::Up)],
+        "Shift-Tab ↑",
+        "previous field",
+        form_key(FormKey::Prev),
+    ),
+    hinted(
+        &[key(KeyCode::Left)],
+        "← →",
+        "change the proficiency level (or type l, m, h)",
+        ("←→", "level"),
+        form_key(FormKey::Left),
+    ),
+    bind(
+        &[key(KeyCode::Right)],
+        "→",
+        "next proficiency level",
+        form_key(FormKey::Right),
+    ),
+    bind(
+        &[key(KeyCode::Backspace)],
+        "Backspace",
+        "delete a character",
+        form_key(FormKey::Backspace),
+    ),
+    bind(
+        &[ctrl('u')],
+        "Ctrl-U",
+        "clear the field",
+        form_key(FormKey::ClearField),
+    ),
+    hinted(
+        &[key(KeyCode::Enter), ctrl('s')],
+        "Enter Ctrl-S",
+        "save (lists are separated by ;)",
+        ("Enter", "save"),
+        form_key(FormKey::Save),
+    ),
+    hinted(
+        &[key(KeyCode::Esc)],
+        "Esc",
+        "cancel (asks first when something changed)",
+        ("Esc", "cancel"),
+        form_key(FormKey::Cancel),
+    ),
+];
+
+static DISCARD: &[Binding] = &[
+    hinted(
+        &[ch('y')],
+        "y",
+        "discard the changes",
+        ("y", "discard"),
+        form_key(FormKey::Yes),
+    ),
+    hinted(
+        &[ch('n'), key(KeyCode::Esc)],
+        "n Esc",
+        "keep editing",
+        ("n", "keep editing"),
+        form_key(FormKey::No),
+    ),
+];
+
+impl View for PersonaForm {
+    fn bindings(&self) -> &'static [Binding] {
+        if self.confirm_discard {
+            DISCARD
+        } else {
+            EDITING
+        }
+    }
+
+    fn other_key(&self, key: &KeyEvent) -> Routed {
+        match key.code {
+            KeyCode::Char(c)
+                if !self.confirm_discard && !key.modifiers.contains(KeyModifiers::CONTROL) =>
+            {
+                Routed::Action(form_key(FormKey::Char(c)))
+            }
+            _ => Routed::Swallow,
+        }
+    }
+
+    fn draw(&self, frame: &mut Frame, area: Rect, _app: &App) {
+        draw_form(frame, area, self);
+    }
+}
+
+impl App {
+    pub fn form(&self) -> Option<&PersonaForm> {
+        self.overlays.iter().find_map(|o| match o {
+            Overlay::PersonaForm(f) => Some(f),
+            _ => None,
+        })
+    }
+
+    fn form_mut(&mut self) -> Option<&mut PersonaForm> {
+        self.overlays.iter_mut().find_map(|o| match o {
+            Overlay::PersonaForm(f) => Some(f),
+            _ => None,
+        })
+    }
+
+    fn close_form(&mut self) {
+        self.overlays
+            .retain(|o| !matches!(o, Overlay::PersonaForm(_)));
+    }
+
+    pub(crate) fn on_form(&mut self, key: FormKey) -> Option<Effect> {
+        let form = self.form_mut()?;
+        if form.confirm_discard {
+            match key {
+                FormKey::Yes => self.close_form(),
+                FormKey::No | FormKey::Cancel => form.confirm_discard = false,
+                _ => {}
+            }
+            return None;
+        }
+        match key {
+            FormKey::Next => form.next(),
+            FormKey::Prev => form.prev(),
+            FormKey::Char(c) => form.type_char(c),
+            FormKey::Backspace => form.backspace(),
+            FormKey::ClearField => form.clear_field(),
+            FormKey::Left => form.cycle(-1),
+            FormKey::Right => form.cycle(1),
+            FormKey::Cancel => {
+                if form.changed() {
+                    form.confirm_discard = true;
+                } else {
+                    self.close_form();
+                }
+            }
+            FormKey::Yes | FormKey::No => {}
+            FormKey::Save => {
+                let mode = form.mode;
+                let editing = match mode {
+                    FormMode::Edit => self.cursor_persona().map(|p| p.id),
+                    _ => None,
+                };
+                let others: Vec<Persona> = self
+                    .personas
+                    .iter()
+                    .filter(|p| Some(p.id) != editing)
+                    .cloned()
+                    .collect();
+                let form = self.form_mut()?;
+                let Some(persona) = form.validate(&others) else {
+                    self.set_notice(
+                        NoticeLevel::Error,
+                        "Not saved: fix the fields marked in red",
+                    );
+                    return None;
+                };
+                self.close_form();
+                let id = persona.id;
+                let name = persona.name.clone();
+                match editing.and_then(|old| self.personas.iter().position(|p| p.id == old)) {
+                    Some(at) => {
+                        let old = self.personas[at].id;
+                        if old != id && self.selected.remove(&old) {
+                            self.selected.insert(id);
+                        }
+                        self.personas[at] = persona;
+                    }
+                    None => self.personas.push(persona),
+                }
+                let verb = match mode {
+                    FormMode::Edit => "Saved",
+                    FormMode::Add => "Added",
+                    FormMode::Review => "Added generated persona",
+                };
+                self.set_notice(NoticeLevel::Info, format!("{verb} #{id} {name}"));
+                let effect = self.panel_changed();
+                // Put the cursor on it (clearing a filter that hides it).
+                if !self
+                    .panel
+                    .visible
+                    .iter()
+                    .any(|&i| self.personas[i].id == id)
+                {
+                    self.panel.filter = None;
+                    self.refilter();
+                }
+                if let Some(row) = self
+                    .panel
+                    .visible
+                    .iter()
+                    .position(|&i| self.personas[i].id == id)
+                {
+                    self.list.select(Some(row));
+                }
+                if mode != FormMode::Edit {
+                    self.created += 1;
+                }
+                return effect;
+            }
+        }
+        None
+    }
+}
+
+fn draw_form(frame: &mut Frame, area: Rect, form: &PersonaForm) {
+    let width = area.width.saturating_sub(6).min(90);
+    let label_width = 13;
+    let value_width = (width as usize).saturating_sub(label_width + 4);
+    let mut lines: Vec<Line> = Vec::new();
+    for (i, field) in form.fields.iter().enumerate() {
+        let focused = i == form.focus;
+        let value = match field.kind {
+            FieldKind::Choice => format!("◀ {} ▶", field.value),
+            _ => field.value.clone(),
+        };
+        // The end of a long value stays in view while typing.
+        let shown = if value.chars().count() > value_width.saturating_sub(1) {
+            let skip = value.chars().count() + 2 - value_width;
+            format!("…{}", value.chars().skip(skip).collect::<String>())
+        } else {
+            value
+        };
+        let label_style = if focused { theme::key() } else { theme::dim() };
+        let mut spans = vec![
+            Span::styled(
+                format!(" {:<w$}", field.label, w = label_width - 1),
+                label_style,
+            ),
+            Span::styled(
+                shown,
+                if focused {
+                    Style::new().add_modifier(Modifier::BOLD)
+                } else {
+                    Style::new()
+                },
+            ),
+        ];
+        if focused && field.kind != FieldKind::Choice {
+            spans.push(Span::styled("▌", theme::key()));
+        }
+        lines.push(Line::from(spans));
+        if let Some(error) = &field.error {
+            lines.push(Line::styled(
+                format!(
+                    "{:w$}↑ {}",
+                    "",
+                    truncate(error, value_width),
+                    w = label_width
+                ),
+                theme::error(),
+            ));
+        }
+    }
+    lines.push(Line::default());
+    let hint = if form.confirm_discard {
+        Line::styled(
+            " Discard your changes? y discards · n keeps editing",
+            theme::error(),
+        )
+    } else {
+        Line::styled(hint_text(EDITING), theme::dim())
+    };
+    lines.push(hint);
+    let title = match form.mode {
+        FormMode::Add => " New persona ",
+        FormMode::Edit => " Edit persona ",
+        FormMode::Review => " Generated persona: review, Enter saves, Esc discards ",
+    };
+    let height = (lines.len() as u16 + 2).min(area.height.saturating_sub(2));
+    let popup = popup(frame, area, width, height);
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(theme::key())
+                .title(title),
+        ),
+        popup,
+    );
 }
 
 #[cfg(test)]

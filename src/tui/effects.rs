@@ -1,0 +1,311 @@
+//! Carries out what `App::update` asks for (an [`Effect`]): runs debates,
+//! reports and follow-ups as tasks, disk work off the UI thread, persona
+//! synthesis and the model download. Answers come back over channels that
+//! the loop in `mod.rs` selects on.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::action::{Effect, JobDone};
+use super::app::App;
+use crate::llm::ChatBackend;
+use crate::llm::fetch::{FetchPlan, FetchProgress, fetch};
+use crate::observe::metrics::Metrics;
+use crate::persona::store::{Autosaver, StorePaths, backup_now};
+use crate::sim::debate::SimEvent;
+use crate::sim::export::export_to_dir;
+use crate::sim::session::{
+    ReportPolicy, Session, SessionStore, run_followup, run_report, run_session,
+};
+use crate::sim::synth::{synthesize_batch, synthesize_one};
+
+/// Sim events applied per batch before the loop looks at keys again.
+pub const EVENT_BATCH: usize = 1024;
+/// How long quitting waits for a cancelled run to save its session.
+const SAVE_ON_QUIT: Duration = Duration::from_secs(2);
+
+pub enum FetchMsg {
+    Progress(FetchProgress),
+    Done(Result<PathBuf, String>),
+}
+
+/// Where the background work goes.
+pub struct Places {
+    pub model_url: String,
+    pub sessions: SessionStore,
+    pub exports_dir: PathBuf,
+    pub store_paths: StorePaths,
+}
+
+/// The debate, report or follow-up task that is running.
+struct RunningDebate {
+    task: JoinHandle<Session>,
+    events: mpsc::Receiver<SimEvent>,
+    cancel: CancellationToken,
+    /// A debate (not a report or follow-up): its end is counted.
+    is_debate: bool,
+}
+
+pub struct Effects {
+    backend: Option<Arc<dyn ChatBackend>>,
+    metrics: Arc<Metrics>,
+    places: Places,
+    autosaver: Autosaver,
+    debate: Option<RunningDebate>,
+    synth_task: Option<JoinHandle<()>>,
+    fetch_task: Option<JoinHandle<()>>,
+    jobs_tx: mpsc::UnboundedSender<JobDone>,
+    fetch_tx: mpsc::UnboundedSender<FetchMsg>,
+}
+
+impl Effects {
+    /// Returns the effects and the receivers of background answers.
+    pub fn new(
+        backend: Option<Arc<dyn ChatBackend>>,
+        metrics: Arc<Metrics>,
+        places: Places,
+        autosaver: Autosaver,
+    ) -> (
+        Effects,
+        mpsc::UnboundedReceiver<JobDone>,
+        mpsc::UnboundedReceiver<FetchMsg>,
+    ) {
+        let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
+        let (fetch_tx, fetch_rx) = mpsc::unbounded_channel();
+        let effects = Effects {
+            backend,
+            metrics,
+            places,
+            autosaver,
+            debate: None,
+            synth_task: None,
+            fetch_task: None,
+            jobs_tx,
+            fetch_tx,
+        };
+        (effects, jobs_rx, fetch_rx)
+    }
+
+    /// The next event of the running debate; pending when none runs.
+    pub async fn next_sim_event(&mut self) -> Option<SimEvent> {
+        match &mut self.debate {
+            Some(d) => d.events.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Applies `first` and whatever else has already arrived (up to a
+    /// batch), so a burst of tokens costs one frame. `None` ends the run.
+    pub fn on_sim_event(&mut self, first: Option<SimEvent>, app: &mut App) {
+        let Some(first) = first else {
+            self.debate = None;
+            return;
+        };
+        let is_debate = self.debate.as_ref().is_some_and(|d| d.is_debate);
+        self.count_debate_end(is_debate, &first);
+        app.on_sim_event(first);
+        let Some(d) = &mut self.debate else { return };
+        for _ in 0..EVENT_BATCH {
+            let Ok(event) = d.events.try_recv() else {
+                break;
+            };
+            if let (true, SimEvent::Done { outcome }) = (is_debate, &event) {
+                self.metrics.debate_finished(*outcome);
+            }
+            app.on_sim_event(event);
+        }
+    }
+
+    fn count_debate_end(&self, is_debate: bool, event: &SimEvent) {
+        if let (true, SimEvent::Done { outcome }) = (is_debate, event) {
+            self.metrics.debate_finished(*outcome);
+        }
+    }
+
+    pub fn fetch_finished(&mut self) {
+        self.fetch_task = None;
+    }
+
+    pub fn apply(&mut self, effect: Effect, app: &mut App) {
+        match effect {
+            Effect::StartDebate(config) => {
+                let Some(backend) = self.backend.clone() else {
+                    return;
+                };
+                let session = Session::new(&config, backend.info());
+                app.begin_session(session.clone());
+                let store = Some(self.places.sessions.clone());
+                self.metrics.debates_started.inc();
+                let mut run = spawn_run(|tx, cancel| {
+                    run_session(backend, session, ReportPolicy::Auto, store, cancel, tx)
+                });
+                run.is_debate = true;
+                self.debate = Some(run);
+            }
+            Effect::WriteReport(session) => {
+                let Some(backend) = self.backend.clone() else {
+                    return;
+                };
+                let store = Some(self.places.sessions.clone());
+                self.debate = Some(spawn_run(|tx, cancel| {
+                    run_report(backend, *session, store, cancel, tx)
+                }));
+            }
+            Effect::FollowUp {
+                session,
+                question,
+                persona_ids,
+            } => {
+                let Some(backend) = self.backend.clone() else {
+                    return;
+                };
+                let store = Some(self.places.sessions.clone());
+                self.debate = Some(spawn_run(|tx, cancel| {
+                    run_followup(backend, *session, question, persona_ids, store, cancel, tx)
+                }));
+            }
+            Effect::CancelDebate => {
+                // The runner records the cancel in the session and closes
+                // its channel; the loop keeps draining until then.
+                if let Some(d) = &self.debate {
+                    d.cancel.cancel();
+                    tracing::info!(target: "debate", "cancelled by the user");
+                }
+            }
+            Effect::LoadHistory => {
+                let store = self.places.sessions.clone();
+                self.background(move || {
+                    let (sessions, errors) = store.list();
+                    for e in &errors {
+                        tracing::warn!(target: "session", error = %e, "unreadable session file");
+                    }
+                    JobDone::History {
+                        sessions,
+                        errors: errors.iter().map(|e| e.to_string()).collect(),
+                    }
+                });
+            }
+            Effect::DeleteSession(id) => {
+                let store = self.places.sessions.clone();
+                self.background(move || {
+                    JobDone::Deleted(store.delete(&id).map(|_| id).map_err(|e| e.to_string()))
+                });
+            }
+            Effect::Export(session, format) => {
+                let dir = self.places.exports_dir.clone();
+                self.background(move || {
+                    JobDone::Exported(
+                        export_to_dir(&session, &dir, format).map_err(|e| e.to_string()),
+                    )
+                });
+            }
+            Effect::SavePanel(panel) => {
+                self.metrics.personas.set(panel.len() as i64);
+                self.autosaver.save(panel);
+            }
+            Effect::Backup => {
+                let paths = self.places.store_paths.clone();
+                self.background(move || {
+                    JobDone::BackedUp(backup_now(&paths).map_err(|e| e.to_string()))
+                });
+            }
+            Effect::Synthesize {
+                brief,
+                count,
+                panel,
+            } => {
+                let Some(backend) = self.backend.clone() else {
+                    return;
+                };
+                let tx = self.jobs_tx.clone();
+                self.synth_task = Some(tokio::spawn(async move {
+                    if count == 1 {
+                        let result = synthesize_one(&*backend, &brief, &panel).await;
+                        let _ = tx.send(JobDone::Synthesized(result));
+                        return;
+                    }
+                    let (events_tx, mut events) = mpsc::channel(64);
+                    let forward = tx.clone();
+                    let progress = tokio::spawn(async move {
+                        while let Some(e) = events.recv().await {
+                            let _ = forward.send(JobDone::SynthProgress(e));
+                        }
+                    });
+                    let result = synthesize_batch(backend, brief, count, panel, events_tx).await;
+                    let _ = progress.await;
+                    let _ = tx.send(JobDone::BatchDone(result));
+                }));
+            }
+            Effect::CancelSynthesis => {
+                if let Some(task) = self.synth_task.take() {
+                    task.abort();
+                }
+            }
+            Effect::FetchModel(path) => {
+                let tx = self.fetch_tx.clone();
+                let plan = FetchPlan::default_model(path, &self.places.model_url);
+                self.fetch_task = Some(tokio::spawn(async move {
+                    let progress_tx = tx.clone();
+                    let result = fetch(&plan, move |p| {
+                        let _ = progress_tx.send(FetchMsg::Progress(p));
+                    })
+                    .await
+                    .map_err(|e| e.to_string());
+                    let _ = tx.send(FetchMsg::Done(result));
+                }));
+            }
+            Effect::CancelFetch => {
+                if let Some(task) = self.fetch_task.take() {
+                    task.abort();
+                }
+            }
+        }
+    }
+
+    /// Disk work off the UI thread; the answer comes back as a `JobDone`.
+    fn background(&self, job: impl FnOnce() -> JobDone + Send + 'static) {
+        let tx = self.jobs_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = tx.send(job());
+        });
+    }
+
+    /// On quit: a running debate is cancelled and given a moment to save
+    /// its session; downloads and synthesis stop; pending saves finish.
+    pub async fn shutdown(mut self) {
+        if let Some(d) = self.debate.take() {
+            d.cancel.cancel();
+            if tokio::time::timeout(SAVE_ON_QUIT, d.task).await.is_err() {
+                tracing::warn!(target: "session", "quit before the session was saved");
+            }
+        }
+        for task in [self.fetch_task.take(), self.synth_task.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
+        }
+        self.autosaver.shutdown();
+    }
+}
+
+/// Starts a run (debate, report or follow-up) with its channel and cancel.
+fn spawn_run<F>(start: impl FnOnce(mpsc::Sender<SimEvent>, CancellationToken) -> F) -> RunningDebate
+where
+    F: std::future::Future<Output = Session> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(EVENT_BATCH);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(start(tx, cancel.clone()));
+    RunningDebate {
+        task,
+        events: rx,
+        cancel,
+        is_debate: false,
+    }
+}
