@@ -2,141 +2,21 @@
 //! keymap into `App::update`, sim events into `App::on_sim_event`, frames
 //! rendered into ratatui's `TestBackend`.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
+use crossterm::event::KeyCode;
 use ratatui::buffer::Buffer;
 
-use persona_sim::llm::BackendInfo;
 use persona_sim::persona::builtin_panel;
-use persona_sim::sim::debate::{DebateConfig, Outcome, SimEvent};
+use persona_sim::sim::debate::{Outcome, SimEvent};
 use persona_sim::tui::action::{Action, Effect};
 use persona_sim::tui::app::{App, Focus, NoticeLevel, RunState};
-use persona_sim::tui::keymap::{help_sections, map_key};
+use persona_sim::tui::keymap::help_sections;
 use persona_sim::tui::theme::speaker_color;
-use persona_sim::tui::ui;
-
-const ROUNDS: u32 = 2;
-const MAX_TOKENS: u32 = 300;
 
 // ---------------------------------------------------------------- helpers
 
-fn backend() -> BackendInfo {
-    BackendInfo {
-        kind: "openai",
-        model: "gpt-4o-mini".into(),
-        endpoint: "http://127.0.0.1:1/v1".into(),
-    }
-}
-
-fn new_app() -> App {
-    App::new(builtin_panel(), Some(backend()), ROUNDS, MAX_TOKENS)
-}
-
-fn key(code: KeyCode) -> KeyEvent {
-    KeyEvent::new(code, KeyModifiers::NONE)
-}
-
-fn ctrl(code: KeyCode) -> KeyEvent {
-    KeyEvent::new(code, KeyModifiers::CONTROL)
-}
-
-/// Maps a key like the event loop does and applies it.
-fn press(app: &mut App, key: KeyEvent) -> Option<Effect> {
-    let action = map_key(app, key)?;
-    app.update(action)
-}
-
-fn press_code(app: &mut App, code: KeyCode) -> Option<Effect> {
-    press(app, key(code))
-}
-
-/// Types text key by key; '\n' is Enter.
-fn type_text(app: &mut App, text: &str) {
-    for c in text.chars() {
-        let code = if c == '\n' {
-            KeyCode::Enter
-        } else {
-            KeyCode::Char(c)
-        };
-        assert!(
-            press_code(app, code).is_none(),
-            "typing {c:?} must not trigger an effect"
-        );
-    }
-}
-
-fn expect_start(effect: Option<Effect>) -> DebateConfig {
-    match effect {
-        Some(Effect::StartDebate(config)) => config,
-        Some(other) => panic!("expected StartDebate, got {other:?}"),
-        None => panic!("expected StartDebate, got no effect"),
-    }
-}
-
-fn ids(config: &DebateConfig) -> Vec<u32> {
-    config.personas.iter().map(|p| p.id).collect()
-}
-
-fn name_of(id: u32) -> String {
-    builtin_panel()
-        .into_iter()
-        .find(|p| p.id == id)
-        .expect("persona id in the built-in panel")
-        .name
-}
-
-/// Selects Maria (1) and Priya (3), types a feature, and starts.
-fn start_debate(app: &mut App) -> DebateConfig {
-    press_code(app, KeyCode::Char(' '));
-    press_code(app, KeyCode::Char('j'));
-    press_code(app, KeyCode::Char('j'));
-    press_code(app, KeyCode::Char(' '));
-    press_code(app, KeyCode::Tab);
-    type_text(app, "Offline mode for the app");
-    let config = expect_start(press_code(app, KeyCode::F(5)));
-    assert!(app.is_running());
-    config
-}
-
-fn turn_started(turn: usize, round: u32, persona_id: u32) -> SimEvent {
-    SimEvent::TurnStarted {
-        turn,
-        round,
-        persona_id,
-        speaker: name_of(persona_id),
-        question: None,
-    }
-}
-
-fn token(turn: usize, text: &str) -> SimEvent {
-    SimEvent::Token {
-        turn,
-        text: text.into(),
-    }
-}
-
-fn render(app: &mut App, width: u16, height: u16) -> Buffer {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|f| ui::draw(f, app)).unwrap();
-    terminal.backend().buffer().clone()
-}
-
-/// Text of row `y` between columns `x0..x1`.
-fn row_text(buf: &Buffer, y: u16, x0: u16, x1: u16) -> String {
-    (x0..x1).map(|x| buf[(x, y)].symbol()).collect()
-}
-
-fn lines(buf: &Buffer) -> Vec<String> {
-    let area = buf.area;
-    (area.y..area.bottom())
-        .map(|y| row_text(buf, y, area.x, area.right()))
-        .collect()
-}
-
-fn screen(buf: &Buffer) -> String {
-    lines(buf).join("\n")
-}
+#[path = "support/tui.rs"]
+mod tui_support;
+use tui_support::*;
 
 /// Where the conversation block starts (its top-left corner), found from the
 /// rendered title.
@@ -164,14 +44,6 @@ fn conversation_text(buf: &Buffer) -> String {
         .map(|(_, text, _)| text)
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-fn status_line(buf: &Buffer) -> String {
-    row_text(buf, buf.area.height - 1, 0, buf.area.width)
-}
-
-fn collapse_ws(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 // ---------------------------------------------------------------- starting
@@ -473,24 +345,6 @@ fn esc_cancels_a_running_debate_and_keeps_the_partial_text() {
 
 // ---------------------------------------------------------------- help
 
-/// The inside of the bordered box whose top border carries `title`.
-fn boxed_text(buf: &Buffer, title: &str) -> Option<Vec<String>> {
-    let rows = lines(buf);
-    let (y0, top) = rows
-        .iter()
-        .enumerate()
-        .find(|(_, r)| r.contains(&format!("┌{title}")))?;
-    let top_chars: Vec<char> = top.chars().collect();
-    let x0 = top.split(&format!("┌{title}")).next()?.chars().count();
-    let x1 = (x0 + 1..top_chars.len()).find(|&x| top_chars[x] == '┐')?;
-    let y1 = (y0 + 1..rows.len()).find(|&y| rows[y].chars().nth(x0) == Some('└'))?;
-    Some(
-        (y0 + 1..y1)
-            .map(|y| row_text(buf, y as u16, x0 as u16 + 1, x1 as u16))
-            .collect(),
-    )
-}
-
 /// Every line of the help box, scrolled through from top to bottom (its
 /// bottom title says "a–b of N").
 fn whole_help(app: &mut App, width: u16, height: u16) -> Vec<String> {
@@ -727,50 +581,9 @@ fn bracketed_paste_goes_to_the_editor_as_lines_from_any_focus() {
 // ---------------------------------------------------------------- report, history, exports
 
 use persona_sim::sim::export::ExportFormat;
-use persona_sim::sim::report::parse_report;
 use persona_sim::sim::session::Session;
 use persona_sim::tui::action::{HistoryAction, JobDone};
 use persona_sim::tui::app::Screen;
-
-/// A finished two-persona session with a report citing both turns.
-fn finished_session(feature: &str) -> Session {
-    let panel = builtin_panel();
-    let config = DebateConfig {
-        feature: feature.into(),
-        personas: panel[..2].to_vec(),
-        rounds: 1,
-        max_tokens_per_turn: MAX_TOKENS,
-        max_tokens_total: None,
-    };
-    let mut session = Session::new(&config, backend());
-    for (i, p) in panel[..2].iter().enumerate() {
-        session.apply(&SimEvent::TurnStarted {
-            turn: i,
-            round: 1,
-            persona_id: p.id,
-            speaker: p.name.clone(),
-            question: None,
-        });
-        session.apply(&token(i, &format!("Turn {} text from {}.", i + 1, p.name)));
-        session.apply(&SimEvent::TurnEnded { turn: i });
-    }
-    session.apply(&SimEvent::Done {
-        outcome: Outcome::Completed,
-    });
-    let report = parse_report(
-        r#"{"summary":"Split panel.","personas":[
-            {"name":"Maria Lopez","stance":"for","interest":9,"reason":"Saves time."},
-            {"name":"Kwame Mensah","stance":"against","interest":2,"reason":"Costs too much."}],
-          "concerns":[{"text":"Price","count":1,"personas":["Kwame Mensah"],"turns":[2]}],
-          "requests":[],
-          "insights":[{"change":"Cheaper plan","why":"price","helps":"farmers","priority":1,"turns":[2]}]}"#,
-        2,
-    );
-    session.apply(&SimEvent::ReportReady {
-        report: Box::new(report),
-    });
-    session
-}
 
 #[test]
 fn the_report_screen_shows_table_chart_and_jumps_to_the_cited_turn() {

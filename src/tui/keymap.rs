@@ -226,7 +226,7 @@ pub static SCREEN: &[Binding] = &[
     ),
     hinted(
         &[key(KeyCode::Tab)],
-        "Tab / Shift-Tab",
+        "Tab",
         "focus: personas → feature → conversation",
         ("Tab", "focus"),
         Action::FocusNext,
@@ -397,8 +397,8 @@ pub static FILTER: &[Binding] = &[
 pub static CONVERSATION: &[Binding] = &[
     hinted(
         &[key(KeyCode::Up), ch('k')],
-        "↑ k · ↓ j",
-        "scroll a line",
+        "↑ k",
+        "scroll up a line",
         ("↑↓", "scroll"),
         Action::ScrollUp(1),
     ),
@@ -432,8 +432,8 @@ pub static EDITOR: &[Binding] = &[];
 pub static REPORT: &[Binding] = &[
     hinted(
         &[key(KeyCode::Up), ch('k')],
-        "↑ k · ↓ j",
-        "pick an insight, concern or request (scroll a plain report)",
+        "↑ k",
+        "previous insight, concern or request (scroll a plain report)",
         ("↑↓", "pick"),
         Action::ReportUp,
     ),

@@ -178,18 +178,6 @@ impl ConversationView {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    pub fn entry(&self, index: usize) -> &Entry {
-        &self.entries[index]
-    }
-
     /// Empties the view (to show another session).
     pub fn clear(&mut self) {
         *self = ConversationView::new();

@@ -15,7 +15,9 @@ use crate::sim::report::{Report, ReportFormat, Stance};
 use crate::sim::session::Session;
 use crate::text::truncate;
 use crate::tui::app::{App, Phase, RunState, report_items};
+use crate::tui::keymap::REPORT;
 use crate::tui::theme;
+use crate::tui::views::hint_text;
 
 const MISSING: &str = "—";
 
@@ -41,7 +43,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .border_style(theme::border(true))
         .title(title)
         .title_bottom(Line::styled(
-            " F3/Esc debate · ↑↓ pick · Enter cited turns · F4 export · F7 rewrite ",
+            format!(
+                " F3/Esc debate · F4 export · F7 rewrite ·{}",
+                hint_text(REPORT)
+            ),
             theme::dim(),
         ));
     let inner = block.inner(area);

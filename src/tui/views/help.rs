@@ -29,8 +29,8 @@ pub static BINDINGS: &[Binding] = &[
     ),
     hinted(
         &[key(KeyCode::Up), ch('k')],
-        "↑ k · ↓ j",
-        "scroll the help",
+        "↑ k",
+        "scroll the help up",
         ("↑↓", "scroll"),
         Action::HelpScroll(-1),
     ),

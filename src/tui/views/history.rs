@@ -58,8 +58,8 @@ impl History {
 pub static BROWSE: &[Binding] = &[
     hinted(
         &[key(KeyCode::Up), ch('k')],
-        "↑ k · ↓ j",
-        "move",
+        "↑ k",
+        "move up",
         ("↑↓", "move"),
         Action::History(HistoryAction::Up),
     ),

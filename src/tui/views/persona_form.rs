@@ -345,8 +345,8 @@ const fn form_key(k: FormKey) -> Action {
 pub static EDITING: &[Binding] = &[
     hinted(
         &[key(KeyCode::Tab), key(KeyCode::Down)],
-        "Tab ↓ · Shift-Tab ↑",
-        "next · previous field",
+        "Tab ↓",
+        "next field",
         ("Tab/↑↓", "field"),
         form_key(FormKey::Next),
     ),
@@ -358,8 +358,8 @@ pub static EDITING: &[Binding] = &[
     ),
     hinted(
         &[key(KeyCode::Left)],
-        "← →",
-        "change the proficiency level (or type l, m, h)",
+        "←",
+        "previous proficiency level (or type l, m, h)",
         ("←→", "level"),
         form_key(FormKey::Left),
     ),
