@@ -7,3 +7,4 @@ pub mod prompts;
 pub mod report;
 pub mod session;
 pub mod synth;
+pub mod turn_filter;
