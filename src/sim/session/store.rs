@@ -18,7 +18,7 @@ pub enum SessionError {
     #[error("cannot read session {path}: {detail}")]
     Read { path: PathBuf, detail: String },
     #[error(
-        "cannot read session {path}: it was written in format version {found}, and this build reads up to version {supported}; a newer persona-sim wrote it"
+        "cannot read session {path}: it has format version {found}, and this build reads versions up to {supported} (a newer release wrote it)"
     )]
     TooNew {
         path: PathBuf,
@@ -206,7 +206,7 @@ mod tests {
         assert!(
             text.contains(&path.display().to_string())
                 && text.contains(&format!("version {}", SESSION_VERSION + 1))
-                && text.contains(&format!("up to version {SESSION_VERSION}")),
+                && text.contains(&format!("up to {SESSION_VERSION}")),
             "{text}"
         );
         assert_eq!(store.list().1.len(), 1, "list reports it with the others");
