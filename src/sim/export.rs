@@ -23,9 +23,6 @@ pub enum ExportError {
 }
 
 impl ExportFormat {
-    /// The names a user types (`--format md`).
-    pub const NAMES: [&str; 2] = ["md", "json"];
-
     pub fn extension(self) -> &'static str {
         match self {
             ExportFormat::Md => "md",
@@ -172,7 +169,7 @@ mod tests {
         );
         assert_eq!(ExportFormat::from_path(Path::new("a.txt")), None);
         assert_eq!(ExportFormat::from_path(Path::new("noext")), None);
-        for name in ExportFormat::NAMES {
+        for name in ["md", "json"] {
             assert!(ExportFormat::from_name(name).is_some());
         }
     }

@@ -1,12 +1,13 @@
 //! The feedback report: the seed's `generate_feedback_report`, which
 //! "summarizes conversation with actionable insights".
 //!
-//! The model is asked for JSON (with a JSON schema where the server enforces
-//! one, [`prompt`]) and its reply is read leniently ([`parse`], on top of
+//! This module holds the report's types. The model is asked for JSON, with
+//! a JSON schema where the server enforces one (`prompt.rs`, called in
+//! `generate.rs`), and its reply is read leniently (`parse.rs`, on top of
 //! [`crate::llm::reply`]): each field is taken only if the model gave it. A
 //! missing field stays missing; nothing is filled in. A reply with no JSON
-//! at all becomes a plain-text report with a notice. [`markdown`] renders it
-//! for exports.
+//! at all becomes a plain-text report with a notice. `markdown.rs` renders
+//! it for exports and holds the evidence lines the faces share.
 
 mod generate;
 mod markdown;

@@ -3,10 +3,11 @@
 //! or a kill loses at most the turn in progress.
 //!
 //! This module is the session itself: what a file holds, how each
-//! [`SimEvent`] changes it, and what people are shown about it. [`store`]
-//! reads and writes the files; [`runner`] runs a phase (debate, report or
+//! [`SimEvent`] changes it, and what people are shown about it. `store.rs`
+//! reads and writes the files; `runner.rs` runs a phase (debate, report or
 //! follow-up) for the TUI and the headless commands alike, applying and
-//! saving each event before forwarding it to the face.
+//! saving each event before forwarding it to the face. The Markdown form
+//! lives with the other export formats in `sim/export.rs`.
 
 mod runner;
 mod store;

@@ -53,6 +53,8 @@ impl SessionStore {
     pub fn save(&self, session: &Session) -> Result<PathBuf, SessionError> {
         let mut session = session.clone();
         session.updated_at = now();
+        // Whatever version it was read as, it is written in this build's.
+        session.version = SESSION_VERSION;
         let path = self.path(&session.id);
         let mut text = serde_json::to_string_pretty(&session).expect("sessions serialise");
         text.push('\n');
@@ -189,8 +191,15 @@ mod tests {
         let path = store.save(&s).unwrap();
         assert_eq!(SessionStore::load_path(&path).unwrap().id, s.id);
         s.version = 0;
-        let path = store.save(&s).unwrap();
-        assert_eq!(SessionStore::load_path(&path).unwrap().version, 0);
+        std::fs::write(&path, serde_json::to_string(&s).unwrap()).unwrap();
+        let old = SessionStore::load_path(&path).unwrap();
+        assert_eq!(old.version, 0);
+        store.save(&old).unwrap();
+        let saved = SessionStore::load_path(&path).unwrap();
+        assert_eq!(
+            saved.version, SESSION_VERSION,
+            "saved in this build's format"
+        );
         // A newer build may also have changed fields: still named as too new.
         let mut value = serde_json::to_value(&s).unwrap();
         value["version"] = (SESSION_VERSION + 1).into();
