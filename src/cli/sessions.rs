@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::anyhow;
 
 use crate::cli::args::SessionsCommand;
-use crate::sim::export::export_text;
+use crate::sim::export::{export_text, write_export_as};
 use crate::sim::session::{Session, SessionError, SessionStore, session_markdown, session_matches};
 
 use super::write_table;
@@ -58,7 +58,7 @@ pub fn run(command: &SessionsCommand, dir: &Path, out: &mut impl Write) -> anyho
             let session = find(&store, id)?;
             match file {
                 Some(file) => {
-                    crate::atomic_file::write(file, &export_text(&session, *format))?;
+                    write_export_as(&session, file, *format)?;
                     eprintln!("wrote {}", file.display());
                 }
                 None => write!(out, "{}", export_text(&session, *format))?,

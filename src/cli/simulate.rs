@@ -42,7 +42,7 @@ fn read_feature(args: &SimulateArgs) -> anyhow::Result<String> {
 }
 
 /// Picks personas by id, in the order given; no ids means the first three.
-pub fn pick_personas(panel: &[Persona], ids: &[u32]) -> anyhow::Result<Vec<Persona>> {
+fn pick_personas(panel: &[Persona], ids: &[u32]) -> anyhow::Result<Vec<Persona>> {
     if ids.is_empty() {
         return Ok(panel.iter().take(3).cloned().collect());
     }

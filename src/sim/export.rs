@@ -62,6 +62,15 @@ pub fn export_text(session: &Session, format: ExportFormat) -> String {
 pub fn write_export(session: &Session, file: &Path) -> Result<(), ExportError> {
     let format = ExportFormat::from_path(file)
         .ok_or_else(|| ExportError::UnknownExtension(file.to_path_buf()))?;
+    write_export_as(session, file, format)
+}
+
+/// Writes a session atomically to `file` in `format`, whatever its name.
+pub fn write_export_as(
+    session: &Session,
+    file: &Path,
+    format: ExportFormat,
+) -> Result<(), ExportError> {
     crate::atomic_file::write(file, &export_text(session, format))?;
     Ok(())
 }
@@ -73,7 +82,7 @@ pub fn export_to_dir(
     format: ExportFormat,
 ) -> Result<PathBuf, ExportError> {
     let path = dir.join(format!("{}.{}", session.id, format.extension()));
-    crate::atomic_file::write(&path, &export_text(session, format))?;
+    write_export_as(session, &path, format)?;
     Ok(path)
 }
 
