@@ -52,13 +52,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &mut std::io::stdout().lock(),
             ))
         }
-        Some(Command::Model(ModelCommand::Fetch { force })) => runtime.block_on(cli::model_fetch(
+        Some(Command::Model(ModelCommand::Fetch { force })) => runtime.block_on(cli::model::fetch(
             &settings.model_path,
             &settings.model_url,
             *force,
         )),
         Some(Command::Model(ModelCommand::Status)) => {
-            cli::model_status(
+            cli::model::status(
                 &settings.backend,
                 &settings.model_path,
                 &mut std::io::stdout().lock(),
@@ -70,7 +70,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for notice in &loaded.notices {
                 eprintln!("note: {notice}");
             }
-            runtime.block_on(cli::simulate(
+            runtime.block_on(cli::simulate::run(
                 args,
                 &loaded.personas,
                 services.backend.clone(),
@@ -78,7 +78,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ))
         }
         Some(Command::Sessions(command)) => {
-            cli::sessions(
+            cli::sessions::run(
                 command,
                 &settings.sessions_dir,
                 &mut std::io::stdout().lock(),

@@ -310,3 +310,39 @@ async fn trace_logs_have_llm_call_latency_and_never_the_key_or_auth_header() {
     // Nothing is printed over the terminal either.
     assert!(!text(&out.stderr).contains("TRACE"));
 }
+
+/// The core states facts; the command to type about them ("run
+/// `persona-sim model fetch`") is the face's to add, so a second face (the
+/// TUI, an HTTP API) never shows a CLI command it does not have.
+#[test]
+fn core_messages_name_no_cli_command() {
+    fn walk(dir: &std::path::Path, found: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, found);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let source = std::fs::read_to_string(&path).unwrap();
+            for (n, line) in source.lines().enumerate() {
+                let code = line.trim_start();
+                if !code.starts_with("//") && code.contains("persona-sim ") {
+                    found.push(format!("{}:{}: {}", path.display(), n + 1, code));
+                }
+            }
+        }
+    }
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut found = Vec::new();
+    for core in ["sim", "llm", "persona"] {
+        walk(&src.join(core), &mut found);
+    }
+    assert!(
+        found.is_empty(),
+        "core code names a CLI command; say the fact there and add the hint in the face:\n{}",
+        found.join("\n")
+    );
+}

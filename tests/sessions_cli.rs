@@ -112,9 +112,41 @@ async fn simulate_with_report_writes_markdown_and_json_and_lists_the_session() {
     let bad = run(dir.path(), None, &["sessions", "show", "1999"]).await;
     assert_eq!(bad.status.code(), Some(1));
     assert!(
-        text(&bad.stderr).contains("no session matches \"1999\""),
+        text(&bad.stderr).contains("no session matches \"1999\"")
+            && text(&bad.stderr).contains("see `persona-sim sessions list`"),
         "{}",
         text(&bad.stderr)
+    );
+    // A session file from a newer release is named, with both versions,
+    // and listing skips it with a note.
+    let mut newer = session.clone();
+    newer["id"] = "29990101-000000-ffff".into();
+    newer["version"] = 99.into();
+    let newer_path = dir.path().join("sessions/29990101-000000-ffff.json");
+    std::fs::write(&newer_path, newer.to_string()).unwrap();
+    let bad = run(
+        dir.path(),
+        None,
+        &["sessions", "show", "29990101-000000-ffff"],
+    )
+    .await;
+    assert_eq!(bad.status.code(), Some(1));
+    let stderr = text(&bad.stderr);
+    assert!(
+        stderr.contains(&newer_path.display().to_string()) && stderr.contains("format version 99"),
+        "{stderr}"
+    );
+    let list = run(dir.path(), None, &["sessions", "list"]).await;
+    assert!(list.status.success());
+    assert!(
+        text(&list.stderr).contains("note: skipped") && text(&list.stderr).contains("version 99"),
+        "{}",
+        text(&list.stderr)
+    );
+    assert_eq!(
+        text(&list.stdout).lines().count(),
+        2,
+        "the readable one still listed"
     );
     let bad = run(
         dir.path(),

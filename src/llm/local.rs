@@ -116,7 +116,7 @@ impl LoadedModel {
         {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(LlmError::Model(format!(
-                    "model file not found: {} (run `persona-sim model fetch`)",
+                    "model file not found: {}",
                     path.display()
                 )));
             }
@@ -128,7 +128,7 @@ impl LoadedModel {
             }
             Ok(()) if &magic != b"GGUF" => {
                 return Err(LlmError::Model(format!(
-                    "{} is not a GGUF model file (corrupt or wrong file; `persona-sim model fetch --force` reinstalls the default)",
+                    "{} is not a GGUF model file (corrupt, or the wrong file)",
                     path.display()
                 )));
             }

@@ -6,6 +6,7 @@ pub mod grammar;
 pub mod local;
 pub mod openai;
 pub mod pricing;
+pub mod reply;
 
 use std::fmt;
 use std::pin::Pin;

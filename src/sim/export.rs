@@ -1,8 +1,10 @@
 //! A session written out for people (Markdown) or programs (JSON).
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::session::{Session, session_markdown};
+use super::report::report_markdown;
+use super::session::Session;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportFormat {
@@ -21,9 +23,6 @@ pub enum ExportError {
 }
 
 impl ExportFormat {
-    /// The names a user types (`--format md`).
-    pub const NAMES: [&str; 2] = ["md", "json"];
-
     pub fn extension(self) -> &'static str {
         match self {
             ExportFormat::Md => "md",
@@ -63,6 +62,15 @@ pub fn export_text(session: &Session, format: ExportFormat) -> String {
 pub fn write_export(session: &Session, file: &Path) -> Result<(), ExportError> {
     let format = ExportFormat::from_path(file)
         .ok_or_else(|| ExportError::UnknownExtension(file.to_path_buf()))?;
+    write_export_as(session, file, format)
+}
+
+/// Writes a session atomically to `file` in `format`, whatever its name.
+pub fn write_export_as(
+    session: &Session,
+    file: &Path,
+    format: ExportFormat,
+) -> Result<(), ExportError> {
     crate::atomic_file::write(file, &export_text(session, format))?;
     Ok(())
 }
@@ -74,8 +82,86 @@ pub fn export_to_dir(
     format: ExportFormat,
 ) -> Result<PathBuf, ExportError> {
     let path = dir.join(format!("{}.{}", session.id, format.extension()));
-    crate::atomic_file::write(&path, &export_text(session, format))?;
+    write_export_as(session, &path, format)?;
     Ok(path)
+}
+
+/// The session as Markdown: header, feature, transcript, usage, report.
+pub fn session_markdown(session: &Session) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# Persona debate: {}\n", session.first_line());
+    let _ = writeln!(md, "- Session: `{}`", session.id);
+    let _ = writeln!(md, "- Started: {}", session.created_at);
+    let _ = writeln!(md, "- Status: {}", session.status_label());
+    let _ = writeln!(
+        md,
+        "- Backend: {} · {} ({})",
+        session.backend.kind, session.backend.model, session.backend.endpoint
+    );
+    let panel: Vec<String> = session
+        .personas
+        .iter()
+        .map(|p| format!("{} ({}, {})", p.name, p.occupation, p.location))
+        .collect();
+    let _ = writeln!(md, "- Personas: {}", panel.join("; "));
+    let _ = writeln!(md, "- Rounds: {}", session.settings.rounds);
+    let _ = writeln!(md, "- Tokens: {}\n", session.usage_line());
+    let _ = writeln!(md, "## Feature\n\n{}\n", session.feature.trim());
+    md.push_str("## Transcript\n\n");
+    let occupation = |id: u32| {
+        session
+            .personas
+            .iter()
+            .find(|p| p.id == id)
+            .map(|p| format!(" ({})", p.occupation))
+            .unwrap_or_default()
+    };
+    for (i, turn) in session.turns.iter().enumerate() {
+        let what = match &turn.question {
+            Some(q) => format!("follow-up: “{q}”"),
+            None => format!("round {}", turn.round),
+        };
+        let _ = writeln!(
+            md,
+            "### T{} · {}{} · {what}\n",
+            i + 1,
+            turn.speaker,
+            occupation(turn.persona_id)
+        );
+        let text = turn.text.trim();
+        if !text.is_empty() {
+            let _ = writeln!(md, "{text}\n");
+        }
+        if !turn.complete {
+            md.push_str("*(cut off: this turn did not finish)*\n\n");
+        }
+    }
+    if let Some(error) = &session.error {
+        let _ = writeln!(md, "> Stopped by an error: {error}\n");
+    }
+    let rows = session.usage_by_persona();
+    if rows.iter().any(|(_, _, u)| u.total() > 0) {
+        md.push_str(
+            "## Usage\n\n| Persona | Turns | Tokens in | Tokens out |\n| --- | --- | --- | --- |\n",
+        );
+        for (name, turns, u) in rows {
+            let _ = writeln!(
+                md,
+                "| {name} | {turns} | {} | {} |",
+                u.prompt_tokens, u.completion_tokens
+            );
+        }
+        md.push('\n');
+    }
+    md.push_str("## Feedback report\n\n");
+    match (&session.report, &session.report_error) {
+        (Some(report), _) => md.push_str(&report_markdown(report)),
+        (None, Some(error)) => {
+            let _ = writeln!(md, "*No report: {error}*");
+        }
+        (None, None) => md.push_str("*No report yet.*\n"),
+    }
+    md
 }
 
 #[cfg(test)]
@@ -92,7 +178,7 @@ mod tests {
         );
         assert_eq!(ExportFormat::from_path(Path::new("a.txt")), None);
         assert_eq!(ExportFormat::from_path(Path::new("noext")), None);
-        for name in ExportFormat::NAMES {
+        for name in ["md", "json"] {
             assert!(ExportFormat::from_name(name).is_some());
         }
     }

@@ -1,5 +1,15 @@
 //! The simulation core: prompts, the turn-by-turn debate, the feedback
-//! report and saved sessions.
+//! report and saved sessions. It knows no face: no terminal, clap or HTTP
+//! (tests/layering.rs), and its messages state facts; the command to type
+//! about them is the face's to add.
+//!
+//! - `debate`: the rounds, turn by turn, streamed out as `SimEvent`s
+//! - `turn_filter`: keeps a streamed turn to one speaker
+//! - `prompts`: what each persona is asked
+//! - `report/`: the feedback report (prompt, model call, parse, Markdown)
+//! - `session/`: a saved debate (the model, its store, the phase runner)
+//! - `export`: a session as Markdown or JSON
+//! - `synth`: new personas written by the model
 
 pub mod debate;
 pub mod export;
@@ -7,3 +17,4 @@ pub mod prompts;
 pub mod report;
 pub mod session;
 pub mod synth;
+pub mod turn_filter;

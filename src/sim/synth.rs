@@ -11,11 +11,10 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::llm::reply::{as_u32, find_json_object, string_at, strings_at, strip_think};
 use crate::llm::{ChatBackend, ChatChunk, ChatMessage, ChatRequest, JsonSchema, Purpose, Role};
 use crate::persona::query::near_duplicate;
 use crate::persona::{Persona, TechProficiency, validate_panel};
-
-use super::report::{as_u32, find_json_object, string_at, strings_at, strip_think};
 
 /// Tries per persona: the first answer and two corrections.
 pub const MAX_ATTEMPTS: u32 = 3;

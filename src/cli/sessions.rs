@@ -1,0 +1,81 @@
+//! `sessions list|show|export|rm`: the saved debates.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::anyhow;
+
+use crate::cli::args::SessionsCommand;
+use crate::sim::export::{export_text, write_export_as};
+use crate::sim::session::{Session, SessionError, SessionStore, session_markdown, session_matches};
+
+use super::write_table;
+
+/// `sessions list|show|export|rm`.
+pub fn run(command: &SessionsCommand, dir: &Path, out: &mut impl Write) -> anyhow::Result<()> {
+    let store = SessionStore::new(dir);
+    match command {
+        SessionsCommand::List { search } => {
+            let (sessions, errors) = store.list();
+            for e in &errors {
+                eprintln!("note: skipped {e}");
+            }
+            let shown: Vec<&Session> = sessions
+                .iter()
+                .filter(|s| search.as_deref().is_none_or(|q| session_matches(s, q)))
+                .collect();
+            if shown.is_empty() {
+                eprintln!("no sessions in {}", dir.display());
+                return Ok(());
+            }
+            let rows: Vec<[String; 5]> = shown
+                .iter()
+                .map(|s| {
+                    let done = s.turns.iter().filter(|t| t.complete).count();
+                    [
+                        s.id.clone(),
+                        s.created_at
+                            .get(..16)
+                            .unwrap_or(&s.created_at)
+                            .replace('T', " "),
+                        s.status_label().to_string(),
+                        format!("{} personas, {done} turns", s.personas.len()),
+                        crate::text::truncate(s.first_line(), 60),
+                    ]
+                })
+                .collect();
+            write_table(out, ["ID", "DATE", "STATUS", "PANEL", "FEATURE"], &rows)?;
+        }
+        SessionsCommand::Show { id } => {
+            let session = find(&store, id)?;
+            write!(out, "{}", session_markdown(&session))?;
+        }
+        SessionsCommand::Export {
+            id,
+            format,
+            out: file,
+        } => {
+            let session = find(&store, id)?;
+            match file {
+                Some(file) => {
+                    write_export_as(&session, file, *format)?;
+                    eprintln!("wrote {}", file.display());
+                }
+                None => write!(out, "{}", export_text(&session, *format))?,
+            }
+        }
+        SessionsCommand::Rm { id } => {
+            store.delete(id)?;
+            eprintln!("deleted session {id}");
+        }
+    }
+    Ok(())
+}
+
+/// The session by id or prefix; when none matches, says where to look.
+fn find(store: &SessionStore, id: &str) -> anyhow::Result<Session> {
+    store.find(id).map_err(|e| match e {
+        SessionError::NotFound(_) => anyhow!("{e} (see `persona-sim sessions list`)"),
+        e => e.into(),
+    })
+}

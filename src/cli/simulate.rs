@@ -1,0 +1,234 @@
+//! `simulate`: one debate, streamed to stdout as text or JSON lines, saved
+//! as a session, with an optional report and export.
+
+use std::io::{self, Read, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::args::{Format, SimulateArgs};
+use crate::config::Settings;
+use crate::llm::ChatBackend;
+use crate::persona::Persona;
+use crate::sim::debate::{DebateConfig, Outcome, SimEvent};
+use crate::sim::export::write_export;
+use crate::sim::report::report_markdown;
+use crate::sim::session::{ReportPolicy, Session, SessionStore, run_session};
+
+use super::model::model_error_hint;
+use super::{EXIT_INTERRUPTED, ready_backend};
+
+fn read_feature(args: &SimulateArgs) -> anyhow::Result<String> {
+    let text = match (&args.feature, &args.feature_file) {
+        (Some(text), _) => text.clone(),
+        (None, Some(path)) if path.as_os_str() == "-" => {
+            let mut text = String::new();
+            io::stdin()
+                .read_to_string(&mut text)
+                .context("cannot read the feature from stdin")?;
+            text
+        }
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the feature file {}", path.display()))?,
+        (None, None) => bail!("give the feature with --feature TEXT or --feature-file FILE"),
+    };
+    if text.trim().is_empty() {
+        bail!("the feature text is empty");
+    }
+    Ok(text)
+}
+
+/// Picks personas by id, in the order given; no ids means the first three.
+fn pick_personas(panel: &[Persona], ids: &[u32]) -> anyhow::Result<Vec<Persona>> {
+    if ids.is_empty() {
+        return Ok(panel.iter().take(3).cloned().collect());
+    }
+    let mut picked = Vec::with_capacity(ids.len());
+    for id in ids {
+        match panel.iter().find(|p| p.id == *id) {
+            Some(p) if picked.iter().any(|q: &Persona| q.id == p.id) => {
+                bail!("persona id {id} is listed twice")
+            }
+            Some(p) => picked.push(p.clone()),
+            None => {
+                let known: Vec<String> = panel.iter().map(|p| p.id.to_string()).collect();
+                bail!(
+                    "no persona with id {id} (known ids: {}; see `persona-sim personas list`)",
+                    known.join(", ")
+                )
+            }
+        }
+    }
+    Ok(picked)
+}
+
+/// Runs `simulate`; the exit code says how the debate ended.
+pub async fn run(
+    args: &SimulateArgs,
+    panel: &[Persona],
+    backend: Option<Arc<dyn ChatBackend>>,
+    settings: &Settings,
+) -> anyhow::Result<ExitCode> {
+    let feature = read_feature(args)?;
+    let personas = pick_personas(panel, &args.ids)?;
+    let backend = ready_backend(backend, settings)?;
+    let config = DebateConfig {
+        feature,
+        personas: personas.clone(),
+        rounds: settings.rounds,
+        max_tokens_per_turn: settings.max_tokens_per_turn,
+        max_tokens_total: settings.max_tokens_total,
+    };
+    let policy = if args.report {
+        ReportPolicy::Auto
+    } else {
+        ReportPolicy::Never
+    };
+    let store = SessionStore::new(&settings.sessions_dir);
+    let cancel = CancellationToken::new();
+    let (tx, mut rx) = mpsc::channel(256);
+    let session = Session::new(&config, backend.info());
+    let runner = tokio::spawn(run_session(
+        backend,
+        session,
+        policy,
+        Some(store.clone()),
+        cancel.clone(),
+        tx,
+    ));
+    let mut out = io::stdout().lock();
+    let mut outcome = Outcome::Failed;
+    let mut report_failed = false;
+    let mut interrupted = false;
+    let mut pipe_closed = false;
+    loop {
+        let event = tokio::select! {
+            event = rx.recv() => event,
+            _ = tokio::signal::ctrl_c(), if !interrupted => {
+                interrupted = true;
+                cancel.cancel();
+                continue;
+            }
+        };
+        let Some(event) = event else { break };
+        match &event {
+            SimEvent::Done { outcome: o } => outcome = *o,
+            SimEvent::Error { message, .. } => match model_error_hint(message, &settings.backend) {
+                Some(hint) => eprintln!("\nerror: {message} ({hint})"),
+                None => eprintln!("\nerror: {message}"),
+            },
+            SimEvent::ReportStarted if args.format == Format::Text => {
+                eprintln!("\nwriting the feedback report…")
+            }
+            SimEvent::ReportFailed { message } => {
+                report_failed = true;
+                eprintln!("the feedback report failed: {message}");
+            }
+            _ => {}
+        }
+        if pipe_closed {
+            continue;
+        }
+        let written = match args.format {
+            Format::Jsonl => writeln!(out, "{}", serde_json::to_string(&event)?),
+            Format::Text => write_text(&mut out, &event, &personas),
+        };
+        // A closed pipe (e.g. `| head`) ends the run quietly; the session
+        // is still saved as cancelled.
+        if written.and_then(|_| out.flush()).is_err() {
+            pipe_closed = true;
+            cancel.cancel();
+        }
+    }
+    let session = runner.await.context("the debate task failed")?;
+    let path = store.path(&session.id);
+    eprintln!("session {} saved: {}", session.id, path.display());
+    if session.usage.total() > 0 {
+        eprintln!("tokens: {}", session.usage_line());
+    }
+    if let Some(file) = &args.out {
+        write_export(&session, file)?;
+        eprintln!("wrote {}", file.display());
+    }
+    if interrupted {
+        let _ = writeln!(out);
+        eprintln!("interrupted: the debate was cancelled; what was said is above and saved");
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    if pipe_closed {
+        return Ok(ExitCode::SUCCESS);
+    }
+    Ok(match outcome {
+        Outcome::BudgetReached => {
+            eprintln!(
+                "stopped at the token budget (--max-tokens-total {})",
+                settings.max_tokens_total.unwrap_or_default()
+            );
+            exit_for_report(report_failed)
+        }
+        Outcome::Completed => exit_for_report(report_failed),
+        Outcome::Failed | Outcome::Cancelled => ExitCode::FAILURE,
+    })
+}
+
+fn exit_for_report(report_failed: bool) -> ExitCode {
+    if report_failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn write_text(out: &mut impl Write, event: &SimEvent, personas: &[Persona]) -> io::Result<()> {
+    match event {
+        SimEvent::TurnStarted {
+            turn,
+            round,
+            persona_id,
+            speaker,
+            question,
+        } => {
+            if let Some(q) = question {
+                return writeln!(out, "\n## {speaker} · follow-up: {q}");
+            }
+            let occupation = personas
+                .iter()
+                .find(|p| p.id == *persona_id)
+                .map(|p| format!(" ({})", p.occupation))
+                .unwrap_or_default();
+            let gap = if *turn == 0 { "" } else { "\n" };
+            writeln!(out, "{gap}## {speaker}{occupation} · round {round}")
+        }
+        SimEvent::Token { text, .. } => write!(out, "{text}"),
+        SimEvent::TurnEnded { .. } => writeln!(out),
+        SimEvent::ReportReady { report } => {
+            write!(out, "\n## Feedback report\n\n{}", report_markdown(report))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::persona::builtin_panel;
+
+    #[test]
+    fn picks_in_order_and_rejects_unknown_or_repeated_ids() {
+        let panel = builtin_panel();
+        let ids: Vec<u32> = pick_personas(&panel, &[5, 1, 3])
+            .unwrap()
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(ids, vec![5, 1, 3]);
+        assert_eq!(pick_personas(&panel, &[]).unwrap().len(), 3);
+        let err = pick_personas(&panel, &[99]).unwrap_err().to_string();
+        assert!(err.contains("no persona with id 99"), "{err}");
+        let err = pick_personas(&panel, &[2, 2]).unwrap_err().to_string();
+        assert!(err.contains("twice"), "{err}");
+    }
+}

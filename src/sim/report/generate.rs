@@ -1,0 +1,119 @@
+//! The model call: asks for the report, streams it out as events, and
+//! reads the reply.
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::llm::{ChatBackend, ChatChunk, ChatMessage, ChatRequest, LlmError, Purpose, Usage};
+use crate::sim::debate::{SimEvent, Turn};
+use crate::sim::prompts::CHARS_PER_TOKEN;
+
+use super::Report;
+use super::parse::parse_report;
+use super::prompt::{REPORT_SYSTEM, report_prompt, report_schema};
+
+/// Reply cap for a report from a hosted model.
+const REPORT_MAX_TOKENS: u32 = 1500;
+/// Reply cap on a small local model (2,048-token context).
+const LOCAL_REPORT_MAX_TOKENS: u32 = 400;
+
+/// Asks the model for the report and streams it out as events. Returns the
+/// report, or `None` (after a `ReportFailed` event) when the call failed.
+pub async fn generate_report(
+    backend: &dyn ChatBackend,
+    feature: &str,
+    turns: &[Turn],
+    tx: &mpsc::Sender<SimEvent>,
+) -> Option<Report> {
+    let _ = tx.send(SimEvent::ReportStarted).await;
+    let small = backend.context_window();
+    let max_tokens = if small.is_some() {
+        LOCAL_REPORT_MAX_TOKENS
+    } else {
+        REPORT_MAX_TOKENS
+    };
+    let budget = small.map(|ctx| {
+        let overhead = (REPORT_SYSTEM.len() / CHARS_PER_TOKEN) as u32 + max_tokens + 48;
+        ctx.saturating_sub(overhead) as usize * CHARS_PER_TOKEN
+    });
+    let messages = vec![
+        ChatMessage::system(REPORT_SYSTEM),
+        ChatMessage::user(report_prompt(feature, turns, budget)),
+    ];
+    let began = std::time::Instant::now();
+    let mut request = ChatRequest::new(messages, max_tokens);
+    request.json_schema = Some(report_schema());
+    request.purpose = Purpose::Report;
+    let mut notes = Vec::new();
+    let (text, usage) = match stream_text(backend, request.clone(), tx).await {
+        // Servers that do not know `json_schema` reject the request before
+        // any token: ask again without it; the prompt already asks for JSON.
+        Err((LlmError::Http { status, message }, false)) if (400..500).contains(&status) => {
+            tracing::info!(target: "llm", status, %message, "json_schema rejected; retrying without it");
+            notes.push(format!(
+                "The server rejected the JSON schema (HTTP {status}); the report was asked for as plain JSON."
+            ));
+            request.json_schema = None;
+            match stream_text(backend, request, tx).await {
+                Ok(ok) => ok,
+                Err((error, _)) => return report_failed(tx, error, began).await,
+            }
+        }
+        Err((error, _)) => return report_failed(tx, error, began).await,
+        Ok(ok) => ok,
+    };
+    tracing::info!(target: "llm", latency_ms = began.elapsed().as_millis() as u64, chars = text.len(), "report finished");
+    let mut report = parse_report(&text, turns.len());
+    report.notes.splice(0..0, notes);
+    report.usage = usage;
+    let _ = tx
+        .send(SimEvent::ReportReady {
+            report: Box::new(report.clone()),
+        })
+        .await;
+    Some(report)
+}
+
+async fn report_failed(
+    tx: &mpsc::Sender<SimEvent>,
+    error: LlmError,
+    began: std::time::Instant,
+) -> Option<Report> {
+    tracing::warn!(target: "llm", latency_ms = began.elapsed().as_millis() as u64, %error, "report failed");
+    let _ = tx
+        .send(SimEvent::ReportFailed {
+            message: error.to_string(),
+        })
+        .await;
+    None
+}
+
+/// The whole reply and its usage; on error, whether any text had arrived.
+async fn stream_text(
+    backend: &dyn ChatBackend,
+    request: ChatRequest,
+    tx: &mpsc::Sender<SimEvent>,
+) -> Result<(String, Option<Usage>), (LlmError, bool)> {
+    let mut stream = backend.stream(request);
+    let mut text = String::new();
+    let mut usage: Option<Usage> = None;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(ChatChunk::Text(piece)) => {
+                text.push_str(&piece);
+                let _ = tx.send(SimEvent::ReportToken { text: piece }).await;
+            }
+            Ok(ChatChunk::Usage(u)) => {
+                *usage.get_or_insert_default() += u;
+                let _ = tx
+                    .send(SimEvent::ReportUsage {
+                        prompt_tokens: u.prompt_tokens,
+                        completion_tokens: u.completion_tokens,
+                    })
+                    .await;
+            }
+            Err(e) => return Err((e, !text.is_empty())),
+        }
+    }
+    Ok((text, usage))
+}

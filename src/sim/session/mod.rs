@@ -1,0 +1,395 @@
+//! Sessions: every debate is saved as it happens, one JSON file per session
+//! in `sessions/`, rewritten atomically after each finished turn, so a crash
+//! or a kill loses at most the turn in progress.
+//!
+//! This module is the session itself: what a file holds, how each
+//! [`SimEvent`] changes it, and what people are shown about it. `store.rs`
+//! reads and writes the files; `runner.rs` runs a phase (debate, report or
+//! follow-up) for the TUI and the headless commands alike, applying and
+//! saving each event before forwarding it to the face. The Markdown form
+//! lives with the other export formats in `sim/export.rs`.
+
+mod runner;
+mod store;
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::llm::pricing::estimate_cost;
+use crate::llm::{BackendInfo, Usage};
+use crate::persona::Persona;
+
+use super::debate::{DebateConfig, Outcome, SimEvent, Turn};
+use super::report::Report;
+
+pub use super::export::session_markdown;
+pub use runner::{ReportPolicy, run_followup, run_report, run_session};
+pub use store::{SessionError, SessionStore};
+
+/// The file format this build writes, and the newest it reads.
+pub const SESSION_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// Being written by a live process (or that process died: see
+    /// [`Session::status_label`]).
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+    BudgetReached,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionSettings {
+    pub rounds: u32,
+    pub max_tokens_per_turn: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens_total: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackendRecord {
+    pub kind: String,
+    pub model: String,
+    pub endpoint: String,
+}
+
+impl From<BackendInfo> for BackendRecord {
+    fn from(info: BackendInfo) -> Self {
+        BackendRecord {
+            kind: info.kind.to_string(),
+            model: info.model,
+            endpoint: info.endpoint,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub version: u32,
+    pub id: String,
+    /// RFC 3339, local time with offset.
+    pub created_at: String,
+    pub updated_at: String,
+    pub status: SessionStatus,
+    pub feature: String,
+    /// The personas as they were when the debate ran.
+    pub personas: Vec<Persona>,
+    pub settings: SessionSettings,
+    pub backend: BackendRecord,
+    pub turns: Vec<Turn>,
+    /// Every token of the session: turns, follow-ups and the report.
+    pub usage: Usage,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<Report>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The process writing a running session, to tell a live one from one
+    /// whose process was killed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+}
+
+fn now() -> String {
+    chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+/// "20261124-062332-3f9a": sortable by time, unique enough per machine.
+fn new_id() -> String {
+    let now = chrono::Local::now();
+    let salt = (now.timestamp_subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
+    format!("{}-{salt:04x}", now.format("%Y%m%d-%H%M%S"))
+}
+
+impl Session {
+    pub fn new(config: &DebateConfig, backend: BackendInfo) -> Session {
+        let at = now();
+        Session {
+            version: SESSION_VERSION,
+            id: new_id(),
+            created_at: at.clone(),
+            updated_at: at,
+            status: SessionStatus::Running,
+            feature: config.feature.clone(),
+            personas: config.personas.clone(),
+            settings: SessionSettings {
+                rounds: config.rounds,
+                max_tokens_per_turn: config.max_tokens_per_turn,
+                max_tokens_total: config.max_tokens_total,
+            },
+            backend: backend.into(),
+            turns: Vec::new(),
+            usage: Usage::default(),
+            report: None,
+            report_error: None,
+            error: None,
+            pid: Some(std::process::id()),
+        }
+    }
+
+    /// The config that re-runs this session (same feature unless edited).
+    pub fn debate_config(&self) -> DebateConfig {
+        DebateConfig {
+            feature: self.feature.clone(),
+            personas: self.personas.clone(),
+            rounds: self.settings.rounds,
+            max_tokens_per_turn: self.settings.max_tokens_per_turn,
+            max_tokens_total: self.settings.max_tokens_total,
+        }
+    }
+
+    /// Applies one event; returns true when the file should be written now
+    /// (a turn or a phase ended, a report arrived).
+    pub fn apply(&mut self, event: &SimEvent) -> bool {
+        match event {
+            SimEvent::TurnStarted {
+                round,
+                persona_id,
+                speaker,
+                question,
+                ..
+            } => {
+                self.turns.push(Turn {
+                    persona_id: *persona_id,
+                    speaker: speaker.clone(),
+                    round: *round,
+                    text: String::new(),
+                    complete: false,
+                    usage: None,
+                    question: question.clone(),
+                });
+                false
+            }
+            SimEvent::Token { turn, text } => {
+                if let Some(t) = self.turns.get_mut(*turn) {
+                    t.text.push_str(text);
+                }
+                false
+            }
+            SimEvent::Usage {
+                turn,
+                prompt_tokens,
+                completion_tokens,
+            } => {
+                let usage = Usage {
+                    prompt_tokens: *prompt_tokens,
+                    completion_tokens: *completion_tokens,
+                };
+                self.usage += usage;
+                if let Some(t) = self.turns.get_mut(*turn) {
+                    *t.usage.get_or_insert_default() += usage;
+                }
+                false
+            }
+            SimEvent::TurnEnded { turn } => {
+                if let Some(t) = self.turns.get_mut(*turn) {
+                    t.complete = true;
+                }
+                true
+            }
+            SimEvent::Error { message, .. } => {
+                self.error = Some(message.clone());
+                false
+            }
+            SimEvent::Done { outcome } => {
+                // Follow-ups do not change how the debate itself ended.
+                if self.status == SessionStatus::Running {
+                    self.status = match outcome {
+                        Outcome::Completed => SessionStatus::Completed,
+                        Outcome::Failed => SessionStatus::Failed,
+                        Outcome::Cancelled => SessionStatus::Cancelled,
+                        Outcome::BudgetReached => SessionStatus::BudgetReached,
+                    };
+                    self.pid = None;
+                }
+                true
+            }
+            SimEvent::ReportStarted | SimEvent::ReportToken { .. } => false,
+            SimEvent::ReportUsage {
+                prompt_tokens,
+                completion_tokens,
+            } => {
+                self.usage += Usage {
+                    prompt_tokens: *prompt_tokens,
+                    completion_tokens: *completion_tokens,
+                };
+                false
+            }
+            SimEvent::ReportReady { report } => {
+                let mut report = (**report).clone();
+                report.partial = self.status != SessionStatus::Completed;
+                self.report = Some(report);
+                self.report_error = None;
+                true
+            }
+            SimEvent::ReportFailed { message } => {
+                self.report_error = Some(message.clone());
+                true
+            }
+        }
+    }
+
+    /// The status for people: a running session whose process is gone is
+    /// "incomplete".
+    pub fn status_label(&self) -> &'static str {
+        match self.status {
+            SessionStatus::Running if self.pid.is_some_and(store::process_alive) => "running",
+            SessionStatus::Running => "incomplete",
+            SessionStatus::Completed => "completed",
+            SessionStatus::Failed => "failed",
+            SessionStatus::Cancelled => "cancelled",
+            SessionStatus::BudgetReached => "budget reached",
+        }
+    }
+
+    pub fn first_line(&self) -> &str {
+        self.feature
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("")
+    }
+
+    /// Tokens per persona over all their turns, in panel order.
+    pub fn usage_by_persona(&self) -> Vec<(String, usize, Usage)> {
+        let mut rows: Vec<(u32, String, usize, Usage)> = Vec::new();
+        for t in &self.turns {
+            let row = match rows.iter_mut().find(|r| r.0 == t.persona_id) {
+                Some(row) => row,
+                None => {
+                    rows.push((t.persona_id, t.speaker.clone(), 0, Usage::default()));
+                    rows.last_mut().expect("just pushed")
+                }
+            };
+            row.2 += 1;
+            if let Some(u) = t.usage {
+                row.3 += u;
+            }
+        }
+        rows.into_iter().map(|(_, n, c, u)| (n, c, u)).collect()
+    }
+
+    /// "1,234 in · 567 out · ≈$0.0012" (the cost only for known models).
+    pub fn usage_line(&self) -> String {
+        usage_text(&self.backend.kind, &self.backend.model, self.usage)
+    }
+}
+
+/// Tokens, and an estimated cost where the model's price is known.
+pub fn usage_text(kind: &str, model: &str, usage: Usage) -> String {
+    let mut text = format!(
+        "{} in · {} out",
+        usage.prompt_tokens, usage.completion_tokens
+    );
+    if kind == "openai"
+        && usage.total() > 0
+        && let Some(cost) = estimate_cost(model, usage)
+    {
+        let _ = write!(text, " · ≈${cost:.4}");
+    }
+    text
+}
+
+/// Searches sessions by feature text, persona names, status and id; every
+/// word must match (case-insensitive).
+pub fn session_matches(session: &Session, query: &str) -> bool {
+    let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
+    if words.is_empty() {
+        return true;
+    }
+    let mut hay = format!(
+        "{} {} {} {}",
+        session.id,
+        session.feature,
+        session.status_label(),
+        session.created_at
+    );
+    for p in &session.personas {
+        hay.push(' ');
+        hay.push_str(&p.name);
+    }
+    let hay = hay.to_lowercase();
+    words.iter().all(|w| hay.contains(w.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::persona::builtin_panel;
+
+    pub(super) fn config() -> DebateConfig {
+        DebateConfig {
+            feature: "Dark mode\nfor night shifts".into(),
+            personas: builtin_panel()[..2].to_vec(),
+            rounds: 1,
+            max_tokens_per_turn: 100,
+            max_tokens_total: None,
+        }
+    }
+
+    pub(super) fn info() -> BackendInfo {
+        BackendInfo {
+            kind: "openai",
+            model: "gpt-4o-mini".into(),
+            endpoint: "http://x/v1".into(),
+        }
+    }
+
+    #[test]
+    fn events_build_the_session_and_say_when_to_save() {
+        let mut s = Session::new(&config(), info());
+        let started = SimEvent::TurnStarted {
+            turn: 0,
+            round: 1,
+            persona_id: 1,
+            speaker: "Ana".into(),
+            question: None,
+        };
+        assert!(!s.apply(&started));
+        assert!(!s.apply(&SimEvent::Token {
+            turn: 0,
+            text: "Hi".into()
+        }));
+        assert!(!s.apply(&SimEvent::Usage {
+            turn: 0,
+            prompt_tokens: 2000,
+            completion_tokens: 1000
+        }));
+        assert!(s.apply(&SimEvent::TurnEnded { turn: 0 }));
+        assert_eq!(s.turns[0].text, "Hi");
+        assert!(s.turns[0].complete);
+        assert_eq!(s.status_label(), "running");
+        assert!(s.apply(&SimEvent::Done {
+            outcome: Outcome::BudgetReached
+        }));
+        assert_eq!(s.status, SessionStatus::BudgetReached);
+        assert!(s.usage_line().contains("2000 in · 1000 out · ≈$0.0009"));
+        // A follow-up's Done leaves the debate's status alone.
+        s.apply(&SimEvent::Done {
+            outcome: Outcome::Failed,
+        });
+        assert_eq!(s.status, SessionStatus::BudgetReached);
+    }
+
+    #[test]
+    fn a_running_session_of_a_dead_process_is_incomplete() {
+        let mut s = Session::new(&config(), info());
+        s.pid = Some(u32::MAX - 1);
+        assert_eq!(s.status_label(), "incomplete");
+    }
+
+    #[test]
+    fn search_ands_words_over_feature_personas_and_status() {
+        let s = Session::new(&config(), info());
+        let name = s.personas[0].name.split(' ').next().unwrap().to_lowercase();
+        assert!(session_matches(&s, &format!("DARK {name}")));
+        assert!(session_matches(&s, "night running"));
+        assert!(!session_matches(&s, "dark light"));
+        assert!(session_matches(&s, "  "));
+    }
+}
