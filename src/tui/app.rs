@@ -16,7 +16,7 @@ use super::theme;
 use crate::llm::fetch::FetchProgress;
 use crate::llm::{BackendInfo, Usage};
 use crate::persona::Persona;
-use crate::persona::store::SaveNotice;
+use crate::persona::autosave::SaveNotice;
 use crate::services::HOW_TO_CONFIGURE;
 use crate::sim::debate::{DebateConfig, Outcome, SimEvent};
 use crate::sim::report::{Report, evidence, turn_list};

@@ -8,10 +8,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::persona::{PanelError, Persona, TechProficiency, validate_panel};
-
-/// Longest bio, in characters.
-const MAX_BIO: usize = 600;
+use crate::persona::rules;
+use crate::persona::{Persona, TechProficiency};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FormMode {
@@ -70,13 +68,6 @@ fn extra_text(p: &Persona, key: &str) -> String {
         Some(other) => other.to_string(),
         None => String::new(),
     }
-}
-
-fn split_list(text: &str) -> Vec<String> {
-    text.split(';')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
 }
 
 impl PersonaForm {
@@ -156,7 +147,7 @@ impl PersonaForm {
     /// A blank persona with the next free id, for Add.
     pub fn blank(panel: &[Persona]) -> Persona {
         Persona {
-            id: panel.iter().map(|p| p.id).max().unwrap_or(0) + 1,
+            id: rules::next_free_id(panel),
             name: String::new(),
             occupation: String::new(),
             location: String::new(),
@@ -249,27 +240,21 @@ impl PersonaForm {
 
     /// The persona, if every field is valid with the rest of the panel;
     /// otherwise the reasons are put beside the fields and the focus moves
-    /// to the first bad one.
+    /// to the first bad one. The parse rules and checks are the core's
+    /// ([`rules::set_field`], [`rules::field_problems`]).
     pub fn validate(&mut self, panel: &[Persona]) -> Option<Persona> {
         for f in &mut self.fields {
             f.error = None;
         }
         let mut persona = Persona {
-            id: 0,
-            name: self.value("name").to_string(),
-            occupation: self.value("occupation").to_string(),
-            location: self.value("location").to_string(),
-            tech_proficiency: TechProficiency::Medium,
-            behavioral_traits: split_list(self.value("behavioral_traits")),
-            age: None,
             extra: self.other_extra.clone(),
+            ..PersonaForm::blank(&[])
         };
-        match self.value("id").parse::<u32>() {
-            Ok(id) if id > 0 => persona.id = id,
-            _ => self.set_error("id", "must be a positive whole number".into()),
+        match rules::parse_id(self.value("id")) {
+            Ok(id) => persona.id = id,
+            Err(reason) => self.set_error("id", reason),
         }
-        if persona.id > 0
-            && Some(persona.id) != self.editing
+        if Some(persona.id) != self.editing
             && let Some(other) = panel.iter().find(|p| p.id == persona.id)
         {
             self.set_error(
@@ -277,45 +262,30 @@ impl PersonaForm {
                 format!("duplicate id: #{} is {}", other.id, other.name),
             );
         }
-        match self.value("tech_proficiency") {
-            "Low" => persona.tech_proficiency = TechProficiency::Low,
-            "Medium" => persona.tech_proficiency = TechProficiency::Medium,
-            "High" => persona.tech_proficiency = TechProficiency::High,
-            other => self.set_error(
-                "tech_proficiency",
-                format!("unknown proficiency {other:?}: Low, Medium or High"),
-            ),
-        }
-        let age = self.value("age").to_string();
-        if !age.is_empty() {
-            match age.parse::<u32>() {
-                Ok(a) => persona.age = Some(a),
-                Err(_) => self.set_error("age", "must be a whole number".into()),
+        let keys: Vec<&'static str> = self.fields.iter().map(|f| f.key).collect();
+        for key in keys.into_iter().filter(|&key| key != "id") {
+            let text = self.value(key).to_string();
+            if let Err(problem) = rules::set_field(&mut persona, key, &text) {
+                self.set_error(key, problem.reason);
             }
         }
-        let bio = self.value("bio").to_string();
-        if bio.chars().count() > MAX_BIO {
-            self.set_error("bio", format!("longer than {MAX_BIO} characters"));
-        } else if !bio.is_empty() {
-            persona.extra.insert("bio".into(), Value::String(bio));
-        }
-        for key in ["goals", "frustrations"] {
-            let items = split_list(self.value(key));
-            if !items.is_empty() {
-                persona.extra.insert(key.into(), serde_json::json!(items));
-            }
-        }
-        // The panel's own rules (empty fields, lengths, traits, age range).
-        let mut check = persona.clone();
-        check.id = check.id.max(1);
-        if let Err(PanelError::Record { field, reason, .. }) = validate_panel(&[check]) {
-            let key = field.split(['.', '[']).next().unwrap_or(&field).to_string();
+        // The panel's own rules (empty fields, lengths, traits, age range);
+        // the id was checked above.
+        for problem in rules::field_problems(&persona) {
+            let key = problem.field.as_str();
             let key = if self.fields.iter().any(|f| f.key == key) {
                 key
             } else {
-                "name".into()
+                "name"
             };
-            self.set_error(&key, reason);
+            if key != "id"
+                && self
+                    .fields
+                    .iter()
+                    .any(|f| f.key == key && f.error.is_none())
+            {
+                self.set_error(key, problem.reason);
+            }
         }
         if let Some(bad) = self.fields.iter().position(|f| f.error.is_some()) {
             self.focus = bad;

@@ -35,7 +35,9 @@ use tokio::time::Instant;
 use crate::llm::ChatBackend;
 use crate::llm::fetch::{FetchPlan, FetchProgress, fetch};
 use crate::observe::metrics::Metrics;
-use crate::persona::store::{Autosaver, Loaded, SaveNotice, StorePaths, backup_now};
+use crate::persona::autosave::{Autosaver, SaveNotice};
+use crate::persona::backup::backup_now;
+use crate::persona::store::{Loaded, StorePaths};
 use crate::services::Services;
 use crate::sim::synth::{synthesize_batch, synthesize_one};
 use tokio_util::sync::CancellationToken;
@@ -233,7 +235,7 @@ async fn event_loop(
     backend: Option<Arc<dyn ChatBackend>>,
     places: &Places,
     autosaver: &Autosaver,
-    save_rx: &mut mpsc::UnboundedReceiver<crate::persona::store::SaveNotice>,
+    save_rx: &mut mpsc::UnboundedReceiver<crate::persona::autosave::SaveNotice>,
 ) -> anyhow::Result<()> {
     let mut synth_task: Option<JoinHandle<()>> = None;
     let mut events = EventStream::new();

@@ -6,7 +6,8 @@
 use std::time::Instant;
 
 use crate::persona::Persona;
-use crate::persona::query::{Query, SearchIndex};
+use crate::persona::rules;
+use crate::persona::search::{Query, SearchIndex};
 use crate::sim::synth::{BatchResult, MAX_BATCH, SynthEvent};
 
 use super::action::{Effect, PanelAction};
@@ -160,7 +161,7 @@ impl App {
             PanelAction::Duplicate => {
                 if let Some(p) = self.cursor_persona() {
                     let mut copy = p.clone();
-                    copy.id = PersonaForm::blank(&self.personas).id;
+                    copy.id = rules::next_free_id(&self.personas);
                     copy.name = format!("{} (copy)", p.name);
                     let mut form = PersonaForm::new(FormMode::Add, &copy);
                     form.focus = 1;
@@ -373,20 +374,12 @@ impl App {
             }
             SynthUi::Confirm { personas, .. } => match key {
                 FormKey::Yes | FormKey::Save => {
-                    let mut added = std::mem::take(personas);
+                    let added = std::mem::take(personas);
                     self.panel.synth = None;
-                    // The panel may have changed meanwhile: keep ids unique.
-                    let mut next = self.personas.iter().map(|p| p.id).max().unwrap_or(0);
-                    for p in &mut added {
-                        if self.personas.iter().any(|q| q.id == p.id) {
-                            next += 1;
-                            p.id = next;
-                        }
-                        next = next.max(p.id);
-                    }
                     let n = added.len();
                     self.created += n;
-                    self.personas.extend(added);
+                    // The panel may have changed meanwhile: taken ids are renumbered.
+                    rules::merge(&mut self.personas, added);
                     self.set_notice(NoticeLevel::Info, format!("Added {n} generated personas"));
                     return self.panel_changed();
                 }

@@ -7,7 +7,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Gauge, Paragraph, Wrap};
 
-use crate::persona::query::{Count, stats};
+use crate::persona::stats::{Count, stats};
 use crate::text::truncate;
 use crate::tui::app::App;
 use crate::tui::form::{FieldKind, FormMode, PersonaForm};
