@@ -23,7 +23,8 @@ use crate::cli::args::{
 use crate::config::Settings;
 use crate::llm::ChatBackend;
 use crate::persona::import::{self, CheckedRecords};
-use crate::persona::rules::{self, FieldProblem, IdChoice};
+use crate::persona::ops::{self, PanelOpError, Updated};
+use crate::persona::rules::{self, IdChoice};
 use crate::persona::search::{self, Query};
 use crate::persona::stats::{self, Count, PanelStats};
 use crate::persona::store::{self, Loaded, SaveResult, Store, StorePaths, atomic_write};
@@ -132,12 +133,18 @@ fn save(store: &mut Store, panel: &[Persona]) -> anyhow::Result<bool> {
 
 /// Where persona `id` is, or an error naming the ids there are.
 fn position(panel: &[Persona], id: u32, consequence: &str) -> anyhow::Result<usize> {
-    panel.iter().position(|p| p.id == id).ok_or_else(|| {
-        anyhow!(
-            "no persona with id {id} (ids: {}; see `persona-sim personas list`){consequence}",
-            id_ranges(panel)
-        )
-    })
+    panel
+        .iter()
+        .position(|p| p.id == id)
+        .ok_or_else(|| missing_id(panel, id, consequence))
+}
+
+/// "no persona with id 9 (ids: 1-14; …)" and what that means.
+fn missing_id(panel: &[Persona], id: u32, consequence: &str) -> anyhow::Error {
+    anyhow!(
+        "no persona with id {id} (ids: {}; see `persona-sim personas list`){consequence}",
+        id_ranges(panel)
+    )
 }
 
 /// "1-14, 20, 22-23".
@@ -278,33 +285,28 @@ fn field_value(persona: &Persona, field: &str) -> Option<Value> {
 fn edit(args: &EditArgs, paths: &StorePaths, out: &mut impl Write) -> anyhow::Result<()> {
     let mut loaded = load(paths)?;
     let at = position(&loaded.personas, args.id, "; nothing was changed")?;
-    let before = loaded.personas[at].clone();
-    let mut after = before.clone();
-    let mut problems: Vec<FieldProblem> = Vec::new();
-    let mut fields: Vec<String> = Vec::new();
-    for (field, value) in &args.set {
-        match rules::set_field(&mut after, field, value) {
-            Ok(field) if !fields.contains(&field) => fields.push(field),
-            Ok(_) => {}
-            Err(problem) => problems.push(problem),
-        }
-    }
-    // A field that could not be set keeps its old, valid value.
-    problems.extend(rules::field_problems(&after));
-    if !problems.is_empty() {
-        let lines: Vec<String> = problems
-            .iter()
-            .map(|problem| format!("\n  {problem}"))
-            .collect();
-        bail!(
-            "persona #{} {} was not changed:{}",
-            before.id,
-            before.name,
-            lines.concat()
-        );
-    }
     let mut panel = loaded.personas.clone();
-    panel[at] = after.clone();
+    let Updated {
+        before,
+        after,
+        fields,
+    } = match ops::update(&mut panel, args.id, &args.set) {
+        Ok(updated) => updated,
+        Err(PanelOpError::Invalid(problems)) => {
+            let before = &loaded.personas[at];
+            let lines: Vec<String> = problems
+                .iter()
+                .map(|problem| format!("\n  {problem}"))
+                .collect();
+            bail!(
+                "persona #{} {} was not changed:{}",
+                before.id,
+                before.name,
+                lines.concat()
+            );
+        }
+        Err(other) => return Err(other.into()),
+    };
     if !save(&mut loaded.store, &panel)? {
         writeln!(out, "#{} {}: nothing changed", after.id, after.name)?;
         return Ok(());
@@ -331,23 +333,16 @@ fn rm(
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let mut loaded = load(paths)?;
-    let mut gone = Vec::new();
-    for id in ids {
-        let at = position(&loaded.personas, *id, "; nothing was deleted")?;
-        if !gone.contains(&at) {
-            gone.push(at);
+    let mut panel = loaded.personas.clone();
+    let gone = match ops::remove(&mut panel, ids) {
+        Ok(gone) => gone,
+        Err(PanelOpError::NoSuchId(id)) => {
+            return Err(missing_id(&loaded.personas, id, "; nothing was deleted"));
         }
-    }
-    let panel: Vec<Persona> = loaded
-        .personas
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !gone.contains(i))
-        .map(|(_, p)| p.clone())
-        .collect();
+        Err(other) => return Err(other.into()),
+    };
     save(&mut loaded.store, &panel)?;
-    for at in gone {
-        let p = &loaded.personas[at];
+    for p in gone {
         writeln!(
             out,
             "deleted #{} {} ({}, {})",

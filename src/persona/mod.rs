@@ -4,6 +4,7 @@
 //! - [`store`]: the panel file (load with recovery, atomic save with a
 //!   backup); [`autosave`] saves off the UI thread; [`backup`] has manual
 //!   backups and restore.
+//! - [`ops`]: the panel operations faces call (add, update, remove).
 //! - [`import`] checks records from JSON or [`csv`] files.
 //! - [`search`], [`stats`], [`similar`]: reading a panel.
 
@@ -11,6 +12,7 @@ pub mod autosave;
 pub mod backup;
 pub mod csv;
 pub mod import;
+pub mod ops;
 pub mod rules;
 pub mod search;
 pub mod similar;

@@ -246,21 +246,21 @@ impl PersonaForm {
         for f in &mut self.fields {
             f.error = None;
         }
-        let mut persona = Persona {
-            extra: self.other_extra.clone(),
-            ..PersonaForm::blank(&[])
-        };
+        let mut persona = PersonaForm::blank(&[]);
+        persona.extra = self.other_extra.clone();
         match rules::parse_id(self.value("id")) {
-            Ok(id) => persona.id = id,
             Err(reason) => self.set_error("id", reason),
-        }
-        if Some(persona.id) != self.editing
-            && let Some(other) = panel.iter().find(|p| p.id == persona.id)
-        {
-            self.set_error(
-                "id",
-                format!("duplicate id: #{} is {}", other.id, other.name),
-            );
+            Ok(id) => {
+                persona.id = id;
+                if Some(id) != self.editing
+                    && let Some(other) = panel.iter().find(|p| p.id == id)
+                {
+                    self.set_error(
+                        "id",
+                        format!("duplicate id: #{} is {}", other.id, other.name),
+                    );
+                }
+            }
         }
         let keys: Vec<&'static str> = self.fields.iter().map(|f| f.key).collect();
         for key in keys.into_iter().filter(|&key| key != "id") {
@@ -269,22 +269,15 @@ impl PersonaForm {
                 self.set_error(key, problem.reason);
             }
         }
-        // The panel's own rules (empty fields, lengths, traits, age range);
-        // the id was checked above.
+        // The panel's own rules (empty fields, lengths, traits, age range)
+        // for the fields that parsed; the id was checked above.
         for problem in rules::field_problems(&persona) {
-            let key = problem.field.as_str();
-            let key = if self.fields.iter().any(|f| f.key == key) {
-                key
-            } else {
-                "name"
-            };
-            if key != "id"
-                && self
-                    .fields
-                    .iter()
-                    .any(|f| f.key == key && f.error.is_none())
+            if let Some(f) = self
+                .fields
+                .iter_mut()
+                .find(|f| f.key == problem.field && f.key != "id" && f.error.is_none())
             {
-                self.set_error(key, problem.reason);
+                f.error = Some(problem.reason);
             }
         }
         if let Some(bad) = self.fields.iter().position(|f| f.error.is_some()) {
@@ -360,6 +353,43 @@ mod tests {
         form.focus = 6;
         form.type_char('x');
         assert_eq!(form.fields[6].error.as_deref(), Some("digits only"));
+    }
+
+    #[test]
+    fn the_form_uses_the_core_rules() {
+        let panel = builtin_panel();
+        let mut form = PersonaForm::new(FormMode::Edit, &panel[0]);
+        // Proficiency in any case, as on the command line.
+        form.fields[4].value = "high".into();
+        assert_eq!(
+            form.validate(&panel).unwrap().tech_proficiency,
+            TechProficiency::High
+        );
+        // Every bad field gets its reason, not only the first.
+        fill(&mut form, "occupation", " ");
+        fill(&mut form, "age", "0");
+        fill(&mut form, "bio", &"b".repeat(601));
+        assert!(form.validate(&panel).is_none());
+        let errors: Vec<(&str, &str)> = form
+            .fields
+            .iter()
+            .filter_map(|f| f.error.as_deref().map(|e| (f.key, e)))
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                ("occupation", "must not be empty"),
+                ("age", "0 is not a plausible age"),
+                ("bio", "longer than 600 characters"),
+            ]
+        );
+        assert_eq!(form.focus, 2);
+        fill(&mut form, "id", "0");
+        assert!(form.validate(&panel).is_none());
+        assert_eq!(
+            form.fields[0].error.as_deref(),
+            Some("must be a positive whole number")
+        );
     }
 
     #[test]
