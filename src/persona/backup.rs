@@ -112,8 +112,9 @@ pub struct RestoreOutcome {
 /// (nothing is touched otherwise). The replaced file is copied, byte for
 /// byte even if corrupt, to `NAME.json.replaced-YYYYMMDD-HHMMSS` first; if it
 /// was a valid panel it also becomes the rolling backup, as after any save,
-/// so restoring the rolling backup twice swaps back. A [`Store`] or
-/// [`Autosaver`] already holding the old panel does not know: reload after.
+/// so restoring the rolling backup twice swaps back. A
+/// [`super::store::Store`] or [`super::autosave::Autosaver`] already holding
+/// the old panel does not know: reload after.
 pub fn restore_from(paths: &StorePaths, from: &Path) -> Result<RestoreOutcome, StoreError> {
     let panel = read_panel_file(from)?;
     let current = read_state(&paths.main)?;
