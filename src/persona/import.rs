@@ -1,7 +1,7 @@
 //! Checking records for an import (`personas import`, `personas add`):
-//! every problem of every record at once, where [`parse_panel`] stops at the
-//! first. The records come from JSON ([`json_records`]) or CSV
-//! ([`super::csv::csv_records`]).
+//! every problem of every record at once, where [`super::parse_panel`]
+//! stops at the first. The records come from JSON ([`json_records`]) or
+//! CSV ([`super::csv::csv_records`]).
 
 use std::collections::HashMap;
 
@@ -11,8 +11,6 @@ use serde_json::Value;
 
 use super::rules::field_problems;
 use super::{PanelError, Persona, TechProficiency};
-#[cfg(doc)]
-use super::{parse_panel, validate_panel};
 
 /// The records of a JSON file: an array, or `{"personas": [...]}`; with
 /// `allow_single`, also one persona object.
@@ -69,12 +67,13 @@ impl CheckedRecords {
     }
 }
 
-/// Checks every record and reports every problem, where [`parse_panel`]
-/// stops at the first. The rules are [`validate_panel`]'s: the field types
-/// (serde, field by field), non-empty name, occupation and location, their
-/// lengths, at most 20 traits, no empty trait, age 1..=120, positive ids,
-/// unique within the file. One difference: the id may be left out (the
-/// persona then has id 0, for the caller to assign).
+/// Checks every record and reports every problem, where
+/// [`super::parse_panel`] stops at the first. The rules are
+/// [`super::validate_panel`]'s: the field types (serde, field by field),
+/// then [`field_problems`] (non-empty name, occupation and location, their
+/// lengths, at most 20 traits, no empty trait, age 1..=120, a positive id),
+/// and ids unique within the file. One difference: the id may be left out
+/// (the persona then has id 0, for the caller to assign).
 pub fn check_records(records: &[Value]) -> CheckedRecords {
     let mut checked = CheckedRecords {
         total: records.len(),
