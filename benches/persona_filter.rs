@@ -13,7 +13,8 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
-use persona_sim::persona::query::{Query, SearchIndex, stats};
+use persona_sim::persona::search::{Query, SearchIndex};
+use persona_sim::persona::stats::stats;
 use persona_sim::persona::{Persona, TechProficiency};
 
 const SIZES: [usize; 2] = [10_000, 100_000];

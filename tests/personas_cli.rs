@@ -408,6 +408,16 @@ fn add_show_edit_and_rm() {
     ] {
         assert!(stderr.contains(line), "{line}: {stderr}");
     }
+    // The bio has the TUI form's cap: the rules are the core's, shared.
+    let long_bio = format!("bio={}", "b".repeat(601));
+    let (_, stderr) = expect(
+        &run(dir.path(), &["personas", "edit", "16", "--set", &long_bio]),
+        1,
+    );
+    assert!(
+        stderr.contains("field `bio`: longer than 600 characters"),
+        "{stderr}"
+    );
     let (_, stderr) = expect(
         &run(dir.path(), &["personas", "edit", "16", "--set", "name"]),
         2,

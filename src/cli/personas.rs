@@ -4,7 +4,7 @@
 //! saved through the store: atomically, with the panel before it kept as
 //! the rolling backup (`personas_backup.json`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,11 +22,13 @@ use crate::cli::args::{
 };
 use crate::config::Settings;
 use crate::llm::ChatBackend;
-use crate::persona::query::{self, Count, PanelStats, Query};
-use crate::persona::store::{
-    self, CheckedRecords, Loaded, SaveResult, Store, StorePaths, ValidRecord, atomic_write,
-};
-use crate::persona::{PanelError, Persona, TechProficiency, panel_to_json, validate_panel};
+use crate::persona::import::{self, CheckedRecords};
+use crate::persona::ops::{self, PanelOpError, Updated};
+use crate::persona::rules::{self, IdChoice};
+use crate::persona::search::{self, Query};
+use crate::persona::stats::{self, Count, PanelStats};
+use crate::persona::store::{self, Loaded, SaveResult, Store, StorePaths, atomic_write};
+use crate::persona::{PanelError, Persona, backup, csv, panel_to_json, validate_panel};
 use crate::sim::synth::{self, SynthEvent};
 use crate::text::truncate;
 
@@ -54,7 +56,7 @@ pub async fn run(
         PersonasCommand::Search { words } => {
             let loaded = load(paths)?;
             let text = query_text(words);
-            let found: Vec<Persona> = query::filter(&loaded.personas, &Query::parse(&text))
+            let found: Vec<Persona> = search::filter(&loaded.personas, &Query::parse(&text))
                 .into_iter()
                 .map(|i| loaded.personas[i].clone())
                 .collect();
@@ -65,7 +67,7 @@ pub async fn run(
             }
         }
         PersonasCommand::Stats { json } => {
-            let stats = query::stats(&load(paths)?.personas);
+            let stats = stats::stats(&load(paths)?.personas);
             if *json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
             } else {
@@ -76,7 +78,7 @@ pub async fn run(
         PersonasCommand::Import(args) => import(args, paths, settings, out)?,
         PersonasCommand::Backup => {
             let loaded = load(paths)?;
-            let path = store::backup_now(paths)?;
+            let path = backup::backup_now(paths)?;
             writeln!(out, "{}", path.display())?;
             eprintln!(
                 "backed up {} personas; `{} personas restore {}` puts them back",
@@ -131,12 +133,18 @@ fn save(store: &mut Store, panel: &[Persona]) -> anyhow::Result<bool> {
 
 /// Where persona `id` is, or an error naming the ids there are.
 fn position(panel: &[Persona], id: u32, consequence: &str) -> anyhow::Result<usize> {
-    panel.iter().position(|p| p.id == id).ok_or_else(|| {
-        anyhow!(
-            "no persona with id {id} (ids: {}; see `persona-sim personas list`){consequence}",
-            id_ranges(panel)
-        )
-    })
+    panel
+        .iter()
+        .position(|p| p.id == id)
+        .ok_or_else(|| missing_id(panel, id, consequence))
+}
+
+/// "no persona with id 9 (ids: 1-14; …)" and what that means.
+fn missing_id(panel: &[Persona], id: u32, consequence: &str) -> anyhow::Error {
+    anyhow!(
+        "no persona with id {id} (ids: {}; see `persona-sim personas list`){consequence}",
+        id_ranges(panel)
+    )
 }
 
 /// "1-14, 20, 22-23".
@@ -199,17 +207,6 @@ fn problem_report(heading: &str, checked: &CheckedRecords, hint: &str) -> String
     text
 }
 
-/// The next id after every id in `panel` and every id `records` give.
-fn next_free_id(panel: &[Persona], records: &[ValidRecord]) -> u32 {
-    panel
-        .iter()
-        .map(|p| p.id)
-        .chain(records.iter().map(|r| r.persona.id))
-        .max()
-        .unwrap_or(0)
-        + 1
-}
-
 // ---------------------------------------------------------------------------
 // add, edit, rm
 // ---------------------------------------------------------------------------
@@ -218,11 +215,11 @@ fn add(args: &AddArgs, paths: &StorePaths, out: &mut impl Write) -> anyhow::Resu
     let mut loaded = load(paths)?;
     let name = input_name(&args.file);
     let records =
-        store::json_records(&read_input(&args.file)?, true).map_err(|e| anyhow!("{name}: {e}"))?;
+        import::json_records(&read_input(&args.file)?, true).map_err(|e| anyhow!("{name}: {e}"))?;
     if records.is_empty() {
         bail!("{name} holds no personas; nothing was added");
     }
-    let mut checked = store::check_records(&records);
+    let mut checked = import::check_records(&records);
     let owners: HashMap<u32, &Persona> = loaded.personas.iter().map(|p| (p.id, p)).collect();
     for (i, record) in records.iter().enumerate() {
         let Some(id) = record.get("id").and_then(Value::as_u64) else {
@@ -253,17 +250,13 @@ fn add(args: &AddArgs, paths: &StorePaths, out: &mut impl Write) -> anyhow::Resu
         );
         bail!("{}", problem_report(&heading, &checked, ""));
     }
-    let mut next = next_free_id(&loaded.personas, &checked.valid);
     let mut panel = loaded.personas.clone();
     let first_new = panel.len();
-    for record in checked.valid {
-        let mut persona = record.persona;
-        if persona.id == 0 {
-            persona.id = next;
-            next += 1;
-        }
-        panel.push(persona);
-    }
+    // Taken ids were refused above: only records without an id get one.
+    rules::merge(
+        &mut panel,
+        checked.valid.into_iter().map(|r| r.persona).collect(),
+    );
     save(&mut loaded.store, &panel)?;
     for p in &panel[first_new..] {
         writeln!(out, "added #{} {}", p.id, p.name)?;
@@ -284,65 +277,6 @@ fn shown(value: Option<&Value>) -> String {
     }
 }
 
-/// Splits a ";"-separated list, dropping empty parts.
-fn split_list(value: &str) -> Vec<String> {
-    value
-        .split(';')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect()
-}
-
-/// Applies one `--set FIELD=VALUE`; returns the field's canonical name.
-fn apply_set(persona: &mut Persona, field: &str, value: &str) -> Result<String, (String, String)> {
-    let fail = |reason: String| (field.to_string(), reason);
-    match field {
-        "id" => return Err(fail("ids cannot be changed".into())),
-        "name" => persona.name = value.trim().to_string(),
-        "occupation" => persona.occupation = value.trim().to_string(),
-        "location" => persona.location = value.trim().to_string(),
-        "tech_proficiency" => {
-            persona.tech_proficiency = match value.trim().to_ascii_lowercase().as_str() {
-                "low" => TechProficiency::Low,
-                "medium" => TechProficiency::Medium,
-                "high" => TechProficiency::High,
-                _ => return Err(fail(format!("{value:?} is not Low, Medium or High"))),
-            }
-        }
-        "age" => {
-            persona.age = match value.trim() {
-                "" => None,
-                text => Some(
-                    text.parse()
-                        .map_err(|_| fail(format!("{value:?} is not a whole number")))?,
-                ),
-            }
-        }
-        "behavioral_traits" | "traits" => {
-            persona.behavioral_traits = split_list(value);
-            return Ok("behavioral_traits".into());
-        }
-        "goals" | "frustrations" => {
-            let items = split_list(value);
-            if items.is_empty() {
-                persona.extra.remove(field);
-            } else {
-                persona.extra.insert(field.into(), Value::from(items));
-            }
-        }
-        other if value.trim().is_empty() => {
-            persona.extra.remove(other);
-        }
-        other => {
-            persona
-                .extra
-                .insert(other.into(), Value::String(value.trim().into()));
-        }
-    }
-    Ok(field.to_string())
-}
-
 /// A persona's field as JSON, for showing what changed.
 fn field_value(persona: &Persona, field: &str) -> Option<Value> {
     serde_json::to_value(persona).ok()?.get(field).cloned()
@@ -351,33 +285,28 @@ fn field_value(persona: &Persona, field: &str) -> Option<Value> {
 fn edit(args: &EditArgs, paths: &StorePaths, out: &mut impl Write) -> anyhow::Result<()> {
     let mut loaded = load(paths)?;
     let at = position(&loaded.personas, args.id, "; nothing was changed")?;
-    let before = loaded.personas[at].clone();
-    let mut after = before.clone();
-    let mut problems: Vec<(String, String)> = Vec::new();
-    let mut fields: Vec<String> = Vec::new();
-    for (field, value) in &args.set {
-        match apply_set(&mut after, field, value) {
-            Ok(field) if !fields.contains(&field) => fields.push(field),
-            Ok(_) => {}
-            Err(problem) => problems.push(problem),
-        }
-    }
-    // A field that could not be set keeps its old, valid value.
-    problems.extend(store::persona_problems(&after));
-    if !problems.is_empty() {
-        let lines: Vec<String> = problems
-            .iter()
-            .map(|(field, reason)| format!("\n  field `{field}`: {reason}"))
-            .collect();
-        bail!(
-            "persona #{} {} was not changed:{}",
-            before.id,
-            before.name,
-            lines.concat()
-        );
-    }
     let mut panel = loaded.personas.clone();
-    panel[at] = after.clone();
+    let Updated {
+        before,
+        after,
+        fields,
+    } = match ops::update(&mut panel, args.id, &args.set) {
+        Ok(updated) => updated,
+        Err(PanelOpError::Invalid(problems)) => {
+            let before = &loaded.personas[at];
+            let lines: Vec<String> = problems
+                .iter()
+                .map(|problem| format!("\n  {problem}"))
+                .collect();
+            bail!(
+                "persona #{} {} was not changed:{}",
+                before.id,
+                before.name,
+                lines.concat()
+            );
+        }
+        Err(other) => return Err(other.into()),
+    };
     if !save(&mut loaded.store, &panel)? {
         writeln!(out, "#{} {}: nothing changed", after.id, after.name)?;
         return Ok(());
@@ -404,23 +333,16 @@ fn rm(
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let mut loaded = load(paths)?;
-    let mut gone = Vec::new();
-    for id in ids {
-        let at = position(&loaded.personas, *id, "; nothing was deleted")?;
-        if !gone.contains(&at) {
-            gone.push(at);
+    let mut panel = loaded.personas.clone();
+    let gone = match ops::remove(&mut panel, ids) {
+        Ok(gone) => gone,
+        Err(PanelOpError::NoSuchId(id)) => {
+            return Err(missing_id(&loaded.personas, id, "; nothing was deleted"));
         }
-    }
-    let panel: Vec<Persona> = loaded
-        .personas
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !gone.contains(i))
-        .map(|(_, p)| p.clone())
-        .collect();
+        Err(other) => return Err(other.into()),
+    };
     save(&mut loaded.store, &panel)?;
-    for at in gone {
-        let p = &loaded.personas[at];
+    for p in gone {
         writeln!(
             out,
             "deleted #{} {} ({}, {})",
@@ -730,7 +652,7 @@ fn export(args: &PanelExportArgs, paths: &StorePaths, out: &mut impl Write) -> a
         .unwrap_or(PanelFormat::Json);
     let text = match format {
         PanelFormat::Json => panel_to_json(&loaded.personas),
-        PanelFormat::Csv => query::to_csv(&loaded.personas),
+        PanelFormat::Csv => csv::to_csv(&loaded.personas),
     };
     match &args.out {
         Some(file) => {
@@ -771,13 +693,13 @@ fn import(
     let name = input_name(&args.file);
     let text = read_input(&args.file)?;
     let records = match import_format(&args.file, &text) {
-        PanelFormat::Json => store::json_records(&text, false).map_err(|e| anyhow!("{name}: {e}")),
-        PanelFormat::Csv => store::csv_records(&text).map_err(|e| anyhow!("{name}: {e}")),
+        PanelFormat::Json => import::json_records(&text, false).map_err(|e| anyhow!("{name}: {e}")),
+        PanelFormat::Csv => csv::csv_records(&text).map_err(|e| anyhow!("{name}: {e}")),
     }?;
     if records.is_empty() {
         bail!("{name} holds no personas; nothing was imported");
     }
-    let checked = store::check_records(&records);
+    let checked = import::check_records(&records);
     if !checked.problems.is_empty() {
         let valid = checked.valid.len();
         let invalid = checked.invalid_records().len();
@@ -807,32 +729,34 @@ fn import(
         }
     }
     let before = loaded.personas.len();
-    let base: &[Persona] = if args.merge { &loaded.personas } else { &[] };
-    let mut next = next_free_id(base, &checked.valid);
-    let owners: HashMap<u32, &str> = base.iter().map(|p| (p.id, p.name.as_str())).collect();
-    let mut panel = base.to_vec();
-    let mut used: HashSet<u32> = owners.keys().copied().collect();
+    let mut panel: Vec<Persona> = if args.merge {
+        loaded.personas.clone()
+    } else {
+        Vec::new()
+    };
+    let owners: HashMap<u32, String> = panel.iter().map(|p| (p.id, p.name.clone())).collect();
     let imported = checked.valid.len();
-    for ValidRecord { index, mut persona } in checked.valid {
-        if persona.id == 0 {
-            persona.id = next;
-            next += 1;
-            eprintln!(
-                "note: record {index} ({}) has no id: imported as #{}",
-                persona.name, persona.id
-            );
-        } else if used.contains(&persona.id) {
-            let old = persona.id;
-            persona.id = next;
-            next += 1;
-            eprintln!(
-                "note: record {index} (id {old}): id {old} is taken by {}: imported as #{}",
-                owners.get(&old).copied().unwrap_or("another persona"),
-                persona.id
-            );
+    let (indices, incoming): (Vec<usize>, Vec<Persona>) = checked
+        .valid
+        .into_iter()
+        .map(|record| (record.index, record.persona))
+        .unzip();
+    let first_new = panel.len();
+    let choices = rules::merge(&mut panel, incoming);
+    for ((index, choice), persona) in indices.iter().zip(choices).zip(&panel[first_new..]) {
+        match choice {
+            IdChoice::Kept => {}
+            IdChoice::Assigned(id) => {
+                eprintln!(
+                    "note: record {index} ({}) has no id: imported as #{id}",
+                    persona.name
+                );
+            }
+            IdChoice::Renumbered { from, to } => eprintln!(
+                "note: record {index} (id {from}): id {from} is taken by {}: imported as #{to}",
+                owners.get(&from).map_or("another persona", String::as_str)
+            ),
         }
-        used.insert(persona.id);
-        panel.push(persona);
     }
     let changed = save(&mut loaded.store, &panel)?;
     if args.merge {
@@ -868,7 +792,7 @@ fn import(
 fn restore(args: &RestoreArgs, paths: &StorePaths, out: &mut impl Write) -> anyhow::Result<()> {
     let from: PathBuf = match &args.file {
         Some(file) => file.clone(),
-        None => store::default_restore_source(paths)?.ok_or_else(|| {
+        None => backup::default_restore_source(paths)?.ok_or_else(|| {
             anyhow!(
                 "no backup to restore: there is no {} or timestamped backup beside {}; make one with `persona-sim personas backup`",
                 paths.backup.display(),
@@ -905,7 +829,7 @@ fn restore(args: &RestoreArgs, paths: &StorePaths, out: &mut impl Write) -> anyh
             bail!("restore cancelled; nothing was changed");
         }
     }
-    let outcome = store::restore_from(paths, &from)?;
+    let outcome = backup::restore_from(paths, &from)?;
     writeln!(
         out,
         "restored {} personas from {}",
@@ -926,7 +850,8 @@ fn restore(args: &RestoreArgs, paths: &StorePaths, out: &mut impl Write) -> anyh
 mod tests {
     use super::*;
     use crate::persona::builtin_panel;
-    use crate::persona::query::stats;
+    use crate::persona::stats::stats;
+    use std::collections::HashSet;
 
     #[test]
     fn list_is_an_aligned_table() {
@@ -969,47 +894,6 @@ mod tests {
     }
 
     #[test]
-    fn set_parses_each_kind_of_field() {
-        let mut p = builtin_panel().remove(0);
-        assert_eq!(
-            apply_set(&mut p, "tech_proficiency", "hIGh").unwrap(),
-            "tech_proficiency"
-        );
-        assert_eq!(p.tech_proficiency, TechProficiency::High);
-        apply_set(&mut p, "age", "").unwrap();
-        assert_eq!(p.age, None);
-        apply_set(&mut p, "age", " 52 ").unwrap();
-        assert_eq!(p.age, Some(52));
-        assert_eq!(
-            apply_set(&mut p, "traits", "calm; ;  careful ;").unwrap(),
-            "behavioral_traits"
-        );
-        assert_eq!(p.behavioral_traits, ["calm", "careful"]);
-        apply_set(&mut p, "goals", "a;b").unwrap();
-        assert_eq!(p.extra["goals"], serde_json::json!(["a", "b"]));
-        apply_set(&mut p, "bio", " Sings. ").unwrap();
-        assert_eq!(p.extra["bio"], "Sings.");
-        apply_set(&mut p, "bio", "").unwrap();
-        apply_set(&mut p, "goals", " ; ").unwrap();
-        assert!(p.extra.is_empty(), "{:?}", p.extra);
-        apply_set(&mut p, "name", "  Ana  ").unwrap();
-        assert_eq!(p.name, "Ana");
-
-        let (field, reason) = apply_set(&mut p, "tech_proficiency", "Expert").unwrap_err();
-        assert_eq!(field, "tech_proficiency");
-        assert!(
-            reason.contains("\"Expert\" is not Low, Medium or High"),
-            "{reason}"
-        );
-        let (field, reason) = apply_set(&mut p, "age", "old").unwrap_err();
-        assert_eq!(
-            (field.as_str(), reason.as_str()),
-            ("age", "\"old\" is not a whole number")
-        );
-        assert!(apply_set(&mut p, "id", "4").is_err());
-    }
-
-    #[test]
     fn changed_values_are_shown_readably() {
         assert_eq!(shown(None), "(none)");
         assert_eq!(shown(Some(&Value::from("Ana"))), "\"Ana\"");
@@ -1024,7 +908,7 @@ mod tests {
         assert_eq!(words(&["nurse low"]), "nurse low");
         assert_eq!(words(&["\"ICU nurse\"", "prof:m"]), "\"ICU nurse\" prof:m");
         let panel = builtin_panel();
-        let found = |text: &str| query::filter(&panel, &Query::parse(text)).len();
+        let found = |text: &str| search::filter(&panel, &Query::parse(text)).len();
         assert_eq!(found(&words(&["\"ICU nurse\""])), 1);
         assert_eq!(
             found(&words(&["\"nurse ICU\""])),

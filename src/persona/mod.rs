@@ -1,7 +1,25 @@
 //! Personas: the model, its validation and the built-in panel.
+//!
+//! - [`rules`]: setting a field from text, per-field problems, ids, merging.
+//! - [`store`]: the panel file (load with recovery, atomic save with a
+//!   backup); [`autosave`] saves off the UI thread; [`backup`] has manual
+//!   backups and restore.
+//! - [`ops`]: the panel operations faces call (add, update, remove).
+//! - [`import`] checks records from JSON or [`csv`] files.
+//! - [`search`], [`stats`], [`similar`]: reading a panel.
 
-pub mod query;
+pub mod autosave;
+pub mod backup;
+pub mod csv;
+pub mod import;
+pub mod ops;
+pub mod rules;
+pub mod search;
+pub mod similar;
+pub mod stats;
 pub mod store;
+#[cfg(test)]
+mod testing;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -11,15 +29,20 @@ use serde::{Deserialize, Serialize};
 /// The panel that ships with the binary (the repo's `personas.json`).
 pub const BUILTIN_PANEL_JSON: &str = include_str!("../../personas.json");
 
-const MAX_NAME: usize = 80;
-const MAX_TEXT: usize = 160;
-const MAX_TRAITS: usize = 20;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TechProficiency {
     Low,
     Medium,
     High,
+}
+
+impl TechProficiency {
+    /// Every level, lowest first.
+    pub const ALL: [TechProficiency; 3] = [
+        TechProficiency::Low,
+        TechProficiency::Medium,
+        TechProficiency::High,
+    ];
 }
 
 impl fmt::Display for TechProficiency {
@@ -106,50 +129,29 @@ pub fn parse_panel(text: &str) -> Result<Vec<Persona>, PanelError> {
     Ok(personas)
 }
 
-/// Checks the rules serde cannot: non-empty text, lengths, unique ids.
+/// Checks the rules serde cannot: each persona's fields
+/// ([`rules::field_problems`]) and unique ids. Stops at the first problem.
 pub fn validate_panel(personas: &[Persona]) -> Result<(), PanelError> {
     let mut seen = HashSet::new();
     for (i, p) in personas.iter().enumerate() {
-        let fail = |field: &str, reason: String| PanelError::Record {
+        let fail = |problem: rules::FieldProblem| PanelError::Record {
             index: i + 1,
             id: Some(p.id as u64),
-            field: field.to_string(),
-            reason,
+            field: problem.field,
+            reason: problem.reason,
         };
-        if p.id == 0 {
-            return Err(fail("id", "must be a positive integer".into()));
+        let mut problems = rules::field_problems(p).into_iter().peekable();
+        if let Some(bad_id) = problems.next_if(|problem| problem.field == "id") {
+            return Err(fail(bad_id));
         }
         if !seen.insert(p.id) {
-            return Err(fail("id", format!("duplicate id {}", p.id)));
+            return Err(fail(rules::FieldProblem::new(
+                "id",
+                format!("duplicate id {}", p.id),
+            )));
         }
-        for (field, value, max) in [
-            ("name", &p.name, MAX_NAME),
-            ("occupation", &p.occupation, MAX_TEXT),
-            ("location", &p.location, MAX_TEXT),
-        ] {
-            if value.trim().is_empty() {
-                return Err(fail(field, "must not be empty".into()));
-            }
-            if value.chars().count() > max {
-                return Err(fail(field, format!("longer than {max} characters")));
-            }
-        }
-        if p.behavioral_traits.len() > MAX_TRAITS {
-            return Err(fail(
-                "behavioral_traits",
-                format!("more than {MAX_TRAITS} traits"),
-            ));
-        }
-        if let Some(t) = p.behavioral_traits.iter().find(|t| t.trim().is_empty()) {
-            return Err(fail(
-                "behavioral_traits",
-                format!("empty trait {t:?} is not allowed"),
-            ));
-        }
-        if let Some(age) = p.age
-            && !(1..=120).contains(&age)
-        {
-            return Err(fail("age", format!("{age} is not a plausible age")));
+        if let Some(problem) = problems.next() {
+            return Err(fail(problem));
         }
     }
     Ok(())

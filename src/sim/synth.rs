@@ -13,8 +13,9 @@ use tokio::sync::mpsc;
 
 use crate::llm::reply::{as_u32, find_json_object, string_at, strings_at, strip_think};
 use crate::llm::{ChatBackend, ChatChunk, ChatMessage, ChatRequest, JsonSchema, Purpose, Role};
-use crate::persona::query::near_duplicate;
-use crate::persona::{Persona, TechProficiency, validate_panel};
+use crate::persona::Persona;
+use crate::persona::rules::{field_problems, next_free_id, parse_proficiency};
+use crate::persona::similar::near_duplicate;
 
 /// Tries per persona: the first answer and two corrections.
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -146,16 +147,9 @@ pub fn parse_persona(reply: &str) -> Result<Persona, String> {
     let occupation = text(&["occupation", "job"]).ok_or("missing field `occupation`")?;
     let location = text(&["location"]).ok_or("missing field `location`")?;
     let level = text(&["tech_proficiency"]).ok_or("missing field `tech_proficiency`")?;
-    let tech_proficiency = match level.to_ascii_lowercase().as_str() {
-        "low" => TechProficiency::Low,
-        "medium" => TechProficiency::Medium,
-        "high" => TechProficiency::High,
-        _ => {
-            return Err(format!(
-                "`tech_proficiency` is {level:?}; it must be \"Low\", \"Medium\" or \"High\""
-            ));
-        }
-    };
+    let tech_proficiency = parse_proficiency(&level).ok_or_else(|| {
+        format!("`tech_proficiency` is {level:?}; it must be \"Low\", \"Medium\" or \"High\"")
+    })?;
     let behavioral_traits = strings_at(&value, "behavioral_traits");
     if behavioral_traits.is_empty() {
         return Err("`behavioral_traits` must list at least one trait".into());
@@ -179,12 +173,13 @@ pub fn parse_persona(reply: &str) -> Result<Persona, String> {
             persona.extra.insert(key.into(), json!(items));
         }
     }
-    let mut check = persona.clone();
-    check.id = 1;
-    validate_panel(&[check]).map_err(|e| match e {
-        crate::persona::PanelError::Record { field, reason, .. } => format!("`{field}` {reason}"),
-        other => other.to_string(),
-    })?;
+    // The id is assigned later: only the other fields are checked.
+    if let Some(problem) = field_problems(&persona)
+        .into_iter()
+        .find(|problem| problem.field != "id")
+    {
+        return Err(format!("`{}` {}", problem.field, problem.reason));
+    }
     Ok(persona)
 }
 
@@ -223,7 +218,7 @@ async fn generate(
                         other.id, other.name
                     ),
                     None => {
-                        persona.id = taken.iter().map(|p| p.id).max().unwrap_or(0) + 1;
+                        persona.id = next_free_id(&taken);
                         taken.push(persona.clone());
                         return Ok(persona);
                     }
@@ -332,6 +327,7 @@ pub async fn synthesize_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::persona::TechProficiency;
 
     #[test]
     fn a_persona_is_read_leniently_and_validated() {

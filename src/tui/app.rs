@@ -19,7 +19,7 @@ use super::views::help::Help;
 use super::views::history::History;
 use crate::llm::{BackendInfo, Usage};
 use crate::persona::Persona;
-use crate::persona::store::SaveNotice;
+use crate::persona::autosave::SaveNotice;
 use crate::services::HOW_TO_CONFIGURE;
 use crate::sim::debate::{DebateConfig, Outcome, SimEvent};
 use crate::sim::report::{Report, evidence, turn_list};

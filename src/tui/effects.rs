@@ -16,7 +16,9 @@ use super::app::App;
 use crate::llm::ChatBackend;
 use crate::llm::fetch::{FetchPlan, FetchProgress, fetch};
 use crate::observe::metrics::Metrics;
-use crate::persona::store::{Autosaver, StorePaths, backup_now};
+use crate::persona::autosave::Autosaver;
+use crate::persona::backup::backup_now;
+use crate::persona::store::StorePaths;
 use crate::sim::debate::SimEvent;
 use crate::sim::export::export_to_dir;
 use crate::sim::session::{

@@ -22,7 +22,8 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::persona::store::{Autosaver, Loaded, SaveNotice, StorePaths};
+use crate::persona::autosave::{Autosaver, SaveNotice};
+use crate::persona::store::{Loaded, StorePaths};
 use crate::services::Services;
 use crate::sim::session::SessionStore;
 

@@ -4,7 +4,8 @@
 //! the autosaver.
 
 use crate::persona::Persona;
-use crate::persona::query::{Query, SearchIndex};
+use crate::persona::rules;
+use crate::persona::search::{Query, SearchIndex};
 
 use super::action::{Effect, PanelAction};
 use super::app::{App, NoticeLevel};
@@ -126,7 +127,7 @@ impl App {
             PanelAction::Duplicate => {
                 if let Some(p) = self.cursor_persona() {
                     let mut copy = p.clone();
-                    copy.id = PersonaForm::blank(&self.personas).id;
+                    copy.id = rules::next_free_id(&self.personas);
                     copy.name = format!("{} (copy)", p.name);
                     let mut form = PersonaForm::new(FormMode::Add, &copy);
                     form.focus = 1;

@@ -13,7 +13,7 @@ use ratatui::widgets::{Block, Borders, Gauge, Paragraph, Wrap};
 
 use super::persona_form::{FormMode, PersonaForm};
 use super::{Overlay, Routed, View, hint_text, next_second, popup};
-use crate::persona::Persona;
+use crate::persona::{Persona, rules};
 use crate::sim::synth::{BatchResult, MAX_BATCH, SynthEvent};
 use crate::text::truncate;
 use crate::tui::action::{Action, Effect, FormKey, PanelAction};
@@ -249,20 +249,12 @@ impl App {
             }
             Generate::Confirm { personas, .. } => match key {
                 FormKey::Yes | FormKey::Save => {
-                    let mut added = std::mem::take(personas);
+                    let added = std::mem::take(personas);
                     self.close_generate();
-                    // The panel may have changed meanwhile: keep ids unique.
-                    let mut next = self.personas.iter().map(|p| p.id).max().unwrap_or(0);
-                    for p in &mut added {
-                        if self.personas.iter().any(|q| q.id == p.id) {
-                            next += 1;
-                            p.id = next;
-                        }
-                        next = next.max(p.id);
-                    }
                     let n = added.len();
                     self.created += n;
-                    self.personas.extend(added);
+                    // The panel may have changed meanwhile: taken ids are renumbered.
+                    rules::merge(&mut self.personas, added);
                     self.set_notice(NoticeLevel::Info, format!("Added {n} generated personas"));
                     return self.panel_changed();
                 }

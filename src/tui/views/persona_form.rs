@@ -16,15 +16,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::{Overlay, Routed, View, hint_text, popup};
-use crate::persona::{PanelError, Persona, TechProficiency, validate_panel};
+use crate::persona::rules;
+use crate::persona::{Persona, TechProficiency};
 use crate::text::truncate;
 use crate::tui::action::{Action, Effect, FormKey, PanelAction};
 use crate::tui::app::{App, NoticeLevel};
 use crate::tui::keymap::{Binding, bind, ch, ctrl, hinted, key};
 use crate::tui::theme;
-
-/// Longest bio, in characters.
-const MAX_BIO: usize = 600;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FormMode {
@@ -52,12 +50,6 @@ pub struct Field {
     pub error: Option<String>,
 }
 
-const LEVELS: [TechProficiency; 3] = [
-    TechProficiency::Low,
-    TechProficiency::Medium,
-    TechProficiency::High,
-];
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct PersonaForm {
     pub mode: FormMode,
@@ -83,13 +75,6 @@ fn extra_text(p: &Persona, key: &str) -> String {
         Some(other) => other.to_string(),
         None => String::new(),
     }
-}
-
-fn split_list(text: &str) -> Vec<String> {
-    text.split(';')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
 }
 
 impl PersonaForm {
@@ -169,7 +154,7 @@ impl PersonaForm {
     /// A blank persona with the next free id, for Add.
     pub fn blank(panel: &[Persona]) -> Persona {
         Persona {
-            id: panel.iter().map(|p| p.id).max().unwrap_or(0) + 1,
+            id: rules::next_free_id(panel),
             name: String::new(),
             occupation: String::new(),
             location: String::new(),
@@ -200,7 +185,7 @@ impl PersonaForm {
         match field.kind {
             FieldKind::Choice => {
                 // First letter picks the level: l, m, h.
-                if let Some(level) = LEVELS
+                if let Some(level) = TechProficiency::ALL
                     .iter()
                     .find(|l| l.to_string().starts_with(c.to_ascii_uppercase()))
                 {
@@ -238,12 +223,12 @@ impl PersonaForm {
         if field.kind != FieldKind::Choice {
             return;
         }
-        let current = LEVELS
+        let current = TechProficiency::ALL
             .iter()
             .position(|l| l.to_string() == field.value)
             .unwrap_or(1) as isize;
-        let next = (current + step).rem_euclid(LEVELS.len() as isize) as usize;
-        field.value = LEVELS[next].to_string();
+        let next = (current + step).rem_euclid(TechProficiency::ALL.len() as isize) as usize;
+        field.value = TechProficiency::ALL[next].to_string();
     }
 
     fn value(&self, key: &str) -> &str {
@@ -262,73 +247,45 @@ impl PersonaForm {
 
     /// The persona, if every field is valid with the rest of the panel;
     /// otherwise the reasons are put beside the fields and the focus moves
-    /// to the first bad one.
+    /// to the first bad one. The parse rules and checks are the core's
+    /// ([`rules::set_field`], [`rules::field_problems`]).
     pub fn validate(&mut self, panel: &[Persona]) -> Option<Persona> {
         for f in &mut self.fields {
             f.error = None;
         }
-        let mut persona = Persona {
-            id: 0,
-            name: self.value("name").to_string(),
-            occupation: self.value("occupation").to_string(),
-            location: self.value("location").to_string(),
-            tech_proficiency: TechProficiency::Medium,
-            behavioral_traits: split_list(self.value("behavioral_traits")),
-            age: None,
-            extra: self.other_extra.clone(),
-        };
-        match self.value("id").parse::<u32>() {
-            Ok(id) if id > 0 => persona.id = id,
-            _ => self.set_error("id", "must be a positive whole number".into()),
-        }
-        if persona.id > 0
-            && Some(persona.id) != self.editing
-            && let Some(other) = panel.iter().find(|p| p.id == persona.id)
-        {
-            self.set_error(
-                "id",
-                format!("duplicate id: #{} is {}", other.id, other.name),
-            );
-        }
-        match self.value("tech_proficiency") {
-            "Low" => persona.tech_proficiency = TechProficiency::Low,
-            "Medium" => persona.tech_proficiency = TechProficiency::Medium,
-            "High" => persona.tech_proficiency = TechProficiency::High,
-            other => self.set_error(
-                "tech_proficiency",
-                format!("unknown proficiency {other:?}: Low, Medium or High"),
-            ),
-        }
-        let age = self.value("age").to_string();
-        if !age.is_empty() {
-            match age.parse::<u32>() {
-                Ok(a) => persona.age = Some(a),
-                Err(_) => self.set_error("age", "must be a whole number".into()),
+        let mut persona = PersonaForm::blank(&[]);
+        persona.extra = self.other_extra.clone();
+        match rules::parse_id(self.value("id")) {
+            Err(reason) => self.set_error("id", reason),
+            Ok(id) => {
+                persona.id = id;
+                if Some(id) != self.editing
+                    && let Some(other) = panel.iter().find(|p| p.id == id)
+                {
+                    self.set_error(
+                        "id",
+                        format!("duplicate id: #{} is {}", other.id, other.name),
+                    );
+                }
             }
         }
-        let bio = self.value("bio").to_string();
-        if bio.chars().count() > MAX_BIO {
-            self.set_error("bio", format!("longer than {MAX_BIO} characters"));
-        } else if !bio.is_empty() {
-            persona.extra.insert("bio".into(), Value::String(bio));
-        }
-        for key in ["goals", "frustrations"] {
-            let items = split_list(self.value(key));
-            if !items.is_empty() {
-                persona.extra.insert(key.into(), serde_json::json!(items));
+        let keys: Vec<&'static str> = self.fields.iter().map(|f| f.key).collect();
+        for key in keys.into_iter().filter(|&key| key != "id") {
+            let text = self.value(key).to_string();
+            if let Err(problem) = rules::set_field(&mut persona, key, &text) {
+                self.set_error(key, problem.reason);
             }
         }
-        // The panel's own rules (empty fields, lengths, traits, age range).
-        let mut check = persona.clone();
-        check.id = check.id.max(1);
-        if let Err(PanelError::Record { field, reason, .. }) = validate_panel(&[check]) {
-            let key = field.split(['.', '[']).next().unwrap_or(&field).to_string();
-            let key = if self.fields.iter().any(|f| f.key == key) {
-                key
-            } else {
-                "name".into()
-            };
-            self.set_error(&key, reason);
+        // The panel's own rules (empty fields, lengths, traits, age range)
+        // for the fields that parsed; the id was checked above.
+        for problem in rules::field_problems(&persona) {
+            if let Some(f) = self
+                .fields
+                .iter_mut()
+                .find(|f| f.key == problem.field && f.key != "id" && f.error.is_none())
+            {
+                f.error = Some(problem.reason);
+            }
         }
         if let Some(bad) = self.fields.iter().position(|f| f.error.is_some()) {
             self.focus = bad;
@@ -695,6 +652,43 @@ mod tests {
         form.focus = 6;
         form.type_char('x');
         assert_eq!(form.fields[6].error.as_deref(), Some("digits only"));
+    }
+
+    #[test]
+    fn the_form_uses_the_core_rules() {
+        let panel = builtin_panel();
+        let mut form = PersonaForm::new(FormMode::Edit, &panel[0]);
+        // Proficiency in any case, as on the command line.
+        form.fields[4].value = "high".into();
+        assert_eq!(
+            form.validate(&panel).unwrap().tech_proficiency,
+            TechProficiency::High
+        );
+        // Every bad field gets its reason, not only the first.
+        fill(&mut form, "occupation", " ");
+        fill(&mut form, "age", "0");
+        fill(&mut form, "bio", &"b".repeat(601));
+        assert!(form.validate(&panel).is_none());
+        let errors: Vec<(&str, &str)> = form
+            .fields
+            .iter()
+            .filter_map(|f| f.error.as_deref().map(|e| (f.key, e)))
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                ("occupation", "must not be empty"),
+                ("age", "0 is not a plausible age"),
+                ("bio", "longer than 600 characters"),
+            ]
+        );
+        assert_eq!(form.focus, 2);
+        fill(&mut form, "id", "0");
+        assert!(form.validate(&panel).is_none());
+        assert_eq!(
+            form.fields[0].error.as_deref(),
+            Some("must be a positive whole number")
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Paragraph};
 
 use super::{View, hint_text, popup};
-use crate::persona::query::{Count, stats};
+use crate::persona::stats::{Count, stats};
 use crate::text::truncate;
 use crate::tui::action::Action;
 use crate::tui::app::App;
