@@ -20,14 +20,10 @@ const TIMEOUT: Duration = Duration::from_millis(400);
 const STALL: Duration = Duration::from_secs(3600);
 
 fn backend(server: &MockServer, timeout: Duration) -> Arc<OpenAiBackend> {
-    Arc::new(OpenAiBackend::new(OpenAiSettings {
-        api_key: Some("sk-test-key".into()),
-        base_url: server.base_url.clone(),
-        model: "gpt-4o-mini".into(),
-        temperature: 0.7,
-        first_token_timeout: timeout,
-        stall_timeout: timeout,
-    }))
+    Arc::new(OpenAiBackend::new(support::openai_settings(
+        &server.base_url,
+        timeout,
+    )))
 }
 
 type Running = (JoinHandle<Transcript>, mpsc::Receiver<SimEvent>);
@@ -148,7 +144,7 @@ async fn three_personas_two_rounds_end_to_end() {
     assert_eq!(requests.len(), 6);
     let panel = builtin_panel();
     for (n, r) in requests.iter().enumerate() {
-        assert_eq!(r.authorization.as_deref(), Some("Bearer sk-test-key"));
+        assert_eq!(r.authorization.as_deref(), Some("Bearer sk-test"));
         assert_eq!(r.body["model"], "gpt-4o-mini");
         assert_eq!(r.body["stream"], true);
         assert_eq!(r.body["stream_options"]["include_usage"], true);
@@ -362,11 +358,7 @@ async fn unreachable_server_names_the_address() {
     drop(listener);
     let backend = Arc::new(OpenAiBackend::new(OpenAiSettings {
         api_key: None,
-        base_url: format!("http://{addr}/v1"),
-        model: "m".into(),
-        temperature: 0.7,
-        first_token_timeout: Duration::from_secs(10),
-        stall_timeout: Duration::from_secs(10),
+        ..support::openai_settings(&format!("http://{addr}/v1"), Duration::from_secs(10))
     }));
     let (events, _) = debate(backend, 1, 1).await;
     let message = error_message(&events);

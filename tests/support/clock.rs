@@ -43,8 +43,11 @@ impl ClockHold {
         ClockHold { release, task }
     }
 
-    /// Lets the clock run again; returns once the blocking task has ended,
-    /// so the next idle moment advances time.
+    /// Lets the clock run again. tokio wakes this await a moment before it
+    /// retires the blocking task and lifts the inhibition; if the runtime
+    /// goes idle in between it waits on real time, with virtual time still
+    /// frozen, until the retirement unparks it. Either way no virtual time
+    /// passes before the hold is gone.
     pub async fn release(self) {
         drop(self.release);
         self.task.await.expect("the clock hold task ends");

@@ -17,6 +17,23 @@ pub mod clock;
 pub mod download;
 pub mod needs;
 
+use std::time::Duration;
+
+use persona_sim::llm::openai::OpenAiSettings;
+
+/// The OpenAI backend's settings for `base_url` (a mock server): model
+/// gpt-4o-mini, key `sk-test`, both timeouts `timeout`.
+pub fn openai_settings(base_url: &str, timeout: Duration) -> OpenAiSettings {
+    OpenAiSettings {
+        api_key: Some("sk-test".into()),
+        base_url: base_url.into(),
+        model: "gpt-4o-mini".into(),
+        temperature: 0.8,
+        first_token_timeout: timeout,
+        stall_timeout: timeout,
+    }
+}
+
 // Unused in the test files that need no mock server.
 #[allow(unused_imports)]
 pub use mock::*;
