@@ -3,7 +3,7 @@
 //! `OPENAI_BASE_URL=http://127.0.0.1:8089/v1 persona-sim`.
 //! It binds to a free port unless one is given; only 127.0.0.1.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/support/mock.rs"]
 mod support;
 
 use std::time::Duration;

@@ -89,32 +89,9 @@ fn app_cpu_ticks(session: &str) -> Option<u64> {
     Some(fields[11].parse::<u64>().ok()? + fields[12].parse::<u64>().ok()?)
 }
 
-fn binary() -> PathBuf {
-    std::env::var_os("PERSONA_SIM_E2E_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_persona-sim")))
-}
-
-/// False (after saying why) when tmux is missing outside CI; in CI it must be there.
-fn tmux_or_skip() -> bool {
-    if tmux_available() {
-        return true;
-    }
-    assert!(std::env::var_os("CI").is_none(), "tmux is required in CI");
-    eprintln!("skipped: tmux is not installed");
-    false
-}
-
-fn tmux_available() -> bool {
-    Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn debate_in_a_real_terminal_then_quit_restores_it() {
-    if !tmux_or_skip() {
+    if !support::needs::tmux() {
         return;
     }
     let server = MockServer::persona_echo(Duration::from_millis(15)).await;
@@ -124,7 +101,7 @@ async fn debate_in_a_real_terminal_then_quit_restores_it() {
          echo EXIT=$?; stty -a | grep -o -- '-\\?icanon'; sleep 600",
         url = server.base_url,
         data = dir.path().display(),
-        bin = binary().display(),
+        bin = support::binary::e2e_bin().display(),
     );
     let tmux = Tmux::start("main", 100, 30, &command);
     let wait = Duration::from_secs(20);
@@ -185,14 +162,14 @@ async fn debate_in_a_real_terminal_then_quit_restores_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_terminal_gets_a_message_and_ctrl_c_quits() {
-    if !tmux_or_skip() {
+    if !support::needs::tmux() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let command = format!(
         "env -u OPENAI_API_KEY -u OPENAI_BASE_URL PERSONA_SIM_DATA_DIR={data} {bin} --no-metrics; echo EXIT=$?; sleep 600",
         data = dir.path().display(),
-        bin = binary().display(),
+        bin = support::binary::e2e_bin().display(),
     );
     let tmux = Tmux::start("small", 60, 20, &command);
     let wait = Duration::from_secs(20);
@@ -233,53 +210,25 @@ async fn small_terminal_gets_a_message_and_ctrl_c_quits() {
     .unwrap();
 }
 
-/// Serves `bytes` at /model: a mirror of the model on 127.0.0.1.
-#[cfg(feature = "local")]
-async fn serve_mirror(bytes: Vec<u8>) -> String {
-    let bytes = axum::body::Bytes::from(bytes);
-    let app = axum::Router::new().route(
-        "/model",
-        axum::routing::get(move || async move { bytes.clone() }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/model")
-}
-
 /// No key, no model: accept the offer, watch it download (from a local
 /// mirror of the real model), then run a real debate on the embedded model.
 #[cfg(feature = "local")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_model_is_fetched_from_the_tui_and_debates() {
-    if !tmux_or_skip() {
+    if !support::needs::tmux() {
         return;
     }
-    let installed = std::env::var_os("PERSONA_SIM_MODEL")
-        .map(PathBuf::from)
-        .or_else(|| {
-            directories::ProjectDirs::from("", "", "persona-sim").map(|d| {
-                d.data_dir()
-                    .join("models")
-                    .join(persona_sim::llm::fetch::DEFAULT_MODEL_FILE)
-            })
-        })
-        .filter(|p| p.exists());
-    let Some(installed) = installed else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI installs the model first"
-        );
-        eprintln!("skipped: the model is not installed to serve as a mirror");
+    // The installed model, served from 127.0.0.1 as a mirror.
+    let Some(installed) = support::needs::model() else {
         return;
     };
-    let mirror = serve_mirror(std::fs::read(&installed).unwrap()).await;
+    let mirror = support::download::serve(std::fs::read(&installed).unwrap(), false).await;
     let dir = tempfile::tempdir().unwrap();
     let command = format!(
         "env -u OPENAI_API_KEY -u OPENAI_BASE_URL -u PERSONA_SIM_MODEL PERSONA_SIM_MODEL_URL={mirror} \
          PERSONA_SIM_DATA_DIR={data} {bin} --no-metrics --rounds 1; echo EXIT=$?; sleep 600",
         data = dir.path().display(),
-        bin = binary().display(),
+        bin = support::binary::e2e_bin().display(),
     );
     let tmux = Tmux::start("local", 110, 32, &command);
     let wait = Duration::from_secs(30);
@@ -336,7 +285,7 @@ fn files_ending(dir: &std::path::Path, suffix: &str) -> Vec<PathBuf> {
 /// and F2 lists it in the history, where a delete can be declined.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_jump_export_and_history_in_a_real_terminal() {
-    if !tmux_or_skip() {
+    if !support::needs::tmux() {
         return;
     }
     let server = MockServer::persona_echo(Duration::from_millis(5)).await;
@@ -347,7 +296,7 @@ async fn report_jump_export_and_history_in_a_real_terminal() {
          echo EXIT=$?; sleep 600",
         url = server.base_url,
         data = data.display(),
-        bin = binary().display(),
+        bin = support::binary::e2e_bin().display(),
     );
     let tmux = Tmux::start("report", 100, 30, &command);
     let wait = Duration::from_secs(30);
@@ -467,7 +416,7 @@ async fn report_jump_export_and_history_in_a_real_terminal() {
 /// app carries on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tui_serves_metrics_and_survives_a_taken_port() {
-    if !tmux_or_skip() {
+    if !support::needs::tmux() {
         return;
     }
     let server = MockServer::persona_echo(Duration::ZERO).await;
@@ -481,7 +430,7 @@ async fn the_tui_serves_metrics_and_survives_a_taken_port() {
              echo EXIT=$?; sleep 600",
             url = server.base_url,
             data = dir.path().display(),
-            bin = binary().display(),
+            bin = support::binary::e2e_bin().display(),
         )
     };
     let wait = Duration::from_secs(20);

@@ -8,26 +8,28 @@ use std::time::{Duration, Instant};
 use persona_sim::llm::openai::{OpenAiBackend, OpenAiSettings};
 use persona_sim::persona::builtin_panel;
 use persona_sim::sim::debate::{DebateConfig, Outcome, SimEvent, Transcript, run_debate};
+use support::clock::ClockHold;
 use support::{MockServer, Reply};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// The timeouts under test, on tokio's paused clock.
+const TIMEOUT: Duration = Duration::from_millis(400);
+/// How long a stalling mock waits before it would finish the turn after all;
+/// a working timeout fires long before.
+const STALL: Duration = Duration::from_secs(3600);
 
 fn backend(server: &MockServer, timeout: Duration) -> Arc<OpenAiBackend> {
-    Arc::new(OpenAiBackend::new(OpenAiSettings {
-        api_key: Some("sk-test-key".into()),
-        base_url: server.base_url.clone(),
-        model: "gpt-4o-mini".into(),
-        temperature: 0.7,
-        first_token_timeout: timeout,
-        stall_timeout: timeout,
-    }))
+    Arc::new(OpenAiBackend::new(support::openai_settings(
+        &server.base_url,
+        timeout,
+    )))
 }
 
-async fn debate(
-    backend: Arc<OpenAiBackend>,
-    personas: usize,
-    rounds: u32,
-) -> (Vec<SimEvent>, Transcript) {
-    let (tx, mut rx) = mpsc::channel(16);
+type Running = (JoinHandle<Transcript>, mpsc::Receiver<SimEvent>);
+
+fn start_debate(backend: Arc<OpenAiBackend>, personas: usize, rounds: u32) -> Running {
+    let (tx, rx) = mpsc::channel(16);
     let config = DebateConfig {
         feature: "Offline mode for field workers".into(),
         personas: builtin_panel()[..personas].to_vec(),
@@ -35,12 +37,35 @@ async fn debate(
         max_tokens_per_turn: 200,
         max_tokens_total: None,
     };
-    let task = tokio::spawn(run_debate(backend, config, tx));
+    (tokio::spawn(run_debate(backend, config, tx)), rx)
+}
+
+/// The remaining events, and the transcript once the debate has ended.
+async fn finish((task, mut rx): Running) -> (Vec<SimEvent>, Transcript) {
     let mut events = Vec::new();
     while let Some(e) = rx.recv().await {
         events.push(e);
     }
     (events, task.await.unwrap())
+}
+
+async fn debate(
+    backend: Arc<OpenAiBackend>,
+    personas: usize,
+    rounds: u32,
+) -> (Vec<SimEvent>, Transcript) {
+    finish(start_debate(backend, personas, rounds)).await
+}
+
+/// The text streamed so far.
+fn spoken(events: &[SimEvent]) -> String {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            SimEvent::Token { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
 }
 
 fn error_message(events: &[SimEvent]) -> String {
@@ -119,7 +144,7 @@ async fn three_personas_two_rounds_end_to_end() {
     assert_eq!(requests.len(), 6);
     let panel = builtin_panel();
     for (n, r) in requests.iter().enumerate() {
-        assert_eq!(r.authorization.as_deref(), Some("Bearer sk-test-key"));
+        assert_eq!(r.authorization.as_deref(), Some("Bearer sk-test"));
         assert_eq!(r.body["model"], "gpt-4o-mini");
         assert_eq!(r.body["stream"], true);
         assert_eq!(r.body["stream_options"]["include_usage"], true);
@@ -234,26 +259,73 @@ async fn malformed_chunk_is_a_clear_error() {
     assert_eq!(transcript.turns[0].text, "Half a");
 }
 
-#[tokio::test]
+// The two timeout tests run on tokio's paused clock, so they take no real
+// time and cannot flake on a loaded machine: every timer involved (the
+// backend's first-token and stall timeouts, reqwest's connect timeout, the
+// mock's stall) is a `tokio::time` timer. They stay deterministic against the
+// real loopback mock because a `ClockHold` freezes virtual time while bytes
+// are on the wire (see tests/support/clock.rs) and is released only once
+// nothing is in flight; the next thing to happen is then the earliest timer,
+// the timeout under test, at an exact virtual instant.
+
+#[tokio::test(start_paused = true)]
 async fn stall_mid_stream_times_out() {
     let server = MockServer::scripted(vec![Reply::Stall {
         pieces: support::split_words("Let me think"),
+        stall: STALL,
     }])
     .await;
-    let started = Instant::now();
-    let (events, transcript) = debate(backend(&server, Duration::from_millis(400)), 1, 1).await;
+    let hold = ClockHold::new();
+    let started = tokio::time::Instant::now();
+    let (task, mut rx) = start_debate(backend(&server, TIMEOUT), 1, 1);
+    // Every piece has arrived (with no virtual time passed) before the clock
+    // may run.
+    let mut events = Vec::new();
+    while spoken(&events) != "Let me think" {
+        events.push(rx.recv().await.expect("the pieces arrive before the end"));
+    }
+    hold.release().await;
+    let (rest, transcript) = finish((task, rx)).await;
+    let waited = started.elapsed();
+    events.extend(rest);
     let message = error_message(&events);
     assert!(message.contains("stalled"), "{message}");
     assert_eq!(transcript.turns[0].text, "Let me think");
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(!transcript.turns[0].complete);
+    // The stall timer starts at the last token, so it fires TIMEOUT later
+    // in virtual time: not early, and long before the mock would go on.
+    assert!(
+        waited >= TIMEOUT && waited < 2 * TIMEOUT && waited < STALL,
+        "stalled after {waited:?}"
+    );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn no_first_token_times_out() {
-    let server = MockServer::scripted(vec![Reply::Stall { pieces: vec![] }]).await;
-    let (events, _) = debate(backend(&server, Duration::from_millis(400)), 1, 1).await;
+    let server = MockServer::scripted(vec![Reply::Stall {
+        pieces: vec![],
+        stall: STALL,
+    }])
+    .await;
+    let hold = ClockHold::new();
+    let started = tokio::time::Instant::now();
+    let running = start_debate(backend(&server, TIMEOUT), 1, 1);
+    // The request is in, the headers and a keep-alive are out, no token
+    // will follow. Whether or not the client has read the headers yet, its
+    // first-token budget began at virtual 0, and its connection is up (so
+    // reqwest's connect timeout, as long, is out of the race).
+    server.stalling(1).await;
+    hold.release().await;
+    let (events, transcript) = finish(running).await;
+    let waited = started.elapsed();
     let message = error_message(&events);
     assert!(message.contains("no reply from the model"), "{message}");
+    assert_eq!(transcript.turns[0].text, "");
+    assert_eq!(outcome(&events), Outcome::Failed);
+    assert!(
+        waited >= TIMEOUT && waited < 2 * TIMEOUT && waited < STALL,
+        "gave up after {waited:?}"
+    );
 }
 
 #[tokio::test]
@@ -286,11 +358,7 @@ async fn unreachable_server_names_the_address() {
     drop(listener);
     let backend = Arc::new(OpenAiBackend::new(OpenAiSettings {
         api_key: None,
-        base_url: format!("http://{addr}/v1"),
-        model: "m".into(),
-        temperature: 0.7,
-        first_token_timeout: Duration::from_secs(10),
-        stall_timeout: Duration::from_secs(10),
+        ..support::openai_settings(&format!("http://{addr}/v1"), Duration::from_secs(10))
     }));
     let (events, _) = debate(backend, 1, 1).await;
     let message = error_message(&events);
@@ -304,6 +372,7 @@ async fn unreachable_server_names_the_address() {
 async fn cancelling_mid_stream_drops_the_request() {
     let server = MockServer::scripted(vec![Reply::Stall {
         pieces: support::split_words("Slow words"),
+        stall: STALL,
     }])
     .await;
     let (tx, mut rx) = mpsc::channel(16);

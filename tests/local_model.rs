@@ -4,12 +4,13 @@
 //! except in CI, which installs it first.
 #![cfg(feature = "local")]
 
+mod support;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use persona_sim::llm::fetch::DEFAULT_MODEL_FILE;
 use persona_sim::llm::local::{LocalBackend, LocalSettings};
 use persona_sim::llm::{ChatBackend, ChatChunk, ChatMessage, ChatRequest};
 use persona_sim::persona::builtin_panel;
@@ -17,26 +18,10 @@ use persona_sim::sim::debate::{DebateConfig, Outcome, SimEvent, Turn, prompt_bud
 use persona_sim::sim::prompts::{persona_system_prompt, turn_prompt};
 use tokio::sync::mpsc;
 
+/// The installed model; skipped without it, except in CI (see
+/// `support::needs`).
 fn model_path() -> Option<PathBuf> {
-    let path = std::env::var_os("PERSONA_SIM_MODEL")
-        .map(PathBuf::from)
-        .or_else(|| {
-            directories::ProjectDirs::from("", "", "persona-sim")
-                .map(|d| d.data_dir().join("models").join(DEFAULT_MODEL_FILE))
-        })?;
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must install the model first (persona-sim model fetch); not found at {}",
-        path.display()
-    );
-    eprintln!(
-        "skipped: no model at {} (run `persona-sim model fetch`)",
-        path.display()
-    );
-    None
+    support::needs::model()
 }
 
 fn backend(path: PathBuf) -> Arc<LocalBackend> {

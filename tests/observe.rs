@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use persona_sim::llm::ChatBackend;
-use persona_sim::llm::openai::{OpenAiBackend, OpenAiSettings};
+use persona_sim::llm::openai::OpenAiBackend;
 use persona_sim::observe::http::serve;
 use persona_sim::observe::instrument::Instrumented;
 use persona_sim::observe::metrics::Metrics;
@@ -22,14 +22,10 @@ use persona_sim::sim::session::{ReportPolicy, Session, run_session};
 use support::{MockServer, Reply};
 
 fn backend(base_url: &str, metrics: &Arc<Metrics>) -> Arc<dyn ChatBackend> {
-    let inner = Arc::new(OpenAiBackend::new(OpenAiSettings {
-        api_key: Some("sk-observe-test".into()),
-        base_url: base_url.into(),
-        model: "gpt-4o-mini".into(),
-        temperature: 0.8,
-        first_token_timeout: Duration::from_secs(5),
-        stall_timeout: Duration::from_secs(5),
-    }));
+    let inner = Arc::new(OpenAiBackend::new(support::openai_settings(
+        base_url,
+        Duration::from_secs(5),
+    )));
     Instrumented::wrap(inner, Some(metrics.clone()), Duration::from_secs(20))
 }
 

@@ -3,30 +3,19 @@
 //! `promtool check` (and the alerts fire, or stay quiet, on synthetic series
 //! under `promtool test rules`).
 //!
-//! promtool comes from Debian's `prometheus` package. When it is not on PATH
-//! the promtool tests try `apt-get install -y --no-install-recommends
-//! prometheus` (root only); when that fails too they print
-//! "skipped: promtool not available: <reason>" and pass.
+//! promtool comes from Debian's `prometheus` package, which `.ci/run`
+//! installs; the tests never install it. Without it on PATH the promtool
+//! tests print "skipped: promtool is missing (...)" and pass, except in CI
+//! (`CI` set), where they fail.
+
+mod support;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
+use persona_sim::observe::metrics::Metrics;
 use serde_json::Value;
-
-/// Every metric the app exports; the dashboard must chart each of them.
-const METRICS: &[&str] = &[
-    "app_requests_total",
-    "app_response_time_seconds",
-    "app_heartbeat",
-    "app_llm_tokens_total",
-    "app_llm_time_to_first_token_seconds",
-    "app_debates_started_total",
-    "app_debates_finished_total",
-    "app_personas",
-    "app_personas_created_total",
-];
 
 const ALERTS: &[&str] = &[
     "PersonaSimHighErrorRate",
@@ -67,6 +56,36 @@ fn dashboard_exprs(dashboard: &Value) -> Vec<(String, String)> {
         }
     }
     exprs
+}
+
+/// Every metric the app exports, from its registry: a new metric fails
+/// `dashboard_charts_every_exported_metric` until a panel charts it.
+fn exported_metrics() -> Vec<String> {
+    let names = Metrics::new().names().to_vec();
+    assert!(!names.is_empty(), "the registry names its metrics");
+    names
+}
+
+/// The `app_*` series names an expression or rules file mentions.
+fn app_series(text: &str) -> Vec<&str> {
+    text.match_indices("app_")
+        .filter(|(at, _)| !text[..*at].chars().next_back().is_some_and(is_ident))
+        .map(|(at, _)| {
+            let rest = &text[at..];
+            let end = rest.find(|c| !is_ident(c)).unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .collect()
+}
+
+/// Whether `series` is an exported metric or one of a histogram's series.
+fn is_exported(series: &str, metrics: &[String]) -> bool {
+    metrics.iter().any(|m| {
+        series == m
+            || ["_bucket", "_count", "_sum"]
+                .iter()
+                .any(|suffix| series.strip_suffix(suffix) == Some(m.as_str()))
+    })
 }
 
 fn is_ident(c: char) -> bool {
@@ -168,15 +187,54 @@ fn every_dashboard_panel_queries_prometheus() {
 #[test]
 fn dashboard_charts_every_exported_metric() {
     let exprs = dashboard_exprs(&dashboard());
-    let missing: Vec<&str> = METRICS
-        .iter()
-        .copied()
+    let missing: Vec<String> = exported_metrics()
+        .into_iter()
         .filter(|metric| !exprs.iter().any(|(_, expr)| queries_metric(expr, metric)))
         .collect();
     assert!(
         missing.is_empty(),
         "no dashboard panel queries {missing:?}; the queries are:\n{exprs:#?}"
     );
+}
+
+#[test]
+fn dashboard_and_alerts_query_only_exported_metrics() {
+    // The other direction: a renamed or removed metric leaves no query
+    // pointing at a series that no longer exists.
+    let metrics = exported_metrics();
+    let dashboard = dashboard_exprs(&dashboard());
+    let alerts = read_asset("alerts.yml");
+    let queried = dashboard
+        .iter()
+        .map(|(title, expr)| (format!("dashboard panel {title:?}"), expr.as_str()))
+        .chain([("assets/alerts.yml".to_string(), alerts.as_str())]);
+    let mut unknown = Vec::new();
+    let mut seen = 0;
+    for (place, text) in queried {
+        for series in app_series(text) {
+            seen += 1;
+            if !is_exported(series, &metrics) {
+                unknown.push(format!("{place}: {series}"));
+            }
+        }
+    }
+    assert!(seen > 0, "the queries name app_* series");
+    assert!(
+        unknown.is_empty(),
+        "not exported by the app (exported: {metrics:?}):\n{}",
+        unknown.join("\n")
+    );
+}
+
+#[test]
+fn series_names_are_read_whole() {
+    assert_eq!(
+        app_series("rate(app_response_time_seconds_bucket[5m]) / my_app_x + app_heartbeat"),
+        vec!["app_response_time_seconds_bucket", "app_heartbeat"]
+    );
+    let metrics = vec!["app_response_time_seconds".to_string()];
+    assert!(is_exported("app_response_time_seconds_sum", &metrics));
+    assert!(!is_exported("app_response_time_secs", &metrics));
 }
 
 #[test]
@@ -232,13 +290,6 @@ fn scrape_config_targets_the_default_metrics_port() {
 
 // ---------------------------------------------------------------- promtool
 
-fn on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-}
-
 fn describe(output: &Output) -> String {
     format!(
         "{}\n--- stdout ---\n{}--- stderr ---\n{}",
@@ -248,63 +299,13 @@ fn describe(output: &Output) -> String {
     )
 }
 
-fn apt_get(args: &[&str]) -> Result<(), String> {
-    let output = Command::new("apt-get")
-        .args(args)
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .output()
-        .map_err(|e| format!("apt-get {}: {e}", args.join(" ")))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "apt-get {} failed: {}",
-            args.join(" "),
-            describe(&output)
-        ))
-    }
-}
-
-fn install_promtool() -> Result<PathBuf, String> {
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .map_err(|e| format!("promtool is not on PATH and `id -u` failed: {e}"))?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Err("promtool is not on PATH and not running as root to install it".into());
-    }
-    if on_path("apt-get").is_none() {
-        return Err("promtool is not on PATH and apt-get is not available".into());
-    }
-    let install = [
-        "install",
-        "-y",
-        "-qq",
-        "--no-install-recommends",
-        "prometheus",
-    ];
-    eprintln!("promtool is not on PATH: apt-get install prometheus");
-    if apt_get(&install).is_err() {
-        // A fresh machine may have no package lists yet.
-        apt_get(&["update", "-qq"])?;
-        apt_get(&install)?;
-    }
-    on_path("promtool")
-        .or_else(|| Some(PathBuf::from("/usr/bin/promtool")).filter(|p| p.is_file()))
-        .ok_or_else(|| "installed prometheus but promtool is still not found".into())
-}
-
-/// promtool, installed at most once per test run (the tests run in parallel
-/// and apt holds a lock).
-fn promtool() -> Option<&'static Path> {
-    static PROMTOOL: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match PROMTOOL.get_or_init(|| on_path("promtool").map_or_else(install_promtool, Ok)) {
-        Ok(path) => Some(path),
-        Err(reason) => {
-            eprintln!("skipped: promtool not available: {reason}");
-            None
-        }
-    }
+/// promtool from PATH: skipped without it, except in CI (see
+/// `support::needs`).
+fn promtool() -> Option<PathBuf> {
+    support::needs::tool(
+        "promtool",
+        "install Debian's prometheus package; .ci/run does",
+    )
 }
 
 /// Runs promtool in `dir` and fails the test with its output unless it
@@ -328,7 +329,7 @@ fn run_promtool(promtool: &Path, dir: &Path, args: &[&str]) -> String {
 #[test]
 fn alert_rules_pass_promtool_check() {
     let Some(promtool) = promtool() else { return };
-    let out = run_promtool(promtool, &assets(), &["check", "rules", "alerts.yml"]);
+    let out = run_promtool(&promtool, &assets(), &["check", "rules", "alerts.yml"]);
     assert!(
         out.contains(&format!("SUCCESS: {} rules found", ALERTS.len())),
         "{out}"
@@ -340,7 +341,7 @@ fn scrape_config_passes_promtool_check() {
     let Some(promtool) = promtool() else { return };
     // rule_files resolves relative to the config file, so this also checks
     // that alerts.yml is found and valid.
-    let out = run_promtool(promtool, &assets(), &["check", "config", "prometheus.yml"]);
+    let out = run_promtool(&promtool, &assets(), &["check", "config", "prometheus.yml"]);
     assert!(out.contains("SUCCESS: 1 rule files found"), "{out}");
 }
 
@@ -361,7 +362,7 @@ fn dashboard_queries_are_valid_promql() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("dashboard-rules.yml"), &rules).unwrap();
     let out = run_promtool(
-        promtool,
+        &promtool,
         dir.path(),
         &["check", "rules", "dashboard-rules.yml"],
     );
@@ -462,6 +463,6 @@ fn alert_rules_fire_on_bad_series_and_not_on_good_ones() {
     let dir = tempfile::tempdir().unwrap();
     let tests = alert_unit_tests(&assets().join("alerts.yml"));
     std::fs::write(dir.path().join("alerts_test.yml"), &tests).unwrap();
-    let out = run_promtool(promtool, dir.path(), &["test", "rules", "alerts_test.yml"]);
+    let out = run_promtool(&promtool, dir.path(), &["test", "rules", "alerts_test.yml"]);
     assert!(out.contains("SUCCESS"), "{out}\n{tests}");
 }

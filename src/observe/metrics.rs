@@ -49,6 +49,8 @@ pub struct Metrics {
     pub debates_finished: IntCounterVec,
     pub personas: IntGauge,
     pub personas_created: IntCounter,
+    /// Every metric's name, in registration order (see [`Metrics::names`]).
+    names: Vec<String>,
     health: Mutex<HealthProblems>,
 }
 
@@ -118,6 +120,7 @@ impl Metrics {
             "Personas created (by hand, import or synthesis)",
         )
         .expect("valid metric");
+        let mut names = Vec::new();
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(response_time.clone()),
@@ -129,6 +132,7 @@ impl Metrics {
             Box::new(personas.clone()),
             Box::new(personas_created.clone()),
         ] {
+            names.extend(collector.desc().iter().map(|d| d.fq_name.clone()));
             registry
                 .register(collector)
                 .expect("each metric registered once");
@@ -144,10 +148,18 @@ impl Metrics {
             debates_finished,
             personas,
             personas_created,
+            names,
             health: Mutex::new(HealthProblems::default()),
         };
         metrics.beat();
         metrics
+    }
+
+    /// The name of every metric in the registry, whether or not it has a
+    /// sample yet (a histogram's `_bucket`, `_sum` and `_count` series share
+    /// its name). The dashboard test charts each of these.
+    pub fn names(&self) -> &[String] {
+        &self.names
     }
 
     /// Sets the heartbeat to now.
@@ -252,6 +264,12 @@ mod tests {
             "app_personas_created_total 0",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
+        for name in m.names() {
+            assert!(
+                text.contains(&format!("# TYPE {name} ")),
+                "{name} is not exported"
+            );
         }
         // Two instances never collide (no global registry).
         let _other = Metrics::new();
