@@ -8,27 +8,11 @@ use std::time::Duration;
 use serde_json::Value;
 use support::{MockServer, Reply};
 
-const BIN: &str = env!("CARGO_BIN_EXE_persona-sim");
+use support::binary::{command, text};
 
+/// The binary run to the end (see `support::binary::run`).
 async fn run(data_dir: &std::path::Path, base_url: Option<&str>, args: &[&str]) -> Output {
-    let mut cmd = tokio::process::Command::new(BIN);
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("PERSONA_SIM_DATA_DIR", data_dir)
-        .kill_on_drop(true);
-    if let Some(url) = base_url {
-        cmd.env("OPENAI_BASE_URL", url)
-            .env("OPENAI_API_KEY", "sk-cli-test");
-    }
-    tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("the binary finishes")
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    support::binary::run(command(data_dir, base_url, args)).await
 }
 
 #[tokio::test]

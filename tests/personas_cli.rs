@@ -1,7 +1,6 @@
 //! `persona-sim personas …` as a user runs it: the real binary on a temp
 //! data directory, and a mock OpenAI-compatible server for `generate`.
 
-mod binary;
 mod support;
 
 use std::io::Write;
@@ -9,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use binary::{BIN, command, text};
 use persona_sim::persona::{Persona, builtin_panel, parse_panel};
 use serde_json::{Value, json};
 use support::MockServer;
+use support::binary::{BIN, command, text};
 
 /// Runs `persona-sim ARGS` to the end (stdin is not a terminal).
 fn run(dir: &Path, args: &[&str]) -> Output {
@@ -36,9 +35,9 @@ fn run_with_stdin(dir: &Path, args: &[&str], input: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
-/// Runs it against the mock server (see `binary::run`).
+/// Runs it against the mock server (see `support::binary::run`).
 async fn run_against(dir: &Path, server: &MockServer, args: &[&str]) -> Output {
-    binary::run(command(dir, Some(&server.base_url), args)).await
+    support::binary::run(command(dir, Some(&server.base_url), args)).await
 }
 
 /// Asserts the exit code and returns (stdout, stderr).

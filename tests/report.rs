@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use persona_sim::llm::openai::{OpenAiBackend, OpenAiSettings};
+use persona_sim::llm::openai::OpenAiBackend;
 use persona_sim::llm::{BackendInfo, ChatBackend};
 use persona_sim::persona::builtin_panel;
 use persona_sim::sim::debate::{DebateConfig, SimEvent};
@@ -27,14 +27,10 @@ use persona_sim::tui::ui;
 use support::{MockServer, Reply, is_report_request, report_json};
 
 fn backend(server: &MockServer) -> Arc<dyn ChatBackend> {
-    Arc::new(OpenAiBackend::new(OpenAiSettings {
-        api_key: Some("sk-test".into()),
-        base_url: server.base_url.clone(),
-        model: "gpt-4o-mini".into(),
-        temperature: 0.8,
-        first_token_timeout: Duration::from_secs(5),
-        stall_timeout: Duration::from_secs(5),
-    }))
+    Arc::new(OpenAiBackend::new(support::openai_settings(
+        &server.base_url,
+        Duration::from_secs(5),
+    )))
 }
 
 fn config(personas: usize, rounds: u32) -> DebateConfig {

@@ -1,20 +1,19 @@
 //! Sessions and exports from the headless face: the real binary, a real
 //! mock server, and a real kill in the middle of a debate.
 
-mod binary;
 mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use binary::{command, text};
 use serde_json::Value;
 use support::MockServer;
+use support::binary::{command, text};
 
-/// Runs the binary to the end (see `binary::run`).
+/// Runs the binary to the end (see `support::binary::run`).
 async fn run(data_dir: &std::path::Path, base_url: Option<&str>, args: &[&str]) -> Output {
-    binary::run(command(data_dir, base_url, args)).await
+    support::binary::run(command(data_dir, base_url, args)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,20 +11,16 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use persona_sim::llm::ChatBackend;
-use persona_sim::llm::openai::{OpenAiBackend, OpenAiSettings};
+use persona_sim::llm::openai::OpenAiBackend;
 use persona_sim::persona::{TechProficiency, builtin_panel, validate_panel};
 use persona_sim::sim::synth::{MAX_ATTEMPTS, SynthEvent, synthesize_batch, synthesize_one};
 use support::{MockServer, Reply, batch_index, persona_json};
 
 fn backend(server: &MockServer) -> Arc<dyn ChatBackend> {
-    Arc::new(OpenAiBackend::new(OpenAiSettings {
-        api_key: Some("sk-test".into()),
-        base_url: server.base_url.clone(),
-        model: "gpt-4o-mini".into(),
-        temperature: 0.8,
-        first_token_timeout: Duration::from_secs(10),
-        stall_timeout: Duration::from_secs(10),
-    }))
+    Arc::new(OpenAiBackend::new(support::openai_settings(
+        &server.base_url,
+        Duration::from_secs(10),
+    )))
 }
 
 fn wanjiru() -> Value {

@@ -14,9 +14,8 @@ use persona_sim::tui::theme::speaker_color;
 
 // ---------------------------------------------------------------- helpers
 
-#[path = "support/tui.rs"]
-mod tui_support;
-use tui_support::*;
+mod support;
+use support::tui::*;
 
 /// Where the conversation block starts (its top-left corner), found from the
 /// rendered title.

@@ -15,9 +15,8 @@ use persona_sim::tui::action::{Effect, JobDone};
 use persona_sim::tui::app::App;
 use persona_sim::tui::views::Overlay;
 
-#[path = "support/tui.rs"]
-mod tui_support;
-use tui_support::*;
+mod support;
+use support::tui::*;
 
 fn snapshot(app: &mut App) -> String {
     screen(&render(app, 80, 24))

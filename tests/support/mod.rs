@@ -7,7 +7,8 @@
 //! - what a test needs from the machine, skipped outside CI and required in
 //!   it (`needs`),
 //! - paused-clock tests against real sockets (`clock`),
-//! - a model download server (`download`).
+//! - a model download server (`download`),
+//! - driving the TUI on ratatui's `TestBackend` (`tui`).
 #![allow(dead_code)]
 
 mod mock;
@@ -16,6 +17,7 @@ pub mod binary;
 pub mod clock;
 pub mod download;
 pub mod needs;
+pub mod tui;
 
 use std::time::Duration;
 

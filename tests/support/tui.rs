@@ -1,7 +1,6 @@
 //! Helpers for driving the TUI without a terminal: keys through the keymap
 //! into `App::update`, frames into ratatui's `TestBackend`, and reading the
-//! rendered text back. Shared by tests/tui.rs and tests/tui_views.rs.
-#![allow(dead_code)]
+//! rendered text back. Used by tests/tui.rs and tests/tui_views.rs.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
