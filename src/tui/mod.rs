@@ -5,10 +5,12 @@
 
 pub mod action;
 pub mod app;
+pub mod debate_run;
 pub mod effects;
 pub mod keymap;
 pub mod panes;
 pub mod persona_list;
+pub mod report_screen;
 pub mod terminal;
 pub mod theme;
 pub mod ui;

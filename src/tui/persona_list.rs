@@ -22,7 +22,7 @@ pub struct Filter {
 }
 
 #[derive(Debug, Default)]
-pub struct PanelUi {
+pub struct PersonaList {
     pub filter: Option<Filter>,
     /// Indices into `App::personas` shown in the list (all when no filter).
     pub visible: Vec<usize>,
@@ -31,11 +31,11 @@ pub struct PanelUi {
     pub undo: Option<(usize, Persona)>,
 }
 
-impl PanelUi {
-    pub fn new(count: usize) -> PanelUi {
-        PanelUi {
+impl PersonaList {
+    pub fn new(count: usize) -> PersonaList {
+        PersonaList {
             visible: (0..count).collect(),
-            ..PanelUi::default()
+            ..PersonaList::default()
         }
     }
 }
@@ -44,16 +44,16 @@ impl App {
     /// The persona under the cursor (through the filter).
     pub fn cursor_persona(&self) -> Option<&Persona> {
         let row = self.list.selected()?;
-        self.personas.get(*self.panel.visible.get(row)?)
+        self.personas.get(*self.persona_list.visible.get(row)?)
     }
 
     /// Recomputes the visible rows after the panel or the filter changed.
     pub fn refilter(&mut self) {
         let keep = self.cursor_persona().map(|p| p.id);
-        self.panel.visible = match &self.panel.filter {
+        self.persona_list.visible = match &self.persona_list.filter {
             Some(f) if !f.text.trim().is_empty() => {
                 let index = self
-                    .panel
+                    .persona_list
                     .index
                     .get_or_insert_with(|| SearchIndex::new(&self.personas));
                 index.filter(&self.personas, &Query::parse(&f.text))
@@ -62,19 +62,19 @@ impl App {
         };
         let row = keep
             .and_then(|id| {
-                self.panel
+                self.persona_list
                     .visible
                     .iter()
                     .position(|&i| self.personas[i].id == id)
             })
             .unwrap_or(0);
         self.list
-            .select((!self.panel.visible.is_empty()).then_some(row));
+            .select((!self.persona_list.visible.is_empty()).then_some(row));
     }
 
     /// The panel changed: drop the search index, refilter, save.
     pub(crate) fn panel_changed(&mut self) -> Option<Effect> {
-        self.panel.index = None;
+        self.persona_list.index = None;
         self.refilter();
         Some(Effect::SavePanel(self.personas.clone()))
     }
@@ -82,33 +82,33 @@ impl App {
     pub fn on_panel(&mut self, action: PanelAction) -> Option<Effect> {
         match action {
             PanelAction::FilterStart => {
-                self.panel
+                self.persona_list
                     .filter
                     .get_or_insert_with(Filter::default)
                     .editing = true;
             }
             PanelAction::FilterChar(c) => {
-                if let Some(f) = &mut self.panel.filter {
+                if let Some(f) = &mut self.persona_list.filter {
                     f.text.push(c);
                 }
                 self.refilter();
             }
             PanelAction::FilterBackspace => {
-                if let Some(f) = &mut self.panel.filter {
+                if let Some(f) = &mut self.persona_list.filter {
                     f.text.pop();
                 }
                 self.refilter();
             }
             PanelAction::FilterDone => {
-                if let Some(f) = &mut self.panel.filter {
+                if let Some(f) = &mut self.persona_list.filter {
                     f.editing = false;
                     if f.text.trim().is_empty() {
-                        self.panel.filter = None;
+                        self.persona_list.filter = None;
                     }
                 }
             }
             PanelAction::FilterClear => {
-                self.panel.filter = None;
+                self.persona_list.filter = None;
                 self.refilter();
             }
             PanelAction::New => {
@@ -151,11 +151,11 @@ impl App {
                     NoticeLevel::Info,
                     format!("Deleted #{} {}: u undoes", gone.id, gone.name),
                 );
-                self.panel.undo = Some((at, gone));
+                self.persona_list.undo = Some((at, gone));
                 return self.panel_changed();
             }
             PanelAction::Undo => {
-                let Some((at, persona)) = self.panel.undo.take() else {
+                let Some((at, persona)) = self.persona_list.undo.take() else {
                     self.set_notice(NoticeLevel::Info, "Nothing to undo");
                     return None;
                 };
@@ -197,6 +197,6 @@ impl App {
     /// A filter is being typed: keys go to its text.
     pub fn filter_editing(&self) -> bool {
         self.focus == super::app::Focus::Personas
-            && self.panel.filter.as_ref().is_some_and(|f| f.editing)
+            && self.persona_list.filter.as_ref().is_some_and(|f| f.editing)
     }
 }

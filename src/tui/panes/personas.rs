@@ -18,16 +18,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &mut App) {
         .borders(Borders::ALL)
         .border_style(theme::border(focused))
         .title(title);
-    if let Some(filter) = &app.panel.filter {
+    if let Some(filter) = &app.persona_list.filter {
         let cursor = if filter.editing { "▌" } else { "" };
         block = block.title_bottom(Line::from(vec![
             Span::styled(format!(" /{}{cursor} ", filter.text), theme::key()),
-            Span::styled(format!("{} shown ", app.panel.visible.len()), theme::dim()),
+            Span::styled(
+                format!("{} shown ", app.persona_list.visible.len()),
+                theme::dim(),
+            ),
         ]));
     }
     let inner_width = block.inner(area).width as usize;
     let items: Vec<ListItem> = app
-        .panel
+        .persona_list
         .visible
         .iter()
         .map(|&i| &app.personas[i])

@@ -14,8 +14,9 @@ use ratatui::widgets::{
 use crate::sim::report::{Report, ReportFormat, Stance};
 use crate::sim::session::Session;
 use crate::text::truncate;
-use crate::tui::app::{App, Phase, RunState, report_items};
+use crate::tui::app::{App, Phase, RunState};
 use crate::tui::keymap::REPORT;
+use crate::tui::report_screen::report_items;
 use crate::tui::theme;
 use crate::tui::views::hint_text;
 

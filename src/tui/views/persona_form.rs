@@ -484,16 +484,16 @@ impl App {
                 let effect = self.panel_changed();
                 // Put the cursor on it (clearing a filter that hides it).
                 if !self
-                    .panel
+                    .persona_list
                     .visible
                     .iter()
                     .any(|&i| self.personas[i].id == id)
                 {
-                    self.panel.filter = None;
+                    self.persona_list.filter = None;
                     self.refilter();
                 }
                 if let Some(row) = self
-                    .panel
+                    .persona_list
                     .visible
                     .iter()
                     .position(|&i| self.personas[i].id == id)

@@ -1,0 +1,462 @@
+//! The debate on screen: starting and cancelling a run (debate or
+//! follow-up), following its events into the conversation view, and opening
+//! a saved session as if it had just run.
+
+use super::action::Effect;
+use super::app::{App, Focus, NoticeLevel, Phase, RunState, Screen, new_editor, plural};
+use super::panes::conversation::{Entry, EntryKind};
+use super::theme;
+use crate::llm::Usage;
+use crate::services::HOW_TO_CONFIGURE;
+use crate::sim::debate::{DebateConfig, Outcome, SimEvent};
+use crate::sim::session::{Session, SessionStatus};
+
+impl App {
+    pub(crate) fn start(&mut self) -> Option<Effect> {
+        if self.is_running() {
+            self.set_notice(
+                NoticeLevel::Info,
+                "A debate is already running: Esc cancels it",
+            );
+            return None;
+        }
+        if let Some(path) = self.missing_model.clone() {
+            self.offer_model(path);
+            return None;
+        }
+        if self.backend.is_none() {
+            let text =
+                format!("Cannot start: no LLM backend is configured. To fix: {HOW_TO_CONFIGURE}.");
+            self.conversation
+                .push(Entry::new(EntryKind::Error, text.clone()));
+            self.conversation.follow_tail();
+            self.set_notice(
+                NoticeLevel::Error,
+                "No LLM backend configured: see the conversation pane",
+            );
+            return None;
+        }
+        let personas = self.selected_personas();
+        if personas.is_empty() {
+            self.set_notice(
+                NoticeLevel::Error,
+                "Select at least one persona first (Space in the persona list, a for all)",
+            );
+            self.set_focus(Focus::Personas);
+            return None;
+        }
+        let feature = self.feature_text();
+        if feature.trim().is_empty() {
+            self.set_notice(
+                NoticeLevel::Error,
+                "Describe the feature in the editor first",
+            );
+            self.set_focus(Focus::Editor);
+            return None;
+        }
+        let first_line = feature.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        self.conversation.push(Entry::new(
+            EntryKind::Info,
+            format!(
+                "── Debate: {} · {} · {} ──",
+                first_line.trim(),
+                plural(personas.len(), "persona"),
+                plural(self.rounds as usize, "round")
+            ),
+        ));
+        self.conversation.follow_tail();
+        self.turn_entries.clear();
+        self.usage = Usage::default();
+        self.notice = None;
+        self.run = RunState::Running {
+            phase: Phase::Debate,
+            round: 1,
+            rounds: self.rounds,
+            speaker: None,
+            started: self.now,
+        };
+        self.session = None;
+        self.report_draft.clear();
+        self.report_selected = 0;
+        self.screen = Screen::Debate;
+        Some(Effect::StartDebate(DebateConfig {
+            feature,
+            personas,
+            rounds: self.rounds,
+            max_tokens_per_turn: self.max_tokens_per_turn,
+            max_tokens_total: self.max_tokens_total,
+        }))
+    }
+
+    pub(crate) fn cancel(&mut self) -> Option<Effect> {
+        let phase = match self.run {
+            RunState::Running { phase, .. } => phase,
+            _ => Phase::Debate,
+        };
+        self.finish_streaming_entry(true);
+        let (entry, notice) = match phase {
+            Phase::Debate => (
+                "Debate cancelled. What was said stays above.",
+                "Debate cancelled",
+            ),
+            Phase::Report => ("Report cancelled. F7 writes it again.", "Report cancelled"),
+            Phase::FollowUp => ("Follow-up cancelled.", "Follow-up cancelled"),
+        };
+        self.run = match phase {
+            Phase::Debate => RunState::Cancelled,
+            _ => self.settled_state(),
+        };
+        self.conversation.push(Entry::new(EntryKind::Info, entry));
+        self.set_notice(NoticeLevel::Info, notice);
+        Some(Effect::CancelDebate)
+    }
+
+    /// How the session on screen ended, for the status bar after a report
+    /// or a follow-up.
+    pub(crate) fn settled_state(&self) -> RunState {
+        match self.session.as_ref().map(|s| s.status) {
+            Some(SessionStatus::Failed) => RunState::Failed,
+            Some(SessionStatus::Cancelled) => RunState::Cancelled,
+            Some(SessionStatus::BudgetReached) => RunState::BudgetReached,
+            _ => RunState::Completed,
+        }
+    }
+
+    /// The runner has created the session for the debate just started.
+    pub fn begin_session(&mut self, session: Session) {
+        self.session = Some(session);
+    }
+
+    pub(crate) fn running(&mut self, phase: Phase) {
+        self.run = RunState::Running {
+            phase,
+            round: 0,
+            rounds: self.rounds,
+            speaker: None,
+            started: self.now,
+        };
+    }
+
+    /// The session on screen, when the LLM may work on it now; otherwise
+    /// says why not.
+    pub(crate) fn idle_session(&mut self, no_session: &str) -> Option<Session> {
+        if self.is_running() {
+            self.set_notice(
+                NoticeLevel::Info,
+                "Wait for the run to finish (Esc cancels it)",
+            );
+            return None;
+        }
+        if self.backend.is_none() || self.missing_model.is_some() {
+            self.set_notice(NoticeLevel::Error, "No LLM backend is ready");
+            return None;
+        }
+        if self.session.is_none() {
+            self.set_notice(NoticeLevel::Error, no_session.to_string());
+        }
+        self.session.clone()
+    }
+
+    pub(crate) fn follow_up(&mut self) -> Option<Effect> {
+        let session =
+            self.idle_session("Follow-ups continue a debate: run one first (or open one with F2)")?;
+        let question = self.feature_text().trim().to_string();
+        if question.is_empty() {
+            self.set_notice(
+                NoticeLevel::Error,
+                "Type the follow-up question in the editor, then F6",
+            );
+            self.set_focus(Focus::Editor);
+            return None;
+        }
+        let took_part = |id: &u32| session.personas.iter().any(|p| p.id == *id);
+        let mut ids: Vec<u32> = session
+            .personas
+            .iter()
+            .map(|p| p.id)
+            .filter(|id| self.selected.contains(id))
+            .collect();
+        if ids.is_empty()
+            && let Some(p) = self.cursor_persona()
+            && took_part(&p.id)
+        {
+            ids.push(p.id);
+        }
+        if ids.is_empty() {
+            self.set_notice(
+                NoticeLevel::Error,
+                "Select who to ask (Space): personas who took part in this debate",
+            );
+            self.set_focus(Focus::Personas);
+            return None;
+        }
+        let session = Box::new(session);
+        let names: Vec<&str> = session
+            .personas
+            .iter()
+            .filter(|p| ids.contains(&p.id))
+            .map(|p| p.name.as_str())
+            .collect();
+        self.conversation.push(Entry::new(
+            EntryKind::Info,
+            format!("── Follow-up to {}: {} ──", names.join(", "), question),
+        ));
+        self.conversation.follow_tail();
+        self.screen = Screen::Debate;
+        self.editor = new_editor();
+        self.style_editor();
+        self.running(Phase::FollowUp);
+        Some(Effect::FollowUp {
+            session,
+            question,
+            persona_ids: ids,
+        })
+    }
+
+    /// Shows a saved session in the debate screen, as if it just ran.
+    pub fn open_session(&mut self, session: Session) {
+        self.conversation.clear();
+        self.turn_entries.clear();
+        self.conversation.push(Entry::new(
+            EntryKind::Info,
+            format!(
+                "── Session {} · {} · {} · {} ──",
+                session.id,
+                session.first_line(),
+                plural(session.personas.len(), "persona"),
+                session.status_label()
+            ),
+        ));
+        for turn in &session.turns {
+            let index = self.conversation.push(Entry::new(
+                EntryKind::Turn {
+                    speaker: turn.speaker.clone(),
+                    subtitle: self.subtitle(&session, turn.persona_id, turn.question.as_deref()),
+                    round: turn.round,
+                    color: theme::speaker_color(turn.persona_id),
+                    streaming: false,
+                    cut: !turn.complete,
+                    tokens: turn.usage,
+                },
+                turn.text.clone(),
+            ));
+            self.turn_entries.push(index);
+        }
+        if let Some(error) = &session.error {
+            self.conversation
+                .push(Entry::new(EntryKind::Error, format!("Error: {error}")));
+        }
+        self.conversation.scroll_to_top();
+        self.editor = new_editor();
+        self.editor.insert_str(&session.feature);
+        self.style_editor();
+        self.selected = session
+            .personas
+            .iter()
+            .map(|p| p.id)
+            .filter(|id| self.personas.iter().any(|p| p.id == *id))
+            .collect();
+        self.usage = session.usage;
+        self.report_draft.clear();
+        self.report_selected = 0;
+        self.session = Some(session);
+        self.run = self.settled_state();
+        self.screen = Screen::Debate;
+    }
+
+    pub(crate) fn subtitle(
+        &self,
+        session: &Session,
+        persona_id: u32,
+        question: Option<&str>,
+    ) -> String {
+        if let Some(q) = question {
+            return format!("asked: {q}");
+        }
+        session
+            .personas
+            .iter()
+            .chain(&self.personas)
+            .find(|p| p.id == persona_id)
+            .map(|p| p.occupation.clone())
+            .unwrap_or_default()
+    }
+
+    /// Marks the entry that was streaming as finished (or cut off).
+    pub(crate) fn finish_streaming_entry(&mut self, cut: bool) {
+        if let Some(&index) = self.turn_entries.last() {
+            self.conversation.update_kind(index, |kind| {
+                if let EntryKind::Turn {
+                    streaming, cut: c, ..
+                } = kind
+                    && *streaming
+                {
+                    *streaming = false;
+                    *c = cut;
+                }
+            });
+        }
+    }
+
+    pub fn on_sim_event(&mut self, event: SimEvent) {
+        if let Some(session) = &mut self.session {
+            session.apply(&event);
+        }
+        // Report tokens change only the report screen.
+        self.dirty |=
+            !matches!(event, SimEvent::ReportToken { .. }) || self.screen == Screen::Report;
+        match event {
+            SimEvent::TurnStarted {
+                turn,
+                round,
+                persona_id,
+                speaker,
+                question,
+            } => {
+                let subtitle = match &question {
+                    Some(q) => format!("asked: {q}"),
+                    None => self
+                        .personas
+                        .iter()
+                        .find(|p| p.id == persona_id)
+                        .map(|p| p.occupation.clone())
+                        .unwrap_or_default(),
+                };
+                let index = self.conversation.push(Entry::new(
+                    EntryKind::Turn {
+                        speaker: speaker.clone(),
+                        subtitle,
+                        round,
+                        color: theme::speaker_color(persona_id),
+                        streaming: true,
+                        cut: false,
+                        tokens: None,
+                    },
+                    "",
+                ));
+                debug_assert_eq!(turn, self.turn_entries.len());
+                self.turn_entries.push(index);
+                if let RunState::Running {
+                    round: r,
+                    speaker: s,
+                    ..
+                } = &mut self.run
+                {
+                    *r = round;
+                    *s = Some(speaker);
+                }
+            }
+            SimEvent::Token { turn, text } => {
+                if let Some(&index) = self.turn_entries.get(turn) {
+                    self.conversation.append_text(index, &text);
+                }
+            }
+            SimEvent::TurnEnded { .. } => self.finish_streaming_entry(false),
+            SimEvent::Usage {
+                turn,
+                prompt_tokens,
+                completion_tokens,
+            } => {
+                let usage = Usage {
+                    prompt_tokens,
+                    completion_tokens,
+                };
+                self.usage += usage;
+                if let Some(&index) = self.turn_entries.get(turn) {
+                    self.conversation.update_kind(index, |kind| {
+                        if let EntryKind::Turn { tokens, .. } = kind {
+                            *tokens.get_or_insert_default() += usage;
+                        }
+                    });
+                }
+            }
+            SimEvent::Error { message, .. } => {
+                self.finish_streaming_entry(true);
+                self.conversation
+                    .push(Entry::new(EntryKind::Error, format!("Error: {message}")));
+                self.set_notice(NoticeLevel::Error, format!("Debate stopped: {message}"));
+            }
+            SimEvent::Done { outcome } => {
+                let phase = match self.run {
+                    RunState::Running { phase, .. } => phase,
+                    _ => Phase::Debate,
+                };
+                self.run = match (phase, outcome) {
+                    (Phase::FollowUp, _) => self.settled_state(),
+                    (_, Outcome::Completed) => RunState::Completed,
+                    (_, Outcome::Failed) => RunState::Failed,
+                    (_, Outcome::Cancelled) => RunState::Cancelled,
+                    (_, Outcome::BudgetReached) => RunState::BudgetReached,
+                };
+                match (phase, outcome) {
+                    (Phase::FollowUp, Outcome::Completed) => self.set_notice(
+                        NoticeLevel::Info,
+                        "Follow-up answered: saved with the session",
+                    ),
+                    (_, Outcome::Completed) => {
+                        self.set_notice(NoticeLevel::Info, "Debate finished")
+                    }
+                    (_, Outcome::BudgetReached) => {
+                        self.finish_streaming_entry(true);
+                        self.conversation.push(Entry::new(
+                            EntryKind::Info,
+                            "Token budget reached (--max-tokens-total): the debate stopped here.",
+                        ));
+                        self.set_notice(
+                            NoticeLevel::Info,
+                            "Token budget reached: the debate stopped",
+                        )
+                    }
+                    _ => {}
+                }
+            }
+            SimEvent::ReportStarted => {
+                self.running(Phase::Report);
+                self.report_draft.clear();
+                self.report_selected = 0;
+                self.conversation.push(Entry::new(
+                    EntryKind::Info,
+                    "Writing the feedback report… (F3 to watch)",
+                ));
+                self.set_notice(
+                    NoticeLevel::Info,
+                    "Writing the feedback report: F3 to watch",
+                );
+            }
+            SimEvent::ReportToken { text } => self.report_draft.push_str(&text),
+            SimEvent::ReportUsage {
+                prompt_tokens,
+                completion_tokens,
+            } => {
+                self.usage += Usage {
+                    prompt_tokens,
+                    completion_tokens,
+                }
+            }
+            SimEvent::ReportReady { report } => {
+                self.run = self.settled_state();
+                let notes = if report.notes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} note(s))", report.notes.len())
+                };
+                self.conversation.push(Entry::new(
+                    EntryKind::Info,
+                    format!("Feedback report ready{notes}: F3 shows it, F4 exports it."),
+                ));
+                self.set_notice(NoticeLevel::Info, "Report ready: F3 shows it");
+            }
+            SimEvent::ReportFailed { message } => {
+                self.run = self.settled_state();
+                self.conversation.push(Entry::new(
+                    EntryKind::Error,
+                    format!("Report failed: {message}"),
+                ));
+                self.set_notice(
+                    NoticeLevel::Error,
+                    format!("Report failed: {message} (F7 retries)"),
+                );
+            }
+        }
+    }
+}
