@@ -247,15 +247,7 @@ impl App {
                 .push(Entry::new(EntryKind::Error, format!("Error: {error}")));
         }
         self.conversation.scroll_to_top();
-        self.editor = new_editor();
-        self.editor.insert_str(&session.feature);
-        self.style_editor();
-        self.selected = session
-            .personas
-            .iter()
-            .map(|p| p.id)
-            .filter(|id| self.personas.iter().any(|p| p.id == *id))
-            .collect();
+        self.load_inputs_of(&session);
         self.usage = session.usage;
         self.report_draft.clear();
         self.report_selected = 0;
@@ -458,5 +450,19 @@ impl App {
                 );
             }
         }
+    }
+
+    /// Puts a session's feature in the editor and selects its personas
+    /// (those still in the panel), to look at it or run it again.
+    pub(crate) fn load_inputs_of(&mut self, session: &Session) {
+        self.editor = new_editor();
+        self.editor.insert_str(&session.feature);
+        self.style_editor();
+        self.selected = session
+            .personas
+            .iter()
+            .map(|p| p.id)
+            .filter(|id| self.personas.iter().any(|p| p.id == *id))
+            .collect();
     }
 }

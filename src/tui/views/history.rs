@@ -14,7 +14,7 @@ use super::{Routed, View, hint_text, popup};
 use crate::sim::session::{Session, session_matches};
 use crate::text::truncate;
 use crate::tui::action::{Action, Effect, HistoryAction};
-use crate::tui::app::{App, Focus, NoticeLevel, Screen, new_editor};
+use crate::tui::app::{App, Focus, NoticeLevel, Screen};
 use crate::tui::keymap::{Binding, bind, ch, hinted, key};
 use crate::tui::theme;
 
@@ -234,8 +234,7 @@ impl App {
             HistoryAction::Rerun => {
                 if let Some(session) = history.selected().cloned() {
                     self.close_history();
-                    self.editor = new_editor();
-                    self.editor.insert_str(&session.feature);
+                    self.load_inputs_of(&session);
                     let missing: Vec<&str> = session
                         .personas
                         .iter()
@@ -247,12 +246,6 @@ impl App {
                     } else {
                         format!(" ({} no longer in the panel)", missing.join(", "))
                     };
-                    self.selected = session
-                        .personas
-                        .iter()
-                        .map(|p| p.id)
-                        .filter(|id| self.personas.iter().any(|p| p.id == *id))
-                        .collect();
                     self.set_focus(Focus::Editor);
                     self.screen = Screen::Debate;
                     self.set_notice(
