@@ -1,0 +1,184 @@
+//! Changing the panel by hand: `personas add` (records from a file or
+//! stdin), `edit` (fields set from text) and `rm`, each all-or-nothing.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use anyhow::{anyhow, bail};
+use serde_json::Value;
+
+use super::{
+    command_prefix, input_name, load, missing_id, position, problem_report, read_input, save,
+    shell_word,
+};
+use crate::cli::args::{AddArgs, EditArgs};
+use crate::config::Settings;
+use crate::persona::import;
+use crate::persona::ops::{self, PanelOpError, Updated};
+use crate::persona::rules;
+use crate::persona::store::StorePaths;
+use crate::persona::{PanelError, Persona};
+
+pub(super) fn add(args: &AddArgs, paths: &StorePaths, out: &mut impl Write) -> anyhow::Result<()> {
+    let mut loaded = load(paths)?;
+    let name = input_name(&args.file);
+    let records =
+        import::json_records(&read_input(&args.file)?, true).map_err(|e| anyhow!("{name}: {e}"))?;
+    if records.is_empty() {
+        bail!("{name} holds no personas; nothing was added");
+    }
+    let mut checked = import::check_records(&records);
+    let owners: HashMap<u32, &Persona> = loaded.personas.iter().map(|p| (p.id, p)).collect();
+    for (i, record) in records.iter().enumerate() {
+        let Some(id) = record.get("id").and_then(Value::as_u64) else {
+            continue;
+        };
+        if let Some(owner) = u32::try_from(id).ok().and_then(|id| owners.get(&id)) {
+            checked.problems.push(PanelError::Record {
+                index: i + 1,
+                id: Some(id),
+                field: "id".into(),
+                reason: format!(
+                    "id {id} is taken by #{id} {} (leave the id out to get the next free one)",
+                    owner.name
+                ),
+            });
+        }
+    }
+    if !checked.problems.is_empty() {
+        // By record; a taken id first, as the id comes first in a record.
+        checked.problems.sort_by_key(|p| match p {
+            PanelError::Record { index, field, .. } => (*index, field != "id"),
+            _ => (0, true),
+        });
+        let heading = format!(
+            "{name}: {} of {} records are invalid; nothing was added",
+            checked.invalid_records().len(),
+            checked.total
+        );
+        bail!("{}", problem_report(&heading, &checked, ""));
+    }
+    let mut panel = loaded.personas.clone();
+    let first_new = panel.len();
+    // Taken ids were refused above: only records without an id get one.
+    rules::merge(
+        &mut panel,
+        checked.valid.into_iter().map(|r| r.persona).collect(),
+    );
+    save(&mut loaded.store, &panel)?;
+    for p in &panel[first_new..] {
+        writeln!(out, "added #{} {}", p.id, p.name)?;
+    }
+    Ok(())
+}
+
+/// A field value, for "before → after" lines.
+fn shown(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => "(none)".into(),
+        Some(Value::String(s)) => format!("{s:?}"),
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
+            let items: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+            format!("{:?}", items.join("; "))
+        }
+        Some(other) => other.to_string(),
+    }
+}
+
+/// A persona's field as JSON, for showing what changed.
+fn field_value(persona: &Persona, field: &str) -> Option<Value> {
+    serde_json::to_value(persona).ok()?.get(field).cloned()
+}
+
+pub(super) fn edit(
+    args: &EditArgs,
+    paths: &StorePaths,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let mut loaded = load(paths)?;
+    let at = position(&loaded.personas, args.id, "; nothing was changed")?;
+    let mut panel = loaded.personas.clone();
+    let Updated {
+        before,
+        after,
+        fields,
+    } = match ops::update(&mut panel, args.id, &args.set) {
+        Ok(updated) => updated,
+        Err(PanelOpError::Invalid(problems)) => {
+            let before = &loaded.personas[at];
+            let lines: Vec<String> = problems
+                .iter()
+                .map(|problem| format!("\n  {problem}"))
+                .collect();
+            bail!(
+                "persona #{} {} was not changed:{}",
+                before.id,
+                before.name,
+                lines.concat()
+            );
+        }
+        Err(other) => return Err(other.into()),
+    };
+    if !save(&mut loaded.store, &panel)? {
+        writeln!(out, "#{} {}: nothing changed", after.id, after.name)?;
+        return Ok(());
+    }
+    writeln!(out, "edited #{} {}", after.id, after.name)?;
+    for field in fields {
+        let (old, new) = (field_value(&before, &field), field_value(&after, &field));
+        if old != new {
+            writeln!(
+                out,
+                "  {field}: {} → {}",
+                shown(old.as_ref()),
+                shown(new.as_ref())
+            )?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn rm(
+    ids: &[u32],
+    paths: &StorePaths,
+    settings: &Settings,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let mut loaded = load(paths)?;
+    let mut panel = loaded.personas.clone();
+    let gone = match ops::remove(&mut panel, ids) {
+        Ok(gone) => gone,
+        Err(PanelOpError::NoSuchId(id)) => {
+            return Err(missing_id(&loaded.personas, id, "; nothing was deleted"));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    save(&mut loaded.store, &panel)?;
+    for p in gone {
+        writeln!(
+            out,
+            "deleted #{} {} ({}, {})",
+            p.id, p.name, p.occupation, p.location
+        )?;
+    }
+    let backup = paths.backup.display().to_string();
+    eprintln!(
+        "the panel before is kept in {backup}; `{} personas restore {}` brings it back",
+        command_prefix(settings),
+        shell_word(&backup)
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_values_are_shown_readably() {
+        assert_eq!(shown(None), "(none)");
+        assert_eq!(shown(Some(&Value::from("Ana"))), "\"Ana\"");
+        assert_eq!(shown(Some(&serde_json::json!(["a", "b"]))), "\"a; b\"");
+        assert_eq!(shown(Some(&Value::from(41))), "41");
+    }
+}
