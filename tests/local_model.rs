@@ -261,7 +261,8 @@ async fn a_report_is_produced_end_to_end_and_renders() {
     for (w, h) in [(80, 24), (120, 40)] {
         let mut app = persona_sim::tui::app::App::new(builtin_panel(), Some(backend.info()), 1, 96);
         app.open_session(session.clone());
-        app.screen = persona_sim::tui::app::Screen::Report;
+        app.update(persona_sim::tui::action::Action::ToggleReport);
+        assert_eq!(app.screen(), persona_sim::tui::app::Screen::Report);
         let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
         terminal
             .draw(|f| persona_sim::tui::ui::draw(f, &mut app))
