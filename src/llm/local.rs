@@ -19,8 +19,8 @@ use llama_cpp_2::sampling::LlamaSampler;
 use tokio::sync::mpsc;
 
 use super::{
-    BackendInfo, ChatBackend, ChatChunk, ChatMessage, ChatRequest, ChatStream, LlmError, Role,
-    Usage,
+    BackendInfo, ChatBackend, ChatChunk, ChatMessage, ChatRequest, ChatStream, FinishReason,
+    LlmError, Role, Usage,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -392,6 +392,14 @@ fn run(
     }
     let rest = String::from_utf8_lossy(&pending).into_owned();
     if !rest.is_empty() && tx.blocking_send(Ok(ChatChunk::Text(rest))).is_err() {
+        return Ok(None);
+    }
+    let reason = if (generated as usize) < budget {
+        FinishReason::Stop
+    } else {
+        FinishReason::Length
+    };
+    if tx.blocking_send(Ok(ChatChunk::Finish(reason))).is_err() {
         return Ok(None);
     }
     Ok(Some(Usage {

@@ -108,6 +108,34 @@ impl std::ops::AddAssign for Usage {
 pub enum ChatChunk {
     Text(String),
     Usage(Usage),
+    /// Why the reply ended, when the backend says (`finish_reason`).
+    Finish(FinishReason),
+    /// The model the server says answered (it may differ from the one
+    /// asked for, e.g. a server that serves one model whatever the name).
+    Model(String),
+}
+
+/// Why a reply ended.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// The model finished on its own.
+    Stop,
+    /// It hit the token limit: the text may end mid-sentence.
+    Length,
+    /// Anything else a server reports (`content_filter`, `tool_calls`, …).
+    Other(String),
+}
+
+impl FinishReason {
+    /// From an OpenAI-style `finish_reason` string.
+    pub fn parse(reason: &str) -> FinishReason {
+        match reason {
+            "stop" | "eos" | "end_turn" | "stop_sequence" => FinishReason::Stop,
+            "length" | "max_tokens" | "model_length" => FinishReason::Length,
+            other => FinishReason::Other(other.to_string()),
+        }
+    }
 }
 
 /// Every way a chat call can fail, worded for the person reading it.

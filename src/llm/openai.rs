@@ -21,8 +21,8 @@ use futures::StreamExt;
 use serde::Deserialize;
 
 use super::{
-    BackendInfo, ChatBackend, ChatChunk, ChatRequest, ChatStream, LlmError, Role, Usage,
-    error_chain,
+    BackendInfo, ChatBackend, ChatChunk, ChatRequest, ChatStream, FinishReason, LlmError, Role,
+    Usage, error_chain,
 };
 
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
@@ -173,6 +173,8 @@ enum State {
         pending: VecDeque<ChatChunk>,
         got_text: bool,
         finished: bool,
+        /// The server's model name has been passed on.
+        named_model: bool,
     },
     Done,
 }
@@ -181,7 +183,7 @@ async fn step(
     state: State,
     settings: &OpenAiSettings,
 ) -> Option<(Result<ChatChunk, LlmError>, State)> {
-    let (mut inner, mut pending, mut got_text, mut finished) = match state {
+    let (mut inner, mut pending, mut got_text, mut finished, mut named_model) = match state {
         State::Done => return None,
         State::Connecting { client, body } => {
             // Retries of 429/5xx with backoff happen inside async-openai,
@@ -196,7 +198,7 @@ async fn step(
                     ));
                 }
                 Ok(Err(e)) => return Some((Err(map_error(e, &settings.base_url)), State::Done)),
-                Ok(Ok(inner)) => (inner, VecDeque::new(), false, false),
+                Ok(Ok(inner)) => (inner, VecDeque::new(), false, false, false),
             }
         }
         State::Streaming {
@@ -204,7 +206,8 @@ async fn step(
             pending,
             got_text,
             finished,
-        } => (inner, pending, got_text, finished),
+            named_model,
+        } => (inner, pending, got_text, finished, named_model),
     };
     loop {
         if let Some(chunk) = pending.pop_front() {
@@ -213,6 +216,7 @@ async fn step(
                 pending,
                 got_text,
                 finished,
+                named_model,
             };
             return Some((Ok(chunk), next));
         }
@@ -239,6 +243,12 @@ async fn step(
                 if let Some(error) = chunk.error {
                     return Some((Err(LlmError::Server(error_message(&error))), State::Done));
                 }
+                if let Some(model) = chunk.model.filter(|m| !m.is_empty())
+                    && !named_model
+                {
+                    named_model = true;
+                    pending.push_back(ChatChunk::Model(model));
+                }
                 for choice in chunk.choices {
                     if let Some(text) = choice.delta.and_then(|d| d.content)
                         && !text.is_empty()
@@ -246,7 +256,10 @@ async fn step(
                         got_text = true;
                         pending.push_back(ChatChunk::Text(text));
                     }
-                    finished |= choice.finish_reason.is_some();
+                    if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
+                        finished = true;
+                        pending.push_back(ChatChunk::Finish(FinishReason::parse(&reason)));
+                    }
                 }
                 if let Some(u) = chunk.usage {
                     pending.push_back(ChatChunk::Usage(Usage {
@@ -263,6 +276,8 @@ async fn step(
 /// optional, unknown fields ignored.
 #[derive(Debug, Deserialize)]
 struct WireChunk {
+    #[serde(default)]
+    model: Option<String>,
     #[serde(default)]
     choices: Vec<WireChoice>,
     #[serde(default)]

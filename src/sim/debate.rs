@@ -297,6 +297,8 @@ pub async fn speak(
                     completion_tokens: usage.completion_tokens,
                 }
             }
+            // Not used by the debate yet.
+            Ok(ChatChunk::Finish(_) | ChatChunk::Model(_)) => continue,
             Err(error) => {
                 tracing::warn!(target: "llm", turn, latency_ms = began.elapsed().as_millis() as u64, %error, "turn failed");
                 let _ = tx

@@ -248,7 +248,7 @@ async fn complete(backend: &dyn ChatBackend, request: ChatRequest) -> Result<Str
     while let Some(chunk) = stream.next().await {
         match chunk {
             Ok(ChatChunk::Text(t)) => text.push_str(&t),
-            Ok(ChatChunk::Usage(_)) => {}
+            Ok(ChatChunk::Usage(_) | ChatChunk::Finish(_) | ChatChunk::Model(_)) => {}
             Err(e) => return Err(e.to_string()),
         }
     }

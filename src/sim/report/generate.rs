@@ -112,6 +112,7 @@ async fn stream_text(
                     })
                     .await;
             }
+            Ok(ChatChunk::Finish(_) | ChatChunk::Model(_)) => {}
             Err(e) => return Err((e, !text.is_empty())),
         }
     }
