@@ -347,7 +347,7 @@ fn draw_history(frame: &mut Frame, area: Rect, history: &History) {
                 _ => Style::new().fg(ratatui::style::Color::Yellow),
             };
             let panel = format!("{}p", s.personas.len());
-            let fixed = date.len() + 14 + panel.len() + 3;
+            let fixed = date.len() + 15 + panel.len() + 3;
             let names: Vec<&str> = s
                 .personas
                 .iter()
@@ -363,7 +363,7 @@ fn draw_history(frame: &mut Frame, area: Rect, history: &History) {
             );
             ListItem::new(Line::from(vec![
                 Span::styled(format!("{date} "), theme::dim()),
-                Span::styled(format!("{status:<14}"), status_style),
+                Span::styled(format!("{status:<15}"), status_style),
                 Span::styled(format!("{panel} "), theme::dim()),
                 Span::raw(feature),
                 Span::styled(format!(" · {people}"), theme::dim()),
