@@ -107,6 +107,7 @@ impl Settings {
                 temperature: cli.temperature.unwrap_or(OPENAI_TEMPERATURE),
                 first_token_timeout: timeout,
                 stall_timeout: timeout,
+                context_tokens: cli.context_tokens,
             })
         } else if LOCAL_AVAILABLE {
             BackendChoice::Local {
