@@ -292,7 +292,11 @@ impl OverflowCheck {
             context: context.or(self.context),
         };
         match error {
-            LlmError::Http { ref message, .. } | LlmError::Server(ref message) => {
+            // An error body in a shape async-openai does not know (vLLM's
+            // top-level `message`) arrives as `Malformed`.
+            LlmError::Http { ref message, .. }
+            | LlmError::Server(ref message)
+            | LlmError::Malformed(ref message) => {
                 match overflow_in_message(message) {
                     Some(context) => overflow(context),
                     None => error,
