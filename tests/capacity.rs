@@ -80,8 +80,12 @@ async fn a_rate_limited_request_is_sent_again_with_fewer_in_flight() {
         code: 429,
         body: r#"{"error":{"message":"Rate limit reached","type":"rate_limit_error"}}"#.into(),
     };
-    let server =
-        MockServer::start(vec![busy(), busy(), busy(), busy()], Duration::ZERO, echo_reply).await;
+    let server = MockServer::start(
+        vec![busy(), busy(), busy(), busy()],
+        Duration::ZERO,
+        echo_reply,
+    )
+    .await;
     let (result, events) = batch(backend(&server), 1).await;
 
     assert_eq!(result.accepted.len(), 1, "failed: {:?}", result.failed);
@@ -216,7 +220,11 @@ async fn an_empty_stream_after_a_long_prompt_is_an_overflow() {
             if prompt_tokens_estimate > 9_000),
         "{error:?}"
     );
-    assert!(error.to_string().contains("too long for this server's context"));
+    assert!(
+        error
+            .to_string()
+            .contains("too long for this server's context")
+    );
     // After a short prompt it is what it says.
     let error = call_error(&server, 500).await;
     assert_eq!(error, LlmError::EndedEarly);
@@ -246,7 +254,9 @@ fn small_context(body: &Value) -> Reply {
 fn long_feature() -> String {
     let mut feature = String::from("Offline mode for field workers. ");
     while feature.len() < 12_000 {
-        feature.push_str("Records sync when the connection returns, conflicts are shown side by side. ");
+        feature.push_str(
+            "Records sync when the connection returns, conflicts are shown side by side. ",
+        );
     }
     feature.truncate(12_000);
     feature
@@ -311,7 +321,12 @@ async fn context_tokens_makes_the_debate_trim_to_fit() {
     }));
     assert_eq!(backend.context_window(), Some(2048));
     let events = long_debate(backend).await;
-    assert_eq!(*outcome(&events), Outcome::Completed, "{:?}", errors(&events));
+    assert_eq!(
+        *outcome(&events),
+        Outcome::Completed,
+        "{:?}",
+        errors(&events)
+    );
     let turns = events
         .iter()
         .filter(|e| matches!(e, SimEvent::TurnEnded { .. }))
@@ -334,7 +349,12 @@ async fn the_context_is_discovered_from_the_models_list() {
     assert_eq!(backend.context_window(), Some(2048));
     // The debate plans around it: the long feature fits.
     let events = long_debate(backend).await;
-    assert_eq!(*outcome(&events), Outcome::Completed, "{:?}", errors(&events));
+    assert_eq!(
+        *outcome(&events),
+        Outcome::Completed,
+        "{:?}",
+        errors(&events)
+    );
 }
 
 #[tokio::test]

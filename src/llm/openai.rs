@@ -296,12 +296,10 @@ impl OverflowCheck {
             // top-level `message`) arrives as `Malformed`.
             LlmError::Http { ref message, .. }
             | LlmError::Server(ref message)
-            | LlmError::Malformed(ref message) => {
-                match overflow_in_message(message) {
-                    Some(context) => overflow(context),
-                    None => error,
-                }
-            }
+            | LlmError::Malformed(ref message) => match overflow_in_message(message) {
+                Some(context) => overflow(context),
+                None => error,
+            },
             // An empty or cut stream is an overflow only right after a
             // long prompt; otherwise it is what it says.
             LlmError::EndedEarly | LlmError::StreamBroken(_)
@@ -578,6 +576,118 @@ mod tests {
         assert_eq!(error_message(&v), "model not found");
         let v = serde_json::json!({"detail": "bad"});
         assert_eq!(error_message(&v), "bad");
+    }
+
+    #[test]
+    fn overflow_is_read_from_each_servers_words() {
+        let cases = [
+            (
+                "the request exceeds the available context size, try increasing it",
+                Some(None),
+            ),
+            (
+                "This model's maximum context length is 2048 tokens. However, you requested 3000 tokens",
+                Some(Some(2048)),
+            ),
+            (
+                "Requested tokens (3000) exceed context window of 4096",
+                Some(Some(4096)),
+            ),
+            (
+                "Trying to keep the first 5000 tokens when context the overflows. However, the model is loaded with context length of only 4096 tokens",
+                Some(Some(4096)),
+            ),
+            ("Rate limit reached for gpt-4o-mini", None),
+            ("model 'x' not found", None),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(overflow_in_message(message), expected, "{message}");
+        }
+    }
+
+    #[test]
+    fn an_empty_stream_is_an_overflow_only_after_a_large_prompt() {
+        let check = |estimate, context| OverflowCheck {
+            prompt_tokens_estimate: estimate,
+            context,
+        };
+        let overflow = |e: &LlmError| matches!(e, LlmError::ContextOverflow { .. });
+        assert!(overflow(
+            &check(10_000, None).classify(LlmError::EndedEarly, false)
+        ));
+        assert!(!overflow(
+            &check(800, None).classify(LlmError::EndedEarly, false)
+        ));
+        // Text came first: the stream was cut mid-reply, not refused.
+        assert!(!overflow(
+            &check(10_000, None).classify(LlmError::EndedEarly, true)
+        ));
+        // A known small context lowers the bar; a large one raises it.
+        assert!(overflow(
+            &check(900, Some(1024)).classify(LlmError::EndedEarly, false)
+        ));
+        assert!(!overflow(
+            &check(2_000, Some(32_768)).classify(LlmError::EndedEarly, false)
+        ));
+        let broken = LlmError::StreamBroken("connection reset".into());
+        assert!(overflow(&check(10_000, None).classify(broken, false)));
+        let error = check(3_000, Some(2048)).classify(
+            LlmError::Http {
+                status: 400,
+                message: "the request exceeds the available context size".into(),
+            },
+            false,
+        );
+        assert_eq!(
+            error.to_string(),
+            "the prompt is too long for this server's context (3000 tokens; it holds 2048)"
+        );
+        assert_eq!(
+            check(1, None).classify(LlmError::Stalled(Duration::from_secs(3)), false),
+            LlmError::Stalled(Duration::from_secs(3))
+        );
+    }
+
+    #[test]
+    fn the_context_is_read_from_models_and_props() {
+        let models = serde_json::json!({"data": [
+            {"id": "a", "max_model_len": 8192},
+            {"id": "gpt-4o-mini", "max_model_len": 2048}
+        ]});
+        assert_eq!(context_from_models(&models, "gpt-4o-mini"), Some(2048));
+        // Another model's size is not ours, unless it is the only one.
+        assert_eq!(context_from_models(&models, "b"), None);
+        let one = serde_json::json!({"data": [{"id": "served", "max_model_len": 4096}]});
+        assert_eq!(context_from_models(&one, "gpt-4o-mini"), Some(4096));
+        let ollama = serde_json::json!({"data": [{"id": "llama3.2", "owned_by": "library"}]});
+        assert_eq!(context_from_models(&ollama, "llama3.2"), None);
+        let props = serde_json::json!({"default_generation_settings": {"n_ctx": 2048}});
+        assert_eq!(context_from_props(&props), Some(2048));
+        assert_eq!(
+            context_from_props(&serde_json::json!({"n_ctx": 512})),
+            Some(512)
+        );
+        assert_eq!(context_from_props(&serde_json::json!({})), None);
+    }
+
+    #[test]
+    fn the_flag_sets_the_context_without_asking() {
+        let backend = OpenAiBackend::new(OpenAiSettings {
+            api_key: None,
+            base_url: "http://127.0.0.1:9/v1".into(),
+            model: DEFAULT_MODEL.into(),
+            temperature: 0.8,
+            first_token_timeout: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(30),
+            context_tokens: Some(100_000),
+        });
+        // Told by the user: planned around whatever its size.
+        assert_eq!(backend.context_window(), Some(100_000));
+        let backend = OpenAiBackend::new(OpenAiSettings {
+            context_tokens: None,
+            ..backend.settings.clone()
+        });
+        assert_eq!(backend.context_window(), None);
     }
 
     #[test]

@@ -608,6 +608,60 @@ mod tests {
     }
 
     #[test]
+    fn capacity_halves_down_to_one_and_counts_retries() {
+        let capacity = Capacity::new(MAX_IN_FLIGHT);
+        assert_eq!(capacity.lower(), Some(5));
+        assert_eq!(capacity.lower(), Some(2));
+        assert_eq!(capacity.lower(), Some(1));
+        assert_eq!(capacity.lower(), None);
+        assert_eq!(capacity.summary(), (1, 4, true));
+        // A learned limit never exceeds the batch's.
+        assert_eq!(Capacity::new(50).summary().0, MAX_IN_FLIGHT);
+    }
+
+    #[tokio::test]
+    async fn a_request_overlapped_if_another_ran_at_any_point() {
+        let capacity = Capacity::new(2);
+        let alone = capacity.acquire().await;
+        assert!(!capacity.release(alone));
+        let first = capacity.acquire().await;
+        let second = capacity.acquire().await;
+        assert!(capacity.release(second));
+        // `first` started alone, but `second` came and went meanwhile.
+        assert!(capacity.release(first));
+    }
+
+    #[test]
+    fn only_busy_signs_are_retried() {
+        let http = |status| LlmError::Http {
+            status,
+            message: "x".into(),
+        };
+        assert!(busy_reason(&http(429), false).is_some());
+        assert!(busy_reason(&http(503), false).is_some());
+        assert!(busy_reason(&http(500), true).is_none());
+        assert!(busy_reason(&LlmError::EndedEarly, true).is_some());
+        assert!(busy_reason(&LlmError::EndedEarly, false).is_none());
+        let overflow = LlmError::ContextOverflow {
+            prompt_tokens_estimate: 5000,
+            context: None,
+        };
+        assert!(busy_reason(&overflow, true).is_none());
+    }
+
+    #[test]
+    fn adapting_is_reported_in_words() {
+        let a = Adapted {
+            at_a_time: 1,
+            retried: 4,
+        };
+        assert_eq!(
+            a.to_string(),
+            "the server handled 1 at a time; 4 requests were retried"
+        );
+    }
+
+    #[test]
     fn hints_spread_over_the_batch() {
         let hints: Vec<String> = (0..10).map(|i| diversity_hint(i, 10)).collect();
         assert!(hints[0].contains("persona 1 of 10"));

@@ -210,5 +210,16 @@ mod tests {
             3,
         );
         assert_eq!(line, "[3/3] failed: gave up");
+        let line = progress_line(
+            &SynthEvent::Slowed {
+                at_a_time: 1,
+                reason: "the server answered HTTP 429".into(),
+            },
+            3,
+        );
+        assert_eq!(
+            line,
+            "the server answered HTTP 429: now 1 request at a time"
+        );
     }
 }
