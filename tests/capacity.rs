@@ -376,3 +376,65 @@ async fn a_large_or_unknown_context_is_not_planned_around() {
     let server = MockServer::describing(Some(models), None, echo_reply).await;
     assert_eq!(backend(&server).discover_context().await, None);
 }
+
+// --- the binary, as a user runs it ---
+
+use support::binary::{command, text};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_says_how_it_adapted_to_a_single_slot_server() {
+    let server = MockServer::single_slot(Duration::from_millis(5), echo_reply).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = support::binary::run(command(
+        dir.path(),
+        Some(&server.base_url),
+        &[
+            "personas",
+            "generate",
+            "--brief",
+            "shop owners",
+            "--count",
+            "5",
+            "--dry-run",
+        ],
+    ))
+    .await;
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("5 of 5 generated (the server handled "),
+        "{stderr}"
+    );
+    assert!(stderr.contains(" at a time; "), "{stderr}");
+    assert!(stderr.contains("retried)"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_context_tokens_env_lets_a_long_feature_run_on_a_small_server() {
+    let server = MockServer::start(Vec::new(), Duration::ZERO, small_context).await;
+    let dir = tempfile::tempdir().unwrap();
+    let feature = dir.path().join("feature.txt");
+    std::fs::write(&feature, long_feature()).unwrap();
+    let feature = feature.to_str().unwrap();
+    let args = [
+        "simulate",
+        "--feature-file",
+        feature,
+        "--personas",
+        "1,2",
+        "--rounds",
+        "1",
+    ];
+    let out = support::binary::run(command(dir.path(), Some(&server.base_url), &args)).await;
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("the prompt is too long for this server's context ("),
+        "{stderr}"
+    );
+    let mut cmd = command(dir.path(), Some(&server.base_url), &args);
+    cmd.env("PERSONA_SIM_CONTEXT_TOKENS", "2048");
+    let out = support::binary::run(cmd).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("I like it but worry about cost"));
+}
