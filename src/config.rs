@@ -107,6 +107,7 @@ impl Settings {
                 temperature: cli.temperature.unwrap_or(OPENAI_TEMPERATURE),
                 first_token_timeout: timeout,
                 stall_timeout: timeout,
+                context_tokens: cli.context_tokens,
             })
         } else if LOCAL_AVAILABLE {
             BackendChoice::Local {
@@ -267,6 +268,32 @@ mod tests {
             panic!()
         };
         assert_eq!((o.api_key, o.model.as_str()), (None, "llama3"));
+    }
+    #[test]
+    fn context_tokens_reach_the_server_settings() {
+        let s = Settings::resolve(
+            &cli(&[
+                "--data-dir",
+                "/d",
+                "--base-url",
+                "http://127.0.0.1:1/v1",
+                "--context-tokens",
+                "2048",
+            ]),
+            None,
+        )
+        .unwrap();
+        let BackendChoice::OpenAi(o) = s.backend else {
+            panic!()
+        };
+        assert_eq!(o.context_tokens, Some(2048));
+        let s = Settings::resolve(&cli(&["--data-dir", "/d"]), Some("sk-1".into())).unwrap();
+        let BackendChoice::OpenAi(o) = s.backend else {
+            panic!()
+        };
+        assert_eq!(o.context_tokens, None);
+        let err = Cli::try_parse_from(["persona-sim", "--context-tokens", "10"]).unwrap_err();
+        assert!(err.to_string().contains("context-tokens"), "{err}");
     }
     #[test]
     fn bad_values_are_rejected_with_reasons() {

@@ -1061,6 +1061,7 @@ fn generating_one_persona_opens_it_for_review_and_a_batch_asks_before_adding() {
     app.on_batch_done(BatchResult {
         accepted: made,
         failed: vec![(2, "gave up after 3 tries".into())],
+        adapted: None,
     });
     let text = screen(&render(&mut app, 100, 30));
     assert!(text.contains("Add these 2 personas?"), "{text}");

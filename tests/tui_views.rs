@@ -147,6 +147,7 @@ fn generate_asking_running_and_confirm() {
     app.on_batch_done(BatchResult {
         accepted: vec![persona],
         failed: vec![(1, "not valid JSON".into())],
+        adapted: None,
     });
     insta::assert_snapshot!("generate_confirm", snapshot(&mut app));
 }

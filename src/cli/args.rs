@@ -52,6 +52,12 @@ pub struct Cli {
     #[arg(long, env = "PERSONA_SIM_TIMEOUT", global = true, default_value_t = 30.0, value_parser = parse_seconds)]
     pub timeout: f64,
 
+    /// The server's context size in tokens, for a server that does not say
+    /// (vLLM and llama.cpp's server are asked): older turns are then
+    /// summarized so prompts fit.
+    #[arg(long, env = "PERSONA_SIM_CONTEXT_TOKENS", global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(256..))]
+    pub context_tokens: Option<u32>,
+
     /// Which LLM: `auto` is OpenAI when OPENAI_API_KEY or OPENAI_BASE_URL is
     /// set, else the embedded local model.
     #[arg(long, env = "PERSONA_SIM_BACKEND", global = true, value_enum, default_value_t = BackendKind::Auto)]

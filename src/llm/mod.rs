@@ -161,6 +161,34 @@ pub enum LlmError {
     EndedEarly,
     #[error("local model: {0}")]
     Model(String),
+    /// The server could not fit the prompt in its context window: it said
+    /// so, or it sent an empty or cut stream right after a long prompt.
+    #[error("the prompt is too long for this server's context ({prompt_tokens_estimate} tokens{})",
+        context_phrase(*.context))]
+    ContextOverflow {
+        /// The prompt's size by estimate ([`estimate_tokens`]).
+        prompt_tokens_estimate: u32,
+        /// The server's context in tokens, when known.
+        context: Option<u32>,
+    },
+}
+
+fn context_phrase(context: Option<u32>) -> String {
+    match context {
+        Some(ctx) => format!("; it holds {ctx}"),
+        None => String::new(),
+    }
+}
+
+/// Characters per token when a prompt's size is estimated (the same
+/// conservative ratio the prompts are planned with).
+pub const CHARS_PER_TOKEN_ESTIMATE: usize = 3;
+
+/// A prompt's size in tokens, by estimate: its characters over
+/// [`CHARS_PER_TOKEN_ESTIMATE`], plus a few tokens of template per message.
+pub fn estimate_tokens(messages: &[ChatMessage]) -> u32 {
+    let chars: usize = messages.iter().map(|m| m.content.chars().count()).sum();
+    (chars.div_ceil(CHARS_PER_TOKEN_ESTIMATE) + 4 * messages.len()) as u32
 }
 
 pub type ChatStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, LlmError>> + Send>>;
@@ -201,6 +229,13 @@ pub trait ChatBackend: Send + Sync {
     /// around (the local model); `None` for large hosted models.
     fn context_window(&self) -> Option<u32> {
         None
+    }
+    /// [`Self::context_window`], after asking the server once when it can
+    /// say (an OpenAI-compatible server's `/models` or `/props`). Cached:
+    /// later calls, and `context_window`, answer at once. Call it before
+    /// planning the first prompt of a run.
+    fn discover_context(&self) -> futures::future::BoxFuture<'_, Option<u32>> {
+        Box::pin(std::future::ready(self.context_window()))
     }
 }
 

@@ -7,6 +7,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_openai::Client;
@@ -22,7 +23,7 @@ use serde::Deserialize;
 
 use super::{
     BackendInfo, ChatBackend, ChatChunk, ChatRequest, ChatStream, FinishReason, LlmError, Role,
-    Usage, error_chain,
+    Usage, error_chain, estimate_tokens,
 };
 
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
@@ -36,6 +37,9 @@ pub struct OpenAiSettings {
     pub temperature: f32,
     pub first_token_timeout: Duration,
     pub stall_timeout: Duration,
+    /// The server's context size in tokens, when the user says
+    /// (`--context-tokens`); otherwise it is asked of the server once.
+    pub context_tokens: Option<u32>,
 }
 
 impl fmt::Debug for OpenAiSettings {
@@ -48,6 +52,7 @@ impl fmt::Debug for OpenAiSettings {
             .field("temperature", &self.temperature)
             .field("first_token_timeout", &self.first_token_timeout)
             .field("stall_timeout", &self.stall_timeout)
+            .field("context_tokens", &self.context_tokens)
             .finish()
     }
 }
@@ -55,6 +60,11 @@ impl fmt::Debug for OpenAiSettings {
 pub struct OpenAiBackend {
     client: Client<OpenAIConfig>,
     settings: OpenAiSettings,
+    /// For the context discovery requests.
+    http: reqwest::Client,
+    /// What the server said its context is (`None` inside: it did not
+    /// say); empty until [`ChatBackend::discover_context`] first runs.
+    discovered: Arc<tokio::sync::OnceCell<Option<u32>>>,
 }
 
 impl OpenAiBackend {
@@ -65,9 +75,18 @@ impl OpenAiBackend {
         config = config.with_api_key(settings.api_key.clone().unwrap_or_default());
         let http = reqwest_client(settings.first_token_timeout);
         OpenAiBackend {
-            client: Client::with_config(config).with_http_client(http),
+            client: Client::with_config(config).with_http_client(http.clone()),
             settings,
+            http,
+            discovered: Arc::new(tokio::sync::OnceCell::new()),
         }
+    }
+
+    /// The context size from the flag or the server, whatever its size.
+    fn known_context(&self) -> Option<u32> {
+        self.settings
+            .context_tokens
+            .or_else(|| self.discovered.get().copied().flatten())
     }
 
     fn is_openai_itself(&self) -> bool {
@@ -142,7 +161,35 @@ impl ChatBackend for OpenAiBackend {
         }
     }
 
+    fn context_window(&self) -> Option<u32> {
+        // Told by the user: always planned around. Discovered: only when
+        // small enough to matter (a 128k window needs no trimming, and
+        // callers treat a known window as a small model's).
+        self.settings.context_tokens.or_else(|| {
+            self.discovered
+                .get()
+                .copied()
+                .flatten()
+                .filter(|&ctx| ctx <= PLANNED_CONTEXT_MAX)
+        })
+    }
+
+    fn discover_context(&self) -> futures::future::BoxFuture<'_, Option<u32>> {
+        Box::pin(async move {
+            if self.settings.context_tokens.is_none() && !self.is_openai_itself() {
+                self.discovered
+                    .get_or_init(|| discover_context(&self.http, &self.settings))
+                    .await;
+            }
+            self.context_window()
+        })
+    }
+
     fn stream(&self, request: ChatRequest) -> ChatStream {
+        let overflow = OverflowCheck {
+            prompt_tokens_estimate: estimate_tokens(&request.messages),
+            context: self.known_context(),
+        };
         let body = self.build_request(&request);
         let client = self.client.clone();
         let settings = self.settings.clone();
@@ -150,15 +197,175 @@ impl ChatBackend for OpenAiBackend {
             client,
             body: Box::new(body),
         };
-        Box::pin(futures::stream::unfold(
-            (state, settings),
-            |(state, settings)| async move {
+        let mut got_text = false;
+        Box::pin(
+            futures::stream::unfold((state, settings), |(state, settings)| async move {
                 step(state, &settings)
                     .await
                     .map(|(item, s)| (item, (s, settings)))
-            },
-        ))
+            })
+            .map(move |item| {
+                if let Ok(ChatChunk::Text(_)) = &item {
+                    got_text = true;
+                }
+                item.map_err(|e| overflow.classify(e, got_text))
+            }),
+        )
     }
+}
+
+/// A discovered context above this is treated like a hosted model's: not
+/// planned around.
+pub const PLANNED_CONTEXT_MAX: u32 = 16_384;
+/// How long asking a server for its context may take.
+const DISCOVERY_TIMEOUT: Duration = Duration::from_millis(1500);
+/// An empty or cut stream after a prompt this large (by estimate) is taken
+/// for a context overflow when the server's context is not known.
+const LARGE_PROMPT_TOKENS: u32 = 1500;
+
+/// Asks the server for its context size, where servers say: vLLM (and
+/// others) in `GET {base}/models` as `max_model_len`; llama.cpp's server
+/// in `GET {base without /v1}/props` as `default_generation_settings.n_ctx`.
+/// Both at once, each with a short timeout; `None` when neither says.
+async fn discover_context(http: &reqwest::Client, settings: &OpenAiSettings) -> Option<u32> {
+    let base = settings.base_url.trim_end_matches('/');
+    let root = base.strip_suffix("/v1").unwrap_or(base);
+    let get = |url: String| async move {
+        let mut request = http.get(&url).timeout(DISCOVERY_TIMEOUT);
+        if let Some(key) = &settings.api_key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        let bytes = response.bytes().await.ok()?;
+        serde_json::from_slice::<serde_json::Value>(&bytes).ok()
+    };
+    let (models, props) = tokio::join!(get(format!("{base}/models")), get(format!("{root}/props")));
+    let found = models
+        .and_then(|m| context_from_models(&m, &settings.model))
+        .or_else(|| props.and_then(|p| context_from_props(&p)));
+    tracing::info!(target: "llm", base_url = %base, context = ?found, "context discovery");
+    found
+}
+
+/// `max_model_len` (vLLM) or `context_length` of the model asked for, else
+/// of the only model listed.
+fn context_from_models(models: &serde_json::Value, model: &str) -> Option<u32> {
+    let entries = models.get("data")?.as_array()?;
+    let entry = entries
+        .iter()
+        .find(|e| e.get("id").and_then(|id| id.as_str()) == Some(model))
+        .or_else(|| (entries.len() == 1).then(|| &entries[0]))?;
+    ["max_model_len", "context_length", "context_window"]
+        .iter()
+        .find_map(|key| entry.get(*key).and_then(serde_json::Value::as_u64))
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|&n| n > 0)
+}
+
+/// llama.cpp server's `/props`: `default_generation_settings.n_ctx` (or a
+/// top-level `n_ctx` in some versions).
+fn context_from_props(props: &serde_json::Value) -> Option<u32> {
+    props
+        .pointer("/default_generation_settings/n_ctx")
+        .or_else(|| props.get("n_ctx"))
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|&n| n > 0)
+}
+
+/// Turns a server's way of saying "context overflow" into
+/// [`LlmError::ContextOverflow`].
+#[derive(Debug, Clone, Copy)]
+struct OverflowCheck {
+    prompt_tokens_estimate: u32,
+    /// The server's context when known (flag or discovery).
+    context: Option<u32>,
+}
+
+impl OverflowCheck {
+    fn classify(&self, error: LlmError, got_text: bool) -> LlmError {
+        let overflow = |context: Option<u32>| LlmError::ContextOverflow {
+            prompt_tokens_estimate: self.prompt_tokens_estimate,
+            context: context.or(self.context),
+        };
+        match error {
+            // An error body in a shape async-openai does not know (vLLM's
+            // top-level `message`) arrives as `Malformed`.
+            LlmError::Http { ref message, .. }
+            | LlmError::Server(ref message)
+            | LlmError::Malformed(ref message) => match overflow_in_message(message) {
+                Some(context) => overflow(context),
+                None => error,
+            },
+            // An empty or cut stream is an overflow only right after a
+            // long prompt; otherwise it is what it says.
+            LlmError::EndedEarly | LlmError::StreamBroken(_)
+                if !got_text && self.prompt_is_large() =>
+            {
+                overflow(None)
+            }
+            other => other,
+        }
+    }
+
+    fn prompt_is_large(&self) -> bool {
+        match self.context {
+            // No room left for a reply either.
+            Some(ctx) => self.prompt_tokens_estimate >= ctx / 4 * 3,
+            None => self.prompt_tokens_estimate > LARGE_PROMPT_TOKENS,
+        }
+    }
+}
+
+/// Whether an error message says the prompt did not fit, and the context
+/// size when it names it (`Some(None)`: overflow, size not given). Knows
+/// llama.cpp ("the request exceeds the available context size"), vLLM
+/// and OpenAI ("maximum context length is N tokens"), llama-cpp-python
+/// ("Requested tokens (N) exceed context window of M") and LM Studio
+/// ("…context length of only N tokens").
+fn overflow_in_message(message: &str) -> Option<Option<u32>> {
+    let lower = message.to_lowercase();
+    let says = [
+        "exceeds the available context size",
+        "exceed_context_size",
+        "maximum context length",
+        "context_length_exceeded",
+        "exceed context window",
+        "exceeds context window",
+        "context length of only",
+        "context window exceeded",
+        "prompt is too long",
+    ]
+    .iter()
+    .any(|phrase| lower.contains(phrase));
+    if !says {
+        return None;
+    }
+    let context = [
+        "maximum context length is",
+        "context window of",
+        "context length of only",
+        "n_ctx",
+        "context size of",
+    ]
+    .iter()
+    .find_map(|phrase| number_after(&lower, phrase));
+    Some(context)
+}
+
+/// The first whole number in the few characters after `phrase`.
+fn number_after(text: &str, phrase: &str) -> Option<u32> {
+    let start = text.find(phrase)? + phrase.len();
+    let rest: String = text[start..].chars().take(12).collect();
+    let digits: String = rest
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok().filter(|&n| n > 0)
 }
 
 type RawStream = async_openai::types::stream::StreamResponse<WireChunk>;
@@ -372,6 +579,118 @@ mod tests {
     }
 
     #[test]
+    fn overflow_is_read_from_each_servers_words() {
+        let cases = [
+            (
+                "the request exceeds the available context size, try increasing it",
+                Some(None),
+            ),
+            (
+                "This model's maximum context length is 2048 tokens. However, you requested 3000 tokens",
+                Some(Some(2048)),
+            ),
+            (
+                "Requested tokens (3000) exceed context window of 4096",
+                Some(Some(4096)),
+            ),
+            (
+                "Trying to keep the first 5000 tokens when context the overflows. However, the model is loaded with context length of only 4096 tokens",
+                Some(Some(4096)),
+            ),
+            ("Rate limit reached for gpt-4o-mini", None),
+            ("model 'x' not found", None),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(overflow_in_message(message), expected, "{message}");
+        }
+    }
+
+    #[test]
+    fn an_empty_stream_is_an_overflow_only_after_a_large_prompt() {
+        let check = |estimate, context| OverflowCheck {
+            prompt_tokens_estimate: estimate,
+            context,
+        };
+        let overflow = |e: &LlmError| matches!(e, LlmError::ContextOverflow { .. });
+        assert!(overflow(
+            &check(10_000, None).classify(LlmError::EndedEarly, false)
+        ));
+        assert!(!overflow(
+            &check(800, None).classify(LlmError::EndedEarly, false)
+        ));
+        // Text came first: the stream was cut mid-reply, not refused.
+        assert!(!overflow(
+            &check(10_000, None).classify(LlmError::EndedEarly, true)
+        ));
+        // A known small context lowers the bar; a large one raises it.
+        assert!(overflow(
+            &check(900, Some(1024)).classify(LlmError::EndedEarly, false)
+        ));
+        assert!(!overflow(
+            &check(2_000, Some(32_768)).classify(LlmError::EndedEarly, false)
+        ));
+        let broken = LlmError::StreamBroken("connection reset".into());
+        assert!(overflow(&check(10_000, None).classify(broken, false)));
+        let error = check(3_000, Some(2048)).classify(
+            LlmError::Http {
+                status: 400,
+                message: "the request exceeds the available context size".into(),
+            },
+            false,
+        );
+        assert_eq!(
+            error.to_string(),
+            "the prompt is too long for this server's context (3000 tokens; it holds 2048)"
+        );
+        assert_eq!(
+            check(1, None).classify(LlmError::Stalled(Duration::from_secs(3)), false),
+            LlmError::Stalled(Duration::from_secs(3))
+        );
+    }
+
+    #[test]
+    fn the_context_is_read_from_models_and_props() {
+        let models = serde_json::json!({"data": [
+            {"id": "a", "max_model_len": 8192},
+            {"id": "gpt-4o-mini", "max_model_len": 2048}
+        ]});
+        assert_eq!(context_from_models(&models, "gpt-4o-mini"), Some(2048));
+        // Another model's size is not ours, unless it is the only one.
+        assert_eq!(context_from_models(&models, "b"), None);
+        let one = serde_json::json!({"data": [{"id": "served", "max_model_len": 4096}]});
+        assert_eq!(context_from_models(&one, "gpt-4o-mini"), Some(4096));
+        let ollama = serde_json::json!({"data": [{"id": "llama3.2", "owned_by": "library"}]});
+        assert_eq!(context_from_models(&ollama, "llama3.2"), None);
+        let props = serde_json::json!({"default_generation_settings": {"n_ctx": 2048}});
+        assert_eq!(context_from_props(&props), Some(2048));
+        assert_eq!(
+            context_from_props(&serde_json::json!({"n_ctx": 512})),
+            Some(512)
+        );
+        assert_eq!(context_from_props(&serde_json::json!({})), None);
+    }
+
+    #[test]
+    fn the_flag_sets_the_context_without_asking() {
+        let backend = OpenAiBackend::new(OpenAiSettings {
+            api_key: None,
+            base_url: "http://127.0.0.1:9/v1".into(),
+            model: DEFAULT_MODEL.into(),
+            temperature: 0.8,
+            first_token_timeout: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(30),
+            context_tokens: Some(100_000),
+        });
+        // Told by the user: planned around whatever its size.
+        assert_eq!(backend.context_window(), Some(100_000));
+        let backend = OpenAiBackend::new(OpenAiSettings {
+            context_tokens: None,
+            ..backend.settings.clone()
+        });
+        assert_eq!(backend.context_window(), None);
+    }
+
+    #[test]
     fn debug_output_redacts_the_key() {
         let s = OpenAiSettings {
             api_key: Some("sk-secret-123".into()),
@@ -380,6 +699,7 @@ mod tests {
             temperature: 0.8,
             first_token_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(30),
+            context_tokens: None,
         };
         let text = format!("{s:?}");
         assert!(!text.contains("sk-secret"), "{text}");
@@ -395,6 +715,7 @@ mod tests {
             temperature: 0.8,
             first_token_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(30),
+            context_tokens: None,
         };
         let request = ChatRequest {
             messages: vec![super::super::ChatMessage::user("hi")],

@@ -55,6 +55,10 @@ impl ChatBackend for Instrumented {
         self.inner.context_window()
     }
 
+    fn discover_context(&self) -> futures::future::BoxFuture<'_, Option<u32>> {
+        self.inner.discover_context()
+    }
+
     fn stream(&self, request: ChatRequest) -> ChatStream {
         let endpoint = endpoint(request.purpose);
         let info = self.inner.info();

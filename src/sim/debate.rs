@@ -166,7 +166,7 @@ pub async fn debate_rounds(
     if config.feature.trim().is_empty() {
         return refuse(tx, "describe the feature first").await;
     }
-    let context = backend.context_window();
+    let context = backend.discover_context().await;
     let names: Vec<&str> = config.personas.iter().map(|p| p.name.as_str()).collect();
     for round in 1..=config.rounds {
         for persona in &config.personas {

@@ -3,16 +3,26 @@
 //! near-duplicates, and retried with the problem fed back (up to
 //! `MAX_ATTEMPTS`). A batch runs up to `MAX_IN_FLIGHT` requests at once,
 //! asks each for a different corner of the audience, and keeps every
-//! persona that succeeded whatever happens to the others.
+//! persona that succeeded whatever happens to the others. When the server
+//! shows it cannot take that many (it cuts a stream while others are in
+//! flight, or answers 429/503), the batch halves the number in flight, down
+//! to one, and sends the request again; such a retry is not one of the
+//! persona's attempts. What a server could take is remembered (per
+//! endpoint) for the next batch.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::llm::reply::{as_u32, find_json_object, string_at, strings_at, strip_think};
-use crate::llm::{ChatBackend, ChatChunk, ChatMessage, ChatRequest, JsonSchema, Purpose, Role};
+use crate::llm::{
+    BackendInfo, ChatBackend, ChatChunk, ChatMessage, ChatRequest, ChatStream, JsonSchema,
+    LlmError, Purpose, Role,
+};
 use crate::persona::Persona;
 use crate::persona::rules::{field_problems, next_free_id, parse_proficiency};
 use crate::persona::similar::near_duplicate;
@@ -21,6 +31,9 @@ use crate::persona::similar::near_duplicate;
 pub const MAX_ATTEMPTS: u32 = 3;
 /// Requests in flight at once in a batch.
 pub const MAX_IN_FLIGHT: usize = 10;
+/// How many times one request is sent again because the server was busy
+/// (not counted as the persona's attempts).
+pub const MAX_CAPACITY_RETRIES: u32 = 8;
 /// The largest batch one command asks for.
 pub const MAX_BATCH: usize = 100;
 const MAX_TOKENS: u32 = 400;
@@ -41,6 +54,9 @@ pub enum SynthEvent {
     },
     /// Gave up on this one after `MAX_ATTEMPTS`.
     Failed { index: usize, reason: String },
+    /// The server could not take that many requests at once (`reason`):
+    /// from now on at most `at_a_time` are in flight.
+    Slowed { at_a_time: usize, reason: String },
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -49,6 +65,35 @@ pub struct BatchResult {
     pub accepted: Vec<Persona>,
     /// (index in the batch, why it failed), in index order.
     pub failed: Vec<(usize, String)>,
+    /// Set when the batch had to adapt to the server.
+    pub adapted: Option<Adapted>,
+}
+
+/// How a batch adapted to a server that could not take every request at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Adapted {
+    /// Requests in flight at once at the end of the batch.
+    pub at_a_time: usize,
+    /// Requests sent again because the server cut or refused them.
+    pub retried: usize,
+}
+
+impl std::fmt::Display for Adapted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural = |n: usize, one: &str, many: &str| {
+            if n == 1 {
+                format!("{n} {one}")
+            } else {
+                format!("{n} {many}")
+            }
+        };
+        write!(
+            f,
+            "the server handled {} at a time; {} retried",
+            self.at_a_time,
+            plural(self.retried, "request was", "requests were")
+        )
+    }
 }
 
 fn persona_schema() -> JsonSchema {
@@ -275,6 +320,13 @@ pub async fn synthesize_batch(
     tx: mpsc::Sender<SynthEvent>,
 ) -> BatchResult {
     let taken = Arc::new(Mutex::new(panel));
+    let endpoint = backend.info().endpoint;
+    let capacity = Arc::new(Capacity::new(learned_limit(&endpoint)));
+    let backend: Arc<dyn ChatBackend> = Arc::new(Adaptive {
+        inner: backend,
+        capacity: capacity.clone(),
+        tx: tx.clone(),
+    });
     let mut runs = futures::stream::iter(0..count.min(MAX_BATCH))
         .map(|index| {
             let backend = backend.clone();
@@ -321,7 +373,199 @@ pub async fn synthesize_batch(
         let _ = tx.send(event).await;
     }
     result.failed.sort_by_key(|(index, _)| *index);
+    let (at_a_time, retried, lowered) = capacity.summary();
+    if lowered || retried > 0 {
+        result.adapted = Some(Adapted { at_a_time, retried });
+    }
+    if lowered {
+        LEARNED
+            .lock()
+            .expect("capacity lock")
+            .get_or_insert_with(HashMap::new)
+            .insert(endpoint, at_a_time);
+    }
     result
+}
+
+/// What each server (by endpoint) was found to take at once, for the
+/// batches that follow in this process.
+static LEARNED: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
+
+fn learned_limit(endpoint: &str) -> usize {
+    LEARNED
+        .lock()
+        .expect("capacity lock")
+        .get_or_insert_with(HashMap::new)
+        .get(endpoint)
+        .copied()
+        .unwrap_or(MAX_IN_FLIGHT)
+}
+
+/// The number of requests a batch may have in flight, lowered when the
+/// server shows it cannot take them.
+struct Capacity {
+    state: Mutex<CapacityState>,
+    freed: tokio::sync::Notify,
+}
+
+struct CapacityState {
+    limit: usize,
+    in_flight: usize,
+    /// Requests started so far: a request overlapped others if this moved
+    /// while it ran.
+    started: u64,
+    retried: usize,
+    lowered: bool,
+}
+
+/// One request's place in flight.
+struct Slot {
+    started_as: u64,
+    others_at_start: bool,
+}
+
+impl Capacity {
+    fn new(limit: usize) -> Capacity {
+        Capacity {
+            state: Mutex::new(CapacityState {
+                limit: limit.clamp(1, MAX_IN_FLIGHT),
+                in_flight: 0,
+                started: 0,
+                retried: 0,
+                lowered: false,
+            }),
+            freed: tokio::sync::Notify::new(),
+        }
+    }
+
+    async fn acquire(&self) -> Slot {
+        loop {
+            // Registered before the check, so a release in between wakes us.
+            let freed = self.freed.notified();
+            {
+                let mut state = self.state.lock().expect("capacity lock");
+                if state.in_flight < state.limit {
+                    state.in_flight += 1;
+                    state.started += 1;
+                    return Slot {
+                        started_as: state.started,
+                        others_at_start: state.in_flight > 1,
+                    };
+                }
+            }
+            freed.await;
+        }
+    }
+
+    /// Frees the slot; says whether other requests were in flight at any
+    /// point while it ran.
+    fn release(&self, slot: Slot) -> bool {
+        let overlapped = {
+            let mut state = self.state.lock().expect("capacity lock");
+            state.in_flight -= 1;
+            slot.others_at_start || state.in_flight > 0 || state.started != slot.started_as
+        };
+        self.freed.notify_waiters();
+        overlapped
+    }
+
+    /// Halves the limit (down to one) and counts a retry. Returns the new
+    /// limit when it went down.
+    fn lower(&self) -> Option<usize> {
+        let mut state = self.state.lock().expect("capacity lock");
+        state.retried += 1;
+        if state.limit == 1 {
+            return None;
+        }
+        state.limit = (state.limit / 2).max(1);
+        state.lowered = true;
+        Some(state.limit)
+    }
+
+    fn summary(&self) -> (usize, usize, bool) {
+        let state = self.state.lock().expect("capacity lock");
+        (state.limit, state.retried, state.lowered)
+    }
+}
+
+/// Why a failed request is worth sending again with fewer in flight, if it is.
+fn busy_reason(error: &LlmError, overlapped: bool) -> Option<String> {
+    match error {
+        LlmError::Http {
+            status: status @ (429 | 503),
+            ..
+        } => Some(format!("the server answered HTTP {status}")),
+        LlmError::EndedEarly | LlmError::StreamBroken(_) if overlapped => {
+            Some("the server cut a stream while others were in flight".into())
+        }
+        _ => None,
+    }
+}
+
+/// A batch's view of the backend: each request waits for a slot, its reply
+/// is read whole, and a request the server cut or refused for being busy
+/// is sent again with fewer in flight.
+struct Adaptive {
+    inner: Arc<dyn ChatBackend>,
+    capacity: Arc<Capacity>,
+    tx: mpsc::Sender<SynthEvent>,
+}
+
+impl ChatBackend for Adaptive {
+    fn info(&self) -> BackendInfo {
+        self.inner.info()
+    }
+
+    fn context_window(&self) -> Option<u32> {
+        self.inner.context_window()
+    }
+
+    fn stream(&self, request: ChatRequest) -> ChatStream {
+        let inner = self.inner.clone();
+        let capacity = self.capacity.clone();
+        let tx = self.tx.clone();
+        let reply = async move {
+            let mut busy_retries = 0;
+            loop {
+                let slot = capacity.acquire().await;
+                let mut chunks = Vec::new();
+                let mut failure = None;
+                let mut stream = inner.stream(request.clone());
+                while let Some(item) = stream.next().await {
+                    match item {
+                        Ok(chunk) => chunks.push(Ok(chunk)),
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
+                }
+                drop(stream);
+                let overlapped = capacity.release(slot);
+                let Some(error) = failure else {
+                    return chunks;
+                };
+                let reason = match busy_reason(&error, overlapped) {
+                    Some(reason) if busy_retries < MAX_CAPACITY_RETRIES => reason,
+                    _ => {
+                        chunks.push(Err(error));
+                        return chunks;
+                    }
+                };
+                busy_retries += 1;
+                tracing::info!(target: "synth", %reason, busy_retries, "server busy; retrying with fewer in flight");
+                if let Some(at_a_time) = capacity.lower() {
+                    let _ = tx.send(SynthEvent::Slowed { at_a_time, reason }).await;
+                }
+                if matches!(error, LlmError::Http { .. }) {
+                    // Refused: give the server a moment.
+                    let pause = Duration::from_millis(250) * 2u32.pow(busy_retries.min(4) - 1);
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        };
+        Box::pin(futures::stream::once(reply).flat_map(futures::stream::iter))
+    }
 }
 
 #[cfg(test)]
@@ -361,6 +605,60 @@ mod tests {
         assert!(e.contains("occupation"), "{e}");
         let e = parse_persona(r#"{"name":"A","occupation":"B","location":"C","tech_proficiency":"Low","behavioral_traits":["x"],"age":400}"#).unwrap_err();
         assert!(e.contains("age"), "{e}");
+    }
+
+    #[test]
+    fn capacity_halves_down_to_one_and_counts_retries() {
+        let capacity = Capacity::new(MAX_IN_FLIGHT);
+        assert_eq!(capacity.lower(), Some(5));
+        assert_eq!(capacity.lower(), Some(2));
+        assert_eq!(capacity.lower(), Some(1));
+        assert_eq!(capacity.lower(), None);
+        assert_eq!(capacity.summary(), (1, 4, true));
+        // A learned limit never exceeds the batch's.
+        assert_eq!(Capacity::new(50).summary().0, MAX_IN_FLIGHT);
+    }
+
+    #[tokio::test]
+    async fn a_request_overlapped_if_another_ran_at_any_point() {
+        let capacity = Capacity::new(2);
+        let alone = capacity.acquire().await;
+        assert!(!capacity.release(alone));
+        let first = capacity.acquire().await;
+        let second = capacity.acquire().await;
+        assert!(capacity.release(second));
+        // `first` started alone, but `second` came and went meanwhile.
+        assert!(capacity.release(first));
+    }
+
+    #[test]
+    fn only_busy_signs_are_retried() {
+        let http = |status| LlmError::Http {
+            status,
+            message: "x".into(),
+        };
+        assert!(busy_reason(&http(429), false).is_some());
+        assert!(busy_reason(&http(503), false).is_some());
+        assert!(busy_reason(&http(500), true).is_none());
+        assert!(busy_reason(&LlmError::EndedEarly, true).is_some());
+        assert!(busy_reason(&LlmError::EndedEarly, false).is_none());
+        let overflow = LlmError::ContextOverflow {
+            prompt_tokens_estimate: 5000,
+            context: None,
+        };
+        assert!(busy_reason(&overflow, true).is_none());
+    }
+
+    #[test]
+    fn adapting_is_reported_in_words() {
+        let a = Adapted {
+            at_a_time: 1,
+            retried: 4,
+        };
+        assert_eq!(
+            a.to_string(),
+            "the server handled 1 at a time; 4 requests were retried"
+        );
     }
 
     #[test]

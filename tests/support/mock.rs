@@ -189,6 +189,103 @@ impl MockServer {
     pub fn max_in_flight(&self) -> usize {
         self.state.max_in_flight.load(Ordering::SeqCst)
     }
+
+    // --- capacity: single-slot servers and context discovery ---
+
+    fn new_state(
+        queue: Vec<Reply>,
+        chunk_delay: Duration,
+        fallback: impl Fn(&Value) -> Reply + Send + Sync + 'static,
+    ) -> Arc<MockState> {
+        Arc::new(MockState {
+            queue: Mutex::new(queue.into()),
+            fallback: Box::new(fallback),
+            requests: Mutex::new(Vec::new()),
+            chunk_delay,
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
+            stalls: AtomicUsize::new(0),
+            stall_started: Notify::new(),
+        })
+    }
+
+    async fn serve(app: axum::Router, state: Arc<MockState>) -> MockServer {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        MockServer {
+            base_url: format!("http://{addr}/v1"),
+            state,
+        }
+    }
+
+    /// A server with one slot, like llama-cpp-python: a new request cuts
+    /// the stream that is running (it ends cleanly, unfinished) and is
+    /// answered from `fallback`, each piece after `chunk_delay`.
+    pub async fn single_slot(
+        chunk_delay: Duration,
+        fallback: impl Fn(&Value) -> Reply + Send + Sync + 'static,
+    ) -> MockServer {
+        let state = MockServer::new_state(Vec::new(), chunk_delay, fallback);
+        // The number of the latest request: a stream runs while it is its own.
+        let latest = Arc::new(tokio::sync::watch::Sender::new(0u64));
+        let handler = move |state: State<Arc<MockState>>, headers: HeaderMap, body: String| {
+            let latest = latest.clone();
+            async move {
+                let mut me = 0;
+                latest.send_modify(|n| {
+                    *n += 1;
+                    me = *n;
+                });
+                let mut newer = latest.subscribe();
+                let response = chat(state, headers, body).await;
+                let (parts, body) = response.into_parts();
+                let cut = async move {
+                    let _ = newer.wait_for(|&n| n != me).await;
+                };
+                let body = Body::from_stream(body.into_data_stream().take_until(cut));
+                Response::from_parts(parts, body)
+            }
+        };
+        let app = axum::Router::new()
+            .route("/v1/chat/completions", post(handler))
+            .with_state(state.clone());
+        MockServer::serve(app, state).await
+    }
+
+    /// A server that answers from `fallback` and says what it is where
+    /// servers do: `GET /v1/models` (vLLM's `max_model_len`) and `GET /props`
+    /// (llama.cpp's `n_ctx`); `None` answers 404.
+    pub async fn describing(
+        models: Option<Value>,
+        props: Option<Value>,
+        fallback: impl Fn(&Value) -> Reply + Send + Sync + 'static,
+    ) -> MockServer {
+        let state = MockServer::new_state(Vec::new(), Duration::ZERO, fallback);
+        let answer = |value: Option<Value>| {
+            move || {
+                let value = value.clone();
+                async move {
+                    match value {
+                        Some(v) => (StatusCode::OK, axum::Json(v)).into_response(),
+                        None => StatusCode::NOT_FOUND.into_response(),
+                    }
+                }
+            }
+        };
+        let app = axum::Router::new()
+            .route("/v1/chat/completions", post(chat))
+            .route("/v1/models", axum::routing::get(answer(models)))
+            .route("/props", axum::routing::get(answer(props)))
+            .with_state(state.clone());
+        MockServer::serve(app, state).await
+    }
+
+    // --- end capacity ---
 }
 
 /// "As <name>, I think request <n> is ..." using the name in the system prompt;

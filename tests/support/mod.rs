@@ -33,6 +33,7 @@ pub fn openai_settings(base_url: &str, timeout: Duration) -> OpenAiSettings {
         temperature: 0.8,
         first_token_timeout: timeout,
         stall_timeout: timeout,
+        context_tokens: None,
     }
 }
 

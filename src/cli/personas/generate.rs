@@ -50,6 +50,7 @@ pub(super) async fn generate(
     let mut accepted: Vec<Persona> = Vec::new();
     let mut failed: Vec<(usize, String)> = Vec::new();
     let mut interrupted = false;
+    let mut adapted = None;
     if count == 1 {
         tokio::select! {
             result = synth::synthesize_one(&*backend, brief, &loaded.personas) => {
@@ -82,7 +83,7 @@ pub(super) async fn generate(
                     match event {
                         SynthEvent::Accepted { persona, .. } => accepted.push(persona),
                         SynthEvent::Failed { index, reason } => failed.push((index, reason)),
-                        SynthEvent::Retrying { .. } => {}
+                        SynthEvent::Retrying { .. } | SynthEvent::Slowed { .. } => {}
                     }
                 }
                 _ = tokio::signal::ctrl_c() => {
@@ -94,7 +95,7 @@ pub(super) async fn generate(
         }
         if !interrupted {
             let result = task.await.context("the generation task failed")?;
-            (accepted, failed) = (result.accepted, result.failed);
+            (accepted, failed, adapted) = (result.accepted, result.failed, result.adapted);
         }
     }
     failed.sort_by_key(|(index, _)| *index);
@@ -103,6 +104,9 @@ pub(super) async fn generate(
         .map(|(index, reason)| format!("#{}: {}", index + 1, reason.trim_end_matches('.')))
         .collect();
     let mut summary = format!("{} of {count} generated", accepted.len());
+    if let Some(adapted) = adapted {
+        summary.push_str(&format!(" ({adapted})"));
+    }
     if !failed.is_empty() {
         summary.push_str(&format!(
             "; {} failed: {}",
@@ -166,6 +170,10 @@ fn progress_line(event: &SynthEvent, count: usize) -> String {
         SynthEvent::Failed { index, reason } => {
             format!("[{}/{count}] failed: {reason}", index + 1)
         }
+        SynthEvent::Slowed { at_a_time, reason } => format!(
+            "{reason}: now {at_a_time} request{} at a time",
+            if *at_a_time == 1 { "" } else { "s" }
+        ),
     }
 }
 
@@ -202,5 +210,16 @@ mod tests {
             3,
         );
         assert_eq!(line, "[3/3] failed: gave up");
+        let line = progress_line(
+            &SynthEvent::Slowed {
+                at_a_time: 1,
+                reason: "the server answered HTTP 429".into(),
+            },
+            3,
+        );
+        assert_eq!(
+            line,
+            "the server answered HTTP 429: now 1 request at a time"
+        );
     }
 }

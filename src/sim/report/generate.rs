@@ -26,7 +26,7 @@ pub async fn generate_report(
     tx: &mpsc::Sender<SimEvent>,
 ) -> Option<Report> {
     let _ = tx.send(SimEvent::ReportStarted).await;
-    let small = backend.context_window();
+    let small = backend.discover_context().await;
     let max_tokens = if small.is_some() {
         LOCAL_REPORT_MAX_TOKENS
     } else {

@@ -255,7 +255,7 @@ async fn followup_turns(
         return refuse(tx, "type the follow-up question in the editor first").await;
     }
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let context = backend.context_window();
+    let context = backend.discover_context().await;
     for persona in asked {
         let system = persona_system_prompt(persona);
         let budget = context.map(|ctx| prompt_budget(ctx, max_tokens, &system));

@@ -14,7 +14,7 @@ use ratatui::widgets::{Block, Borders, Gauge, Paragraph, Wrap};
 use super::persona_form::{FormMode, PersonaForm};
 use super::{Overlay, Routed, View, hint_text, next_second, popup};
 use crate::persona::{Persona, rules};
-use crate::sim::synth::{BatchResult, MAX_BATCH, SynthEvent};
+use crate::sim::synth::{Adapted, BatchResult, MAX_BATCH, SynthEvent};
 use crate::text::truncate;
 use crate::tui::action::{Action, Effect, FormKey, PanelAction};
 use crate::tui::app::{App, Focus, NoticeLevel};
@@ -43,6 +43,8 @@ pub enum Generate {
     Confirm {
         personas: Vec<Persona>,
         failed: Vec<(usize, String)>,
+        /// How the batch adapted to a busy server, if it had to.
+        adapted: Option<Adapted>,
     },
 }
 
@@ -292,6 +294,12 @@ impl App {
                     *failed += 1;
                     *last = format!("✗ #{}: {reason}", index + 1);
                 }
+                SynthEvent::Slowed { at_a_time, reason } => {
+                    *last = format!(
+                        "↓ {reason}: now {at_a_time} request{} at a time",
+                        if at_a_time == 1 { "" } else { "s" }
+                    );
+                }
             }
         }
     }
@@ -332,12 +340,20 @@ impl App {
                 .first()
                 .map(|(_, r)| r.as_str())
                 .unwrap_or("no result");
-            self.set_notice(NoticeLevel::Error, format!("No persona generated: {why}"));
+            let adapted = result
+                .adapted
+                .map(|a| format!(" ({a})"))
+                .unwrap_or_default();
+            self.set_notice(
+                NoticeLevel::Error,
+                format!("No persona generated: {why}{adapted}"),
+            );
             return;
         }
         self.set_generate(Generate::Confirm {
             personas: result.accepted,
             failed: result.failed,
+            adapted: result.adapted,
         });
     }
 }
@@ -431,7 +447,11 @@ fn draw_generate(frame: &mut Frame, area: Rect, synth: &Generate, now: Instant) 
                 text,
             );
         }
-        Generate::Confirm { personas, failed } => {
+        Generate::Confirm {
+            personas,
+            failed,
+            adapted,
+        } => {
             let mut lines: Vec<Line> = personas
                 .iter()
                 .take(12)
@@ -455,6 +475,12 @@ fn draw_generate(frame: &mut Frame, area: Rect, synth: &Generate, now: Instant) 
                 lines.push(Line::styled(
                     truncate(&format!(" ✗ #{}: {reason}", index + 1), width as usize - 2),
                     theme::error(),
+                ));
+            }
+            if let Some(adapted) = adapted {
+                lines.push(Line::styled(
+                    truncate(&format!(" ↓ {adapted}"), width as usize - 2),
+                    theme::dim(),
                 ));
             }
             lines.push(Line::default());
