@@ -119,12 +119,13 @@ async fn three_personas_two_rounds_end_to_end() {
         }
         assert_eq!(text, texts[expected_turn]);
         assert!(
-            matches!(events[i], SimEvent::Usage { turn, prompt_tokens: 42, completion_tokens: 6 } if turn == expected_turn)
+            matches!(events[i], SimEvent::Usage { turn, prompt_tokens: 42, completion_tokens: 6, estimated: false } if turn == expected_turn)
         );
         assert_eq!(
             events[i + 1],
             SimEvent::TurnEnded {
-                turn: expected_turn
+                turn: expected_turn,
+                finish_reason: Default::default(),
             }
         );
         i += 2;

@@ -129,8 +129,13 @@ pub fn session_markdown(session: &Session) -> String {
             occupation(turn.persona_id)
         );
         let text = turn.text.trim();
-        if !text.is_empty() {
-            let _ = writeln!(md, "{text}\n");
+        let mark = if turn.is_cut_off() {
+            super::debate::CUT_OFF_MARK
+        } else {
+            ""
+        };
+        if !text.is_empty() || !mark.is_empty() {
+            let _ = writeln!(md, "{}\n", format!("{text}{mark}").trim());
         }
         if !turn.complete {
             md.push_str("*(cut off: this turn did not finish)*\n\n");
@@ -144,10 +149,11 @@ pub fn session_markdown(session: &Session) -> String {
         md.push_str(
             "## Usage\n\n| Persona | Turns | Tokens in | Tokens out |\n| --- | --- | --- | --- |\n",
         );
+        let approx = if session.usage_estimated() { "≈" } else { "" };
         for (name, turns, u) in rows {
             let _ = writeln!(
                 md,
-                "| {name} | {turns} | {} | {} |",
+                "| {name} | {turns} | {approx}{} | {approx}{} |",
                 u.prompt_tokens, u.completion_tokens
             );
         }
