@@ -42,6 +42,10 @@ pub enum Reply {
     },
     /// An HTTP error status with this body.
     Status { code: u16, body: String },
+    // -- turns (cut and marked) --
+    /// Streams the pieces, then `finish_reason: "length"` (the server's
+    /// token limit), no usage, and `[DONE]`.
+    LengthStop { pieces: Vec<String> },
 }
 
 impl Reply {
@@ -49,6 +53,26 @@ impl Reply {
         Reply::Stream {
             pieces: split_words(text),
             usage: Some((42, text.split_whitespace().count() as u32)),
+        }
+    }
+
+    // -- turns (cut and marked) --
+    /// `text` in word pieces, from a server that sends no usage.
+    pub fn text_without_usage(text: &str) -> Reply {
+        Reply::Stream {
+            pieces: split_words(text),
+            usage: None,
+        }
+    }
+
+    /// `reply` with its usage taken away.
+    pub fn without_usage(reply: Reply) -> Reply {
+        match reply {
+            Reply::Stream { pieces, .. } => Reply::Stream {
+                pieces,
+                usage: None,
+            },
+            other => other,
         }
     }
 }
@@ -324,6 +348,7 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Str
         Cut,
         Malformed,
         Stall(Duration),
+        Length,
     }
     let (pieces, tail) = match reply {
         Reply::Status { code, body } => {
@@ -346,6 +371,7 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Str
         Reply::Cut { pieces } => (pieces, Tail::Cut),
         Reply::Malformed { pieces } => (pieces, Tail::Malformed),
         Reply::Stall { pieces, stall } => (pieces, Tail::Stall(stall)),
+        Reply::LengthStop { pieces } => (pieces, Tail::Length),
     };
     // An SSE comment first: real servers send keep-alives like this.
     let mut items: Vec<Result<Bytes, std::io::Error>> = vec![Ok(Bytes::from(": keep-alive\n\n"))];
@@ -370,6 +396,11 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Str
         Tail::Cut => vec![Err(std::io::Error::other("mock: connection cut"))],
         Tail::Malformed => vec![Ok(Bytes::from("data: {\"choices\": [{\"delta\": \n\n"))],
         Tail::Stall(_) => vec![],
+        Tail::Length => {
+            let mut finish = finish_chunk();
+            finish["choices"][0]["finish_reason"] = json!("length");
+            vec![Ok(sse(&finish)), Ok(Bytes::from("data: [DONE]\n\n"))]
+        }
     };
     let stall = match tail {
         Tail::Stall(stall) => Some(stall),
