@@ -214,18 +214,28 @@ async fn without_usage_counts_are_estimated_marked_and_budgeted() {
 
 #[tokio::test]
 async fn the_model_the_server_names_is_recorded() {
-    // No --model: persona-sim asks for gpt-4o-mini; the mock says "mock".
-    let server = MockServer::persona_echo(std::time::Duration::ZERO).await;
+    // No --model: persona-sim asks for gpt-4o-mini; the server serves what
+    // it has.
+    let server = MockServer::scripted(vec![Reply::Served {
+        model: "SmolLM2-360M-Instruct".into(),
+        pieces: support::split_words("I like it."),
+    }])
+    .await;
     let (out, session, _) = simulate(&server, &["--personas", "1", "--rounds", "1"]).await;
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     assert_eq!(server.requests()[0].body["model"], "gpt-4o-mini");
-    assert_eq!(session["backend"]["model"], "mock");
+    assert_eq!(session["backend"]["model"], "SmolLM2-360M-Instruct");
     let models: Vec<Value> = events(&out)
         .into_iter()
         .filter(|e| e["event"] == "model")
         .map(|e| e["model"].clone())
         .collect();
-    assert_eq!(models, vec!["mock"]);
+    assert_eq!(models, vec!["SmolLM2-360M-Instruct"]);
+    // A server that names the model asked for changes nothing.
+    let server = MockServer::persona_echo(std::time::Duration::ZERO).await;
+    let (out, session, _) = simulate(&server, &["--personas", "1", "--rounds", "1"]).await;
+    assert_eq!(session["backend"]["model"], "gpt-4o-mini");
+    assert!(!events(&out).iter().any(|e| e["event"] == "model"));
 }
 
 #[tokio::test]

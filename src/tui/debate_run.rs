@@ -387,6 +387,8 @@ impl App {
                     });
                 }
             }
+            // The server serves another model than the one asked for: the
+            // status bar (and its cost) names what answers.
             SimEvent::Model { model } => {
                 if let Some(backend) = &mut self.backend {
                     backend.model = model;

@@ -46,6 +46,10 @@ pub enum Reply {
     /// Streams the pieces, then `finish_reason: "length"` (the server's
     /// token limit), no usage, and `[DONE]`.
     LengthStop { pieces: Vec<String> },
+    /// Streams the pieces as `Stream` does without usage, naming `model` as
+    /// the model that answered (every other reply names the model asked
+    /// for, as OpenAI does).
+    Served { model: String, pieces: Vec<String> },
 }
 
 impl Reply {
@@ -338,6 +342,15 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Str
     let in_flight = InFlight::start(&state);
     let next = state.queue.lock().unwrap().pop_front();
     let reply = next.unwrap_or_else(|| (state.fallback)(&body));
+    // The model the chunks name: the one asked for, as OpenAI does.
+    let served = match &reply {
+        Reply::Served { model, .. } => model.clone(),
+        _ => body["model"].as_str().unwrap_or("mock").to_string(),
+    };
+    let named = move |mut chunk: Value| {
+        chunk["model"] = json!(served);
+        chunk
+    };
 
     enum Tail {
         Finish {
@@ -372,13 +385,20 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Str
         Reply::Malformed { pieces } => (pieces, Tail::Malformed),
         Reply::Stall { pieces, stall } => (pieces, Tail::Stall(stall)),
         Reply::LengthStop { pieces } => (pieces, Tail::Length),
+        Reply::Served { pieces, .. } => (
+            pieces,
+            Tail::Finish {
+                usage: None,
+                done: true,
+            },
+        ),
     };
     // An SSE comment first: real servers send keep-alives like this.
     let mut items: Vec<Result<Bytes, std::io::Error>> = vec![Ok(Bytes::from(": keep-alive\n\n"))];
-    items.extend(pieces.iter().map(|p| Ok(sse(&content_chunk(p)))));
+    items.extend(pieces.iter().map(|p| Ok(sse(&named(content_chunk(p))))));
     let ending: Vec<Result<Bytes, std::io::Error>> = match tail {
         Tail::Finish { usage, done } => {
-            let mut end = vec![Ok(sse(&finish_chunk()))];
+            let mut end = vec![Ok(sse(&named(finish_chunk())))];
             if let Some((prompt, completion)) = usage {
                 end.push(Ok(sse(
                     &json!({"id":"chatcmpl-mock","object":"chat.completion.chunk",
