@@ -257,3 +257,43 @@ async fn out_json_has_the_time_of_the_last_save() {
     assert_eq!(session["updated_at"], file["updated_at"]);
     assert_ne!(session["updated_at"], session["created_at"]);
 }
+
+#[test]
+fn the_tui_marks_cut_off_turns_and_estimated_counts() {
+    use persona_sim::sim::debate::{SimEvent, TurnFinish};
+    use persona_sim::sim::session::Session;
+    use support::tui::*;
+
+    let mut app = new_app();
+    let config = start_debate(&mut app);
+    app.begin_session(Session::new(&config, backend()));
+    app.on_sim_event(turn_started(0, 1, 1));
+    app.on_sim_event(token(0, "I like it, but the price of the"));
+    app.on_sim_event(SimEvent::Usage {
+        turn: 0,
+        prompt_tokens: 300,
+        completion_tokens: 75,
+        estimated: true,
+    });
+    app.on_sim_event(SimEvent::TurnEnded {
+        turn: 0,
+        finish_reason: TurnFinish::Length,
+    });
+    app.on_sim_event(turn_started(1, 1, 3));
+    app.on_sim_event(token(1, "Fine."));
+    app.on_sim_event(SimEvent::TurnEnded {
+        turn: 1,
+        finish_reason: TurnFinish::SpeakerCut,
+    });
+    let buf = render(&mut app, 120, 40);
+    let text = screen(&buf);
+    assert!(
+        text.contains("I like it, but the price of the … (cut off)"),
+        "{text}"
+    );
+    assert!(text.contains("≈300↑ ≈75↓"), "{text}");
+    // A speaker cut is an ordinary end: no mark.
+    assert!(!text.contains("Fine. …"), "{text}");
+    let status = status_line(&buf);
+    assert!(status.contains("≈300 in · ≈75 out"), "{status}");
+}

@@ -668,6 +668,78 @@ mod tests {
         assert_eq!(transcript.turns[1].text, "Too costly.");
     }
 
+    #[tokio::test]
+    async fn a_reply_is_capped_at_its_budget_and_counted_by_estimate() {
+        // max_tokens_per_turn is 100: about 400 characters.
+        let huge = "é".repeat(10_000);
+        let replies = vec![
+            vec![text(&huge), text("never read")],
+            // Usage streamed as it goes: 90 tokens reported, then 40 chars
+            // (10 tokens) more fit, then the cap.
+            vec![
+                text("a"),
+                Ok(ChatChunk::Usage(Usage {
+                    prompt_tokens: 50,
+                    completion_tokens: 90,
+                })),
+                text(&"b".repeat(100)),
+            ],
+        ];
+        let (events, transcript, _) = run(replies, 2, 1).await;
+        let first = &transcript.turns[0];
+        assert_eq!(first.text.len(), 400, "cut on a character boundary");
+        assert_eq!(first.finish_reason, Some(TurnFinish::Length));
+        assert!(first.usage_estimated && first.is_cut_off());
+        assert_eq!(first.usage.unwrap().completion_tokens, 100);
+        let second = &transcript.turns[1];
+        assert_eq!(second.text, format!("a{}", "b".repeat(40)));
+        assert_eq!(second.finish_reason, Some(TurnFinish::Length));
+        assert!(!second.usage_estimated);
+        assert!(events.iter().any(|e| matches!(
+            e,
+            SimEvent::TurnEnded {
+                turn: 0,
+                finish_reason: TurnFinish::Length
+            }
+        )));
+    }
+
+    #[tokio::test]
+    async fn a_cut_turn_keeps_estimated_counts_and_a_server_stop_is_recorded() {
+        let replies = vec![
+            vec![text("Fine.\nLadafía: me next"), text(" and more")],
+            vec![
+                Ok(ChatChunk::Model("served".into())),
+                text("Too long"),
+                Ok(ChatChunk::Finish(FinishReason::Length)),
+            ],
+        ];
+        let (events, transcript, seen) = run(replies, 2, 1).await;
+        let cut = &transcript.turns[0];
+        assert_eq!(cut.text, "Fine.");
+        assert_eq!(cut.finish_reason, Some(TurnFinish::SpeakerCut));
+        let usage = cut.usage.unwrap();
+        let prompt: usize = seen[0].messages.iter().map(|m| m.content.len()).sum();
+        assert_eq!(usage.prompt_tokens, estimate_tokens(prompt));
+        assert_eq!(
+            usage.completion_tokens,
+            estimate_tokens("Fine.\nLadafía: me next".len())
+        );
+        assert!(transcript.turns[1].is_cut_off());
+        assert_eq!(transcript.usage.total(), transcript.tokens_used(0));
+        assert!(events.contains(&SimEvent::Model {
+            model: "served".into()
+        }));
+        assert_eq!(
+            serde_json::to_string(&SimEvent::TurnEnded {
+                turn: 1,
+                finish_reason: TurnFinish::SpeakerCut
+            })
+            .unwrap(),
+            r#"{"event":"turn_ended","turn":1,"finish_reason":"speaker_cut"}"#
+        );
+    }
+
     #[test]
     fn events_serialise_as_tagged_json_lines() {
         let e = SimEvent::Token {
