@@ -117,9 +117,18 @@ fn discussion_prompt(
     if !said.is_empty() {
         let lines: Vec<String> = said
             .iter()
-            .map(|t| match &t.question {
-                Some(q) => format!("{} (asked “{}”): {}\n", t.speaker, q.trim(), t.text.trim()),
-                None => format!("{}: {}\n", t.speaker, t.text.trim()),
+            .map(|t| {
+                // A turn cut at its token limit reads as unfinished.
+                let end = if t.is_cut_off() { "…" } else { "" };
+                match &t.question {
+                    Some(q) => format!(
+                        "{} (asked “{}”): {}{end}\n",
+                        t.speaker,
+                        q.trim(),
+                        t.text.trim()
+                    ),
+                    None => format!("{}: {}{end}\n", t.speaker, t.text.trim()),
+                }
             })
             .collect();
         // Keep the newest turns that fit; summarise the rest in one line.
