@@ -116,7 +116,9 @@ fn debate(messages: usize, area: Rect, buf: &mut Buffer) -> (ConversationView, u
                 color,
                 streaming: i + 1 == messages,
                 cut: false,
+                cut_off: false,
                 tokens: None,
+                estimated: false,
             },
             message(&mut rng),
         ));

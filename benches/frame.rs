@@ -56,7 +56,10 @@ fn app_mid_debate() -> App {
                 .repeat(3),
         });
         if turn < TURNS {
-            app.on_sim_event(SimEvent::TurnEnded { turn });
+            app.on_sim_event(SimEvent::TurnEnded {
+                turn,
+                finish_reason: Default::default(),
+            });
         }
     }
     app
@@ -80,7 +83,10 @@ fn bench_frame(c: &mut Criterion) {
     group.bench_function("token", |b| {
         b.iter(|| {
             if tokens == TOKENS_PER_TURN {
-                app.on_sim_event(SimEvent::TurnEnded { turn });
+                app.on_sim_event(SimEvent::TurnEnded {
+                    turn,
+                    finish_reason: Default::default(),
+                });
                 turn += 1;
                 tokens = 0;
                 app.on_sim_event(SimEvent::TurnStarted {

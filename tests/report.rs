@@ -416,8 +416,12 @@ fn markdown_export_golden() {
             turn: i,
             prompt_tokens: 400 + i as u32,
             completion_tokens: 60,
+            estimated: false,
         });
-        session.apply(&SimEvent::TurnEnded { turn: i });
+        session.apply(&SimEvent::TurnEnded {
+            turn: i,
+            finish_reason: Default::default(),
+        });
     }
     session.apply(&SimEvent::Done {
         outcome: persona_sim::sim::debate::Outcome::Completed,

@@ -244,20 +244,28 @@ fn streamed_turns_render_under_coloured_speaker_headers() {
     app.on_sim_event(turn_started(0, 1, 1));
     app.on_sim_event(token(0, "Offline mode "));
     app.on_sim_event(token(0, "would save my night shifts."));
-    app.on_sim_event(SimEvent::TurnEnded { turn: 0 });
+    app.on_sim_event(SimEvent::TurnEnded {
+        turn: 0,
+        finish_reason: Default::default(),
+    });
     app.on_sim_event(SimEvent::Usage {
         turn: 0,
         prompt_tokens: 120,
         completion_tokens: 30,
+        estimated: false,
     });
     app.on_sim_event(turn_started(1, 1, 3));
     app.on_sim_event(token(1, "Conflict resolution "));
     app.on_sim_event(token(1, "is the hard part."));
-    app.on_sim_event(SimEvent::TurnEnded { turn: 1 });
+    app.on_sim_event(SimEvent::TurnEnded {
+        turn: 1,
+        finish_reason: Default::default(),
+    });
     app.on_sim_event(SimEvent::Usage {
         turn: 1,
         prompt_tokens: 150,
         completion_tokens: 40,
+        estimated: false,
     });
 
     let buf = render(&mut app, 120, 40);
@@ -430,11 +438,15 @@ fn running_debate_at_80x24() {
         "As a nurse I chart on a tablet that loses signal in the basement wards. ",
     ));
     app.on_sim_event(token(0, "Offline mode would save me from re-typing notes."));
-    app.on_sim_event(SimEvent::TurnEnded { turn: 0 });
+    app.on_sim_event(SimEvent::TurnEnded {
+        turn: 0,
+        finish_reason: Default::default(),
+    });
     app.on_sim_event(SimEvent::Usage {
         turn: 0,
         prompt_tokens: 210,
         completion_tokens: 35,
+        estimated: false,
     });
     app.on_sim_event(turn_started(1, 1, 3));
     app.on_sim_event(token(1, "Sync conflicts are where this gets "));
@@ -546,7 +558,10 @@ fn page_up_while_streaming_holds_the_view_and_end_or_page_down_follow_again() {
     let buf = render(&mut app, 120, 40);
     assert!(conversation_text(&buf).contains("the last word, really▌"));
 
-    app.on_sim_event(SimEvent::TurnEnded { turn: 0 });
+    app.on_sim_event(SimEvent::TurnEnded {
+        turn: 0,
+        finish_reason: Default::default(),
+    });
     app.on_sim_event(SimEvent::Done {
         outcome: Outcome::Completed,
     });
@@ -642,7 +657,10 @@ fn report_events_stream_into_the_report_screen_then_settle() {
     start_debate(&mut app);
     app.on_sim_event(turn_started(0, 1, 1));
     app.on_sim_event(token(0, "Fine."));
-    app.on_sim_event(SimEvent::TurnEnded { turn: 0 });
+    app.on_sim_event(SimEvent::TurnEnded {
+        turn: 0,
+        finish_reason: Default::default(),
+    });
     app.on_sim_event(SimEvent::Done {
         outcome: Outcome::Completed,
     });
@@ -808,7 +826,10 @@ fn export_and_follow_up_keys_produce_their_effects() {
         question: Some("Would you pay for it?".into()),
     });
     app.on_sim_event(token(2, "Only after harvest."));
-    app.on_sim_event(SimEvent::TurnEnded { turn: 2 });
+    app.on_sim_event(SimEvent::TurnEnded {
+        turn: 2,
+        finish_reason: Default::default(),
+    });
     app.on_sim_event(SimEvent::Done {
         outcome: Outcome::Completed,
     });

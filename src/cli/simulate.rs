@@ -13,7 +13,7 @@ use crate::cli::args::{Format, SimulateArgs};
 use crate::config::Settings;
 use crate::llm::ChatBackend;
 use crate::persona::Persona;
-use crate::sim::debate::{DebateConfig, Outcome, SimEvent};
+use crate::sim::debate::{CUT_OFF_MARK, DebateConfig, Outcome, SimEvent};
 use crate::sim::export::write_export;
 use crate::sim::report::report_markdown;
 use crate::sim::session::{ReportPolicy, Session, SessionStore, run_session};
@@ -203,7 +203,11 @@ fn write_text(out: &mut impl Write, event: &SimEvent, personas: &[Persona]) -> i
             writeln!(out, "{gap}## {speaker}{occupation} · round {round}")
         }
         SimEvent::Token { text, .. } => write!(out, "{text}"),
+        SimEvent::TurnEnded { finish_reason, .. } if finish_reason.is_cut_off() => {
+            writeln!(out, "{CUT_OFF_MARK}")
+        }
         SimEvent::TurnEnded { .. } => writeln!(out),
+
         SimEvent::ReportReady { report } => {
             write!(out, "\n## Feedback report\n\n{}", report_markdown(report))
         }

@@ -1,6 +1,21 @@
 //! The debate: selected personas speak in turn for N rounds, each seeing the
 //! transcript so far. Progress flows out as [`SimEvent`]s; cancelling is
 //! dropping (aborting) the task, which drops the in-flight LLM stream.
+//!
+//! How a turn ends is recorded ([`TurnFinish`]): on its own (`stop`), where
+//! the model began speaking for someone else (`speaker_cut`, see
+//! [`TurnFilter`]), or at its token budget (`length`), whether the server
+//! stopped it there or the client did: a reply is capped on the client side
+//! at `max_tokens` (by the server's streamed usage, else by the estimate of
+//! [`ESTIMATE_CHARS_PER_TOKEN`]) and the stream dropped, whatever the server
+//! does with `max_tokens`. A turn cut at the limit keeps its text exactly as
+//! it was streamed (nothing shown is taken back later) and is marked
+//! [`CUT_OFF_MARK`] wherever it is shown: trimming it to the last sentence
+//! would either take back words already on screen or hold back every
+//! half-sentence while streaming.
+//!
+//! Every finished turn has token counts: the server's, or, when it sends
+//! none (or the stream was dropped at a cut), an estimate flagged as such.
 
 use std::sync::Arc;
 
@@ -8,10 +23,12 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::llm::{ChatBackend, ChatChunk, ChatMessage, ChatRequest, Usage};
+use crate::llm::{ChatBackend, ChatChunk, ChatMessage, ChatRequest, FinishReason, Usage};
 use crate::persona::Persona;
 
-use super::prompts::{CHARS_PER_TOKEN, persona_system_prompt, turn_prompt};
+use super::prompts::{
+    CHARS_PER_TOKEN, ESTIMATE_CHARS_PER_TOKEN, estimate_tokens, persona_system_prompt, turn_prompt,
+};
 use super::turn_filter::TurnFilter;
 
 pub const DEFAULT_ROUNDS: u32 = 2;
@@ -27,7 +44,69 @@ pub struct DebateConfig {
     pub max_tokens_total: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The visible mark of a turn that ended at its token limit.
+pub const CUT_OFF_MARK: &str = " … (cut off)";
+
+/// How a turn ended: `"stop"`, `"length"`, `"speaker_cut"` or whatever
+/// else the server said (`"content_filter"`, …).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", from = "String")]
+pub enum TurnFinish {
+    /// The model finished on its own.
+    #[default]
+    Stop,
+    /// The token limit (the server's or the client-side cap): the text may
+    /// end mid-sentence.
+    Length,
+    /// Cut where the model began speaking for another participant.
+    SpeakerCut,
+    Other(String),
+}
+
+impl TurnFinish {
+    pub fn as_str(&self) -> &str {
+        match self {
+            TurnFinish::Stop => "stop",
+            TurnFinish::Length => "length",
+            TurnFinish::SpeakerCut => "speaker_cut",
+            TurnFinish::Other(other) => other,
+        }
+    }
+
+    /// Whether the text stops short (shown with [`CUT_OFF_MARK`]).
+    pub fn is_cut_off(&self) -> bool {
+        *self == TurnFinish::Length
+    }
+}
+
+impl From<TurnFinish> for String {
+    fn from(finish: TurnFinish) -> String {
+        finish.as_str().to_string()
+    }
+}
+
+impl From<String> for TurnFinish {
+    fn from(reason: String) -> TurnFinish {
+        match reason.as_str() {
+            "stop" => TurnFinish::Stop,
+            "length" => TurnFinish::Length,
+            "speaker_cut" => TurnFinish::SpeakerCut,
+            _ => TurnFinish::Other(reason),
+        }
+    }
+}
+
+impl From<FinishReason> for TurnFinish {
+    fn from(reason: FinishReason) -> TurnFinish {
+        match reason {
+            FinishReason::Stop => TurnFinish::Stop,
+            FinishReason::Length => TurnFinish::Length,
+            FinishReason::Other(other) => TurnFinish::Other(other),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Turn {
     pub persona_id: u32,
     pub speaker: String,
@@ -35,12 +114,19 @@ pub struct Turn {
     pub text: String,
     /// False when the turn was cut short by an error or a cancel.
     pub complete: bool,
-    /// Tokens the server reported for this turn (none if it sent no usage).
+    /// Tokens of this turn: the server's, or an estimate (see
+    /// `usage_estimated`); none in sessions from before estimates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
     /// Set on answers to a follow-up question: the question asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub question: Option<String>,
+    /// How the turn ended, once it has (absent in older sessions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<TurnFinish>,
+    /// The server sent no usage: `usage` is estimated from the text.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub usage_estimated: bool,
 }
 
 impl Turn {
@@ -53,7 +139,16 @@ impl Turn {
             complete: false,
             usage: None,
             question: None,
+            finish_reason: None,
+            usage_estimated: false,
         }
+    }
+
+    /// Whether the text stops short at the token limit.
+    pub fn is_cut_off(&self) -> bool {
+        self.finish_reason
+            .as_ref()
+            .is_some_and(TurnFinish::is_cut_off)
     }
 }
 
@@ -86,11 +181,19 @@ pub enum SimEvent {
     },
     TurnEnded {
         turn: usize,
+        finish_reason: TurnFinish,
     },
     Usage {
         turn: usize,
         prompt_tokens: u32,
         completion_tokens: u32,
+        /// Counted from the text: the server sent no usage.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        estimated: bool,
+    },
+    /// The server names a model other than the one asked for.
+    Model {
+        model: String,
     },
     Error {
         turn: Option<usize>,
@@ -121,18 +224,19 @@ pub enum SimEvent {
 pub struct Transcript {
     pub turns: Vec<Turn>,
     pub usage: Usage,
+    /// The model the server named, when it differs from the one asked for.
+    pub model: Option<String>,
 }
 
 impl Transcript {
-    /// Tokens used so far; a turn without reported usage counts by its
-    /// length (about four characters a token) so a budget still holds on
-    /// servers that never report usage.
+    /// Tokens used so far: every finished turn has counts (estimated when
+    /// the server sent none); one without counts is estimated by its length.
     pub fn tokens_used(&self, estimate_prompt_chars: usize) -> u32 {
         self.turns
             .iter()
             .map(|t| match t.usage {
                 Some(u) => u.total(),
-                None => ((estimate_prompt_chars + t.text.len()) / 4) as u32,
+                None => estimate_tokens(estimate_prompt_chars + t.text.len()),
             })
             .sum()
     }
@@ -184,7 +288,7 @@ pub async fn debate_rounds(
             if let Some(limit) = config.max_tokens_total {
                 let prompt_chars = system.len() + user.len();
                 let used = transcript.tokens_used(prompt_chars);
-                let prompt_estimate = (prompt_chars / 4) as u32;
+                let prompt_estimate = estimate_tokens(prompt_chars);
                 // Stop before a turn that cannot fit its prompt and a short reply.
                 if used + prompt_estimate + 16 > limit {
                     tracing::info!(target: "debate", used, limit, "token budget reached");
@@ -199,7 +303,6 @@ pub async fn debate_rounds(
             let speaker = Speaker {
                 turn: Turn::new(persona, round),
                 participants: &names,
-                small_model: context.is_some(),
             };
             if let Err(outcome) = speak(backend, request, speaker, tx, transcript).await {
                 return outcome;
@@ -224,8 +327,6 @@ pub async fn refuse(tx: &mpsc::Sender<SimEvent>, message: &str) -> Outcome {
 pub struct Speaker<'a> {
     pub turn: Turn,
     pub participants: &'a [&'a str],
-    /// Also cut at any invented "Label:" line.
-    pub small_model: bool,
 }
 
 /// Streams one persona's turn into the transcript and out as events.
@@ -240,7 +341,6 @@ pub async fn speak(
     let Speaker {
         turn: new_turn,
         participants,
-        small_model,
     } = speaker;
     let turn = transcript.turns.len();
     let started = SimEvent::TurnStarted {
@@ -255,52 +355,64 @@ pub async fn speak(
     tx.send(started).await.map_err(|_| Outcome::Cancelled)?;
     tracing::info!(target: "debate", turn, speaker = %speaker, "turn started");
     let began = std::time::Instant::now();
+    let asked_model = backend.info().model;
+    let mut meter = Meter {
+        prompt_chars: request.messages.iter().map(|m| m.content.len()).sum(),
+        max_tokens: request.max_tokens,
+        ..Meter::default()
+    };
     let mut stream = backend.stream(request);
-    let mut filter = TurnFilter::new(&speaker, participants.iter().copied(), small_model);
-    loop {
+    let mut filter = TurnFilter::new(&speaker, participants.iter().copied());
+    let mut reason = None;
+    let finish = loop {
         let Some(item) = stream.next().await else {
             // Release what the filter held back for a possible stop.
-            let rest = filter.finish();
-            if !rest.is_empty() {
-                transcript.turns[turn].text.push_str(&rest);
-                let event = SimEvent::Token { turn, text: rest };
-                tx.send(event).await.map_err(|_| Outcome::Cancelled)?;
-            }
-            break;
+            show(tx, transcript, turn, filter.finish()).await?;
+            break reason.unwrap_or_default();
         };
-        let event = match item {
+        match item {
             Ok(ChatChunk::Text(text)) => {
-                let (text, stop) = filter.push(&text);
+                let (text, capped) = meter.take(&text);
+                let (shown, stop) = filter.push(text);
+                show(tx, transcript, turn, shown).await?;
                 if stop {
                     // The model started speaking for someone else: end the
                     // turn here (dropping the stream cancels it).
-                    tracing::debug!(target: "debate", turn, "turn cut at another speaker's name");
-                    if !text.is_empty() {
-                        transcript.turns[turn].text.push_str(&text);
-                        let event = SimEvent::Token { turn, text };
-                        tx.send(event).await.map_err(|_| Outcome::Cancelled)?;
-                    }
-                    break;
+                    tracing::debug!(target: "debate", turn, "turn cut at another speaker's label");
+                    break TurnFinish::SpeakerCut;
                 }
-                if text.is_empty() {
-                    continue;
+                if capped {
+                    tracing::info!(target: "debate", turn, max_tokens = meter.max_tokens, "turn capped at its token budget");
+                    show(tx, transcript, turn, filter.finish()).await?;
+                    break TurnFinish::Length;
                 }
-                transcript.turns[turn].text.push_str(&text);
-                SimEvent::Token { turn, text }
             }
             Ok(ChatChunk::Usage(usage)) => {
+                meter.server_usage(usage);
                 transcript.usage += usage;
                 *transcript.turns[turn].usage.get_or_insert_default() += usage;
-                SimEvent::Usage {
+                let event = SimEvent::Usage {
                     turn,
                     prompt_tokens: usage.prompt_tokens,
                     completion_tokens: usage.completion_tokens,
+                    estimated: false,
+                };
+                tx.send(event).await.map_err(|_| Outcome::Cancelled)?;
+            }
+            Ok(ChatChunk::Finish(r)) => reason = Some(TurnFinish::from(r)),
+            Ok(ChatChunk::Model(model)) => {
+                if model != asked_model && transcript.model.as_ref() != Some(&model) {
+                    transcript.model = Some(model.clone());
+                    let event = SimEvent::Model { model };
+                    tx.send(event).await.map_err(|_| Outcome::Cancelled)?;
                 }
             }
-            // Not used by the debate yet.
-            Ok(ChatChunk::Finish(_) | ChatChunk::Model(_)) => continue,
             Err(error) => {
                 tracing::warn!(target: "llm", turn, latency_ms = began.elapsed().as_millis() as u64, %error, "turn failed");
+                drop(stream);
+                if meter.received_chars > 0 {
+                    estimate_usage(tx, transcript, turn, &meter).await?;
+                }
                 let _ = tx
                     .send(SimEvent::Error {
                         turn: Some(turn),
@@ -309,14 +421,107 @@ pub async fn speak(
                     .await;
                 return Err(Outcome::Failed);
             }
-        };
-        tx.send(event).await.map_err(|_| Outcome::Cancelled)?;
+        }
+    };
+    drop(stream);
+    estimate_usage(tx, transcript, turn, &meter).await?;
+    let t = &mut transcript.turns[turn];
+    t.complete = true;
+    t.finish_reason = Some(finish.clone());
+    tracing::info!(target: "llm", turn, latency_ms = began.elapsed().as_millis() as u64, finish = finish.as_str(), "turn finished");
+    tx.send(SimEvent::TurnEnded {
+        turn,
+        finish_reason: finish,
+    })
+    .await
+    .map_err(|_| Outcome::Cancelled)
+}
+
+/// Adds shown text to the turn and sends it.
+async fn show(
+    tx: &mpsc::Sender<SimEvent>,
+    transcript: &mut Transcript,
+    turn: usize,
+    text: String,
+) -> Result<(), Outcome> {
+    if text.is_empty() {
+        return Ok(());
     }
-    transcript.turns[turn].complete = true;
-    tracing::info!(target: "llm", turn, latency_ms = began.elapsed().as_millis() as u64, "turn finished");
-    tx.send(SimEvent::TurnEnded { turn })
+    transcript.turns[turn].text.push_str(&text);
+    tx.send(SimEvent::Token { turn, text })
         .await
         .map_err(|_| Outcome::Cancelled)
+}
+
+/// Counts the turn by estimate when the server sent no usage for it.
+async fn estimate_usage(
+    tx: &mpsc::Sender<SimEvent>,
+    transcript: &mut Transcript,
+    turn: usize,
+    meter: &Meter,
+) -> Result<(), Outcome> {
+    if meter.server_completion.is_some() {
+        return Ok(());
+    }
+    let usage = meter.estimate();
+    transcript.usage += usage;
+    let t = &mut transcript.turns[turn];
+    *t.usage.get_or_insert_default() += usage;
+    t.usage_estimated = true;
+    let event = SimEvent::Usage {
+        turn,
+        prompt_tokens: usage.prompt_tokens,
+        completion_tokens: usage.completion_tokens,
+        estimated: true,
+    };
+    tx.send(event).await.map_err(|_| Outcome::Cancelled)
+}
+
+/// Measures a reply against its token budget as it streams.
+#[derive(Debug, Default)]
+struct Meter {
+    prompt_chars: usize,
+    max_tokens: u32,
+    /// Every character the model sent (including any cut by the filter).
+    received_chars: usize,
+    /// Completion tokens the server has reported so far, if any.
+    server_completion: Option<u32>,
+    /// Characters since the server's last report.
+    chars_since_usage: usize,
+}
+
+impl Meter {
+    /// The part of `text` within the budget, and whether the budget ends
+    /// the reply here (the rest of `text`, however long, is dropped).
+    fn take<'t>(&mut self, text: &'t str) -> (&'t str, bool) {
+        let reported = self.server_completion.unwrap_or(0);
+        let room = (self.max_tokens.saturating_sub(reported) as usize * ESTIMATE_CHARS_PER_TOKEN)
+            .saturating_sub(self.chars_since_usage);
+        let (kept, capped) = if text.len() > room {
+            let mut end = room;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            (&text[..end], true)
+        } else {
+            (text, false)
+        };
+        self.received_chars += kept.len();
+        self.chars_since_usage += kept.len();
+        (kept, capped)
+    }
+
+    fn server_usage(&mut self, usage: Usage) {
+        *self.server_completion.get_or_insert(0) += usage.completion_tokens;
+        self.chars_since_usage = 0;
+    }
+
+    fn estimate(&self) -> Usage {
+        Usage {
+            prompt_tokens: estimate_tokens(self.prompt_chars),
+            completion_tokens: estimate_tokens(self.received_chars),
+        }
+    }
 }
 
 /// Characters the turn prompt may take so that system prompt, turn prompt,
@@ -461,6 +666,78 @@ mod tests {
         assert_eq!(transcript.turns[0].text, "Good idea.");
         assert!(transcript.turns[0].complete);
         assert_eq!(transcript.turns[1].text, "Too costly.");
+    }
+
+    #[tokio::test]
+    async fn a_reply_is_capped_at_its_budget_and_counted_by_estimate() {
+        // max_tokens_per_turn is 100: about 400 characters.
+        let huge = "é".repeat(10_000);
+        let replies = vec![
+            vec![text(&huge), text("never read")],
+            // Usage streamed as it goes: 90 tokens reported, then 40 chars
+            // (10 tokens) more fit, then the cap.
+            vec![
+                text("a"),
+                Ok(ChatChunk::Usage(Usage {
+                    prompt_tokens: 50,
+                    completion_tokens: 90,
+                })),
+                text(&"b".repeat(100)),
+            ],
+        ];
+        let (events, transcript, _) = run(replies, 2, 1).await;
+        let first = &transcript.turns[0];
+        assert_eq!(first.text.len(), 400, "cut on a character boundary");
+        assert_eq!(first.finish_reason, Some(TurnFinish::Length));
+        assert!(first.usage_estimated && first.is_cut_off());
+        assert_eq!(first.usage.unwrap().completion_tokens, 100);
+        let second = &transcript.turns[1];
+        assert_eq!(second.text, format!("a{}", "b".repeat(40)));
+        assert_eq!(second.finish_reason, Some(TurnFinish::Length));
+        assert!(!second.usage_estimated);
+        assert!(events.iter().any(|e| matches!(
+            e,
+            SimEvent::TurnEnded {
+                turn: 0,
+                finish_reason: TurnFinish::Length
+            }
+        )));
+    }
+
+    #[tokio::test]
+    async fn a_cut_turn_keeps_estimated_counts_and_a_server_stop_is_recorded() {
+        let replies = vec![
+            vec![text("Fine.\nLadafía: me next"), text(" and more")],
+            vec![
+                Ok(ChatChunk::Model("served".into())),
+                text("Too long"),
+                Ok(ChatChunk::Finish(FinishReason::Length)),
+            ],
+        ];
+        let (events, transcript, seen) = run(replies, 2, 1).await;
+        let cut = &transcript.turns[0];
+        assert_eq!(cut.text, "Fine.");
+        assert_eq!(cut.finish_reason, Some(TurnFinish::SpeakerCut));
+        let usage = cut.usage.unwrap();
+        let prompt: usize = seen[0].messages.iter().map(|m| m.content.len()).sum();
+        assert_eq!(usage.prompt_tokens, estimate_tokens(prompt));
+        assert_eq!(
+            usage.completion_tokens,
+            estimate_tokens("Fine.\nLadafía: me next".len())
+        );
+        assert!(transcript.turns[1].is_cut_off());
+        assert_eq!(transcript.usage.total(), transcript.tokens_used(0));
+        assert!(events.contains(&SimEvent::Model {
+            model: "served".into()
+        }));
+        assert_eq!(
+            serde_json::to_string(&SimEvent::TurnEnded {
+                turn: 1,
+                finish_reason: TurnFinish::SpeakerCut
+            })
+            .unwrap(),
+            r#"{"event":"turn_ended","turn":1,"finish_reason":"speaker_cut"}"#
+        );
     }
 
     #[test]

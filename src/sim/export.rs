@@ -129,8 +129,13 @@ pub fn session_markdown(session: &Session) -> String {
             occupation(turn.persona_id)
         );
         let text = turn.text.trim();
-        if !text.is_empty() {
-            let _ = writeln!(md, "{text}\n");
+        let mark = if turn.is_cut_off() {
+            super::debate::CUT_OFF_MARK
+        } else {
+            ""
+        };
+        if !text.is_empty() || !mark.is_empty() {
+            let _ = writeln!(md, "{}\n", format!("{text}{mark}").trim());
         }
         if !turn.complete {
             md.push_str("*(cut off: this turn did not finish)*\n\n");
@@ -144,10 +149,11 @@ pub fn session_markdown(session: &Session) -> String {
         md.push_str(
             "## Usage\n\n| Persona | Turns | Tokens in | Tokens out |\n| --- | --- | --- | --- |\n",
         );
+        let approx = if session.usage_estimated() { "≈" } else { "" };
         for (name, turns, u) in rows {
             let _ = writeln!(
                 md,
-                "| {name} | {turns} | {} | {} |",
+                "| {name} | {turns} | {approx}{} | {approx}{} |",
                 u.prompt_tokens, u.completion_tokens
             );
         }
@@ -167,6 +173,62 @@ pub fn session_markdown(session: &Session) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn markdown_marks_turns_cut_at_the_limit_and_estimated_counts() {
+        use crate::llm::{BackendInfo, Usage};
+        use crate::sim::debate::{DebateConfig, SimEvent, TurnFinish};
+        let config = DebateConfig {
+            feature: "Dark mode".into(),
+            personas: crate::persona::builtin_panel()[..1].to_vec(),
+            rounds: 1,
+            max_tokens_per_turn: 100,
+            max_tokens_total: None,
+        };
+        let info = BackendInfo {
+            kind: "openai",
+            model: "gpt-4o-mini".into(),
+            endpoint: "http://x/v1".into(),
+        };
+        let mut session = Session::new(&config, info);
+        let speaker = session.personas[0].name.clone();
+        for event in [
+            SimEvent::TurnStarted {
+                turn: 0,
+                round: 1,
+                persona_id: 1,
+                speaker,
+                question: None,
+            },
+            SimEvent::Token {
+                turn: 0,
+                text: "The price of the".into(),
+            },
+            SimEvent::Usage {
+                turn: 0,
+                prompt_tokens: 12,
+                completion_tokens: 4,
+                estimated: true,
+            },
+            SimEvent::TurnEnded {
+                turn: 0,
+                finish_reason: TurnFinish::Length,
+            },
+        ] {
+            session.apply(&event);
+        }
+        assert_eq!(
+            session.usage,
+            Usage {
+                prompt_tokens: 12,
+                completion_tokens: 4
+            }
+        );
+        let md = session_markdown(&session);
+        assert!(md.contains("The price of the … (cut off)\n"), "{md}");
+        assert!(md.contains("| ≈12 | ≈4 |"), "{md}");
+        assert!(md.contains("- Tokens: ≈12 in · ≈4 out"), "{md}");
+    }
 
     #[test]
     fn formats_by_name_and_extension() {

@@ -48,6 +48,16 @@ Answer in the language the feature is written in. Never mention being an AI.",
 /// prompts on a small context (English averages about four).
 pub const CHARS_PER_TOKEN: usize = 3;
 
+/// About four characters a token: how replies and prompts are counted when
+/// a server reports no usage, and where a reply is capped on the client
+/// side (a reply of `max_tokens` is at most this many characters a token).
+pub const ESTIMATE_CHARS_PER_TOKEN: usize = 4;
+
+/// Tokens in `chars` characters of text, by the estimate.
+pub fn estimate_tokens(chars: usize) -> u32 {
+    chars.div_ceil(ESTIMATE_CHARS_PER_TOKEN) as u32
+}
+
 /// The turn instruction: the feature, the transcript so far, and what to do.
 /// With a budget (in characters), the oldest turns are folded into a
 /// one-line summary so the prompt fits a small model's context.
@@ -107,9 +117,18 @@ fn discussion_prompt(
     if !said.is_empty() {
         let lines: Vec<String> = said
             .iter()
-            .map(|t| match &t.question {
-                Some(q) => format!("{} (asked “{}”): {}\n", t.speaker, q.trim(), t.text.trim()),
-                None => format!("{}: {}\n", t.speaker, t.text.trim()),
+            .map(|t| {
+                // A turn cut at its token limit reads as unfinished.
+                let end = if t.is_cut_off() { "…" } else { "" };
+                match &t.question {
+                    Some(q) => format!(
+                        "{} (asked “{}”): {}{end}\n",
+                        t.speaker,
+                        q.trim(),
+                        t.text.trim()
+                    ),
+                    None => format!("{}: {}{end}\n", t.speaker, t.text.trim()),
+                }
             })
             .collect();
         // Keep the newest turns that fit; summarise the rest in one line.
@@ -214,6 +233,7 @@ mod tests {
             complete: true,
             usage: None,
             question: None,
+            ..Turn::default()
         }];
         let second = turn_prompt("Dark mode", &transcript, &panel[0], 1, 2, None);
         assert!(second.contains("Kwame Mensah: Too expensive."));
@@ -235,6 +255,7 @@ mod tests {
                     complete: true,
                     usage: None,
                     question: None,
+                    ..Turn::default()
                 });
             }
         }

@@ -236,7 +236,9 @@ impl App {
                     color: theme::speaker_color(turn.persona_id),
                     streaming: false,
                     cut: !turn.complete,
+                    cut_off: turn.is_cut_off(),
                     tokens: turn.usage,
+                    estimated: turn.usage_estimated,
                 },
                 turn.text.clone(),
             ));
@@ -322,7 +324,9 @@ impl App {
                         color: theme::speaker_color(persona_id),
                         streaming: true,
                         cut: false,
+                        cut_off: false,
                         tokens: None,
+                        estimated: false,
                     },
                     "",
                 ));
@@ -343,11 +347,26 @@ impl App {
                     self.conversation.append_text(index, &text);
                 }
             }
-            SimEvent::TurnEnded { .. } => self.finish_streaming_entry(false),
+            SimEvent::TurnEnded {
+                turn,
+                finish_reason,
+            } => {
+                if finish_reason.is_cut_off()
+                    && let Some(&index) = self.turn_entries.get(turn)
+                {
+                    self.conversation.update_kind(index, |kind| {
+                        if let EntryKind::Turn { cut_off, .. } = kind {
+                            *cut_off = true;
+                        }
+                    });
+                }
+                self.finish_streaming_entry(false)
+            }
             SimEvent::Usage {
                 turn,
                 prompt_tokens,
                 completion_tokens,
+                estimated,
             } => {
                 let usage = Usage {
                     prompt_tokens,
@@ -356,10 +375,23 @@ impl App {
                 self.usage += usage;
                 if let Some(&index) = self.turn_entries.get(turn) {
                     self.conversation.update_kind(index, |kind| {
-                        if let EntryKind::Turn { tokens, .. } = kind {
+                        if let EntryKind::Turn {
+                            tokens,
+                            estimated: e,
+                            ..
+                        } = kind
+                        {
                             *tokens.get_or_insert_default() += usage;
+                            *e |= estimated;
                         }
                     });
+                }
+            }
+            // The server serves another model than the one asked for: the
+            // status bar (and its cost) names what answers.
+            SimEvent::Model { model } => {
+                if let Some(backend) = &mut self.backend {
+                    backend.model = model;
                 }
             }
             SimEvent::Error { message, .. } => {

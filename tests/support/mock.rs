@@ -42,6 +42,14 @@ pub enum Reply {
     },
     /// An HTTP error status with this body.
     Status { code: u16, body: String },
+    // -- turns (cut and marked) --
+    /// Streams the pieces, then `finish_reason: "length"` (the server's
+    /// token limit), no usage, and `[DONE]`.
+    LengthStop { pieces: Vec<String> },
+    /// Streams the pieces as `Stream` does without usage, naming `model` as
+    /// the model that answered (every other reply names the model asked
+    /// for, as OpenAI does).
+    Served { model: String, pieces: Vec<String> },
 }
 
 impl Reply {
@@ -49,6 +57,26 @@ impl Reply {
         Reply::Stream {
             pieces: split_words(text),
             usage: Some((42, text.split_whitespace().count() as u32)),
+        }
+    }
+
+    // -- turns (cut and marked) --
+    /// `text` in word pieces, from a server that sends no usage.
+    pub fn text_without_usage(text: &str) -> Reply {
+        Reply::Stream {
+            pieces: split_words(text),
+            usage: None,
+        }
+    }
+
+    /// `reply` with its usage taken away.
+    pub fn without_usage(reply: Reply) -> Reply {
+        match reply {
+            Reply::Stream { pieces, .. } => Reply::Stream {
+                pieces,
+                usage: None,
+            },
+            other => other,
         }
     }
 }
@@ -411,6 +439,15 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Str
     let in_flight = InFlight::start(&state);
     let next = state.queue.lock().unwrap().pop_front();
     let reply = next.unwrap_or_else(|| (state.fallback)(&body));
+    // The model the chunks name: the one asked for, as OpenAI does.
+    let served = match &reply {
+        Reply::Served { model, .. } => model.clone(),
+        _ => body["model"].as_str().unwrap_or("mock").to_string(),
+    };
+    let named = move |mut chunk: Value| {
+        chunk["model"] = json!(served);
+        chunk
+    };
 
     enum Tail {
         Finish {
@@ -421,6 +458,7 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Str
         Cut,
         Malformed,
         Stall(Duration),
+        Length,
     }
     let (pieces, tail) = match reply {
         Reply::Status { code, body } => {
@@ -443,13 +481,21 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Str
         Reply::Cut { pieces } => (pieces, Tail::Cut),
         Reply::Malformed { pieces } => (pieces, Tail::Malformed),
         Reply::Stall { pieces, stall } => (pieces, Tail::Stall(stall)),
+        Reply::LengthStop { pieces } => (pieces, Tail::Length),
+        Reply::Served { pieces, .. } => (
+            pieces,
+            Tail::Finish {
+                usage: None,
+                done: true,
+            },
+        ),
     };
     // An SSE comment first: real servers send keep-alives like this.
     let mut items: Vec<Result<Bytes, std::io::Error>> = vec![Ok(Bytes::from(": keep-alive\n\n"))];
-    items.extend(pieces.iter().map(|p| Ok(sse(&content_chunk(p)))));
+    items.extend(pieces.iter().map(|p| Ok(sse(&named(content_chunk(p))))));
     let ending: Vec<Result<Bytes, std::io::Error>> = match tail {
         Tail::Finish { usage, done } => {
-            let mut end = vec![Ok(sse(&finish_chunk()))];
+            let mut end = vec![Ok(sse(&named(finish_chunk())))];
             if let Some((prompt, completion)) = usage {
                 end.push(Ok(sse(
                     &json!({"id":"chatcmpl-mock","object":"chat.completion.chunk",
@@ -467,6 +513,11 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Str
         Tail::Cut => vec![Err(std::io::Error::other("mock: connection cut"))],
         Tail::Malformed => vec![Ok(Bytes::from("data: {\"choices\": [{\"delta\": \n\n"))],
         Tail::Stall(_) => vec![],
+        Tail::Length => {
+            let mut finish = finish_chunk();
+            finish["choices"][0]["finish_reason"] = json!("length");
+            vec![Ok(sse(&finish)), Ok(Bytes::from("data: [DONE]\n\n"))]
+        }
     };
     let stall = match tail {
         Tail::Stall(stall) => Some(stall),

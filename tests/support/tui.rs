@@ -183,7 +183,10 @@ pub fn finished_session(feature: &str) -> Session {
             question: None,
         });
         session.apply(&token(i, &format!("Turn {} text from {}.", i + 1, p.name)));
-        session.apply(&SimEvent::TurnEnded { turn: i });
+        session.apply(&SimEvent::TurnEnded {
+            turn: i,
+            finish_reason: Default::default(),
+        });
     }
     session.apply(&SimEvent::Done {
         outcome: Outcome::Completed,

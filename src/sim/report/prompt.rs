@@ -128,6 +128,7 @@ mod tests {
                 complete: true,
                 usage: None,
                 question: None,
+                ..Default::default()
             })
             .collect();
         let full = report_prompt("Dark mode", &turns, None);

@@ -20,6 +20,8 @@ use crate::llm::pricing::estimate_cost;
 use crate::llm::{BackendInfo, Usage};
 use crate::persona::Persona;
 
+#[cfg(test)]
+use super::debate::TurnFinish;
 use super::debate::{DebateConfig, Outcome, SimEvent, Turn};
 use super::report::Report;
 
@@ -158,10 +160,8 @@ impl Session {
                     persona_id: *persona_id,
                     speaker: speaker.clone(),
                     round: *round,
-                    text: String::new(),
-                    complete: false,
-                    usage: None,
                     question: question.clone(),
+                    ..Turn::default()
                 });
                 false
             }
@@ -175,6 +175,7 @@ impl Session {
                 turn,
                 prompt_tokens,
                 completion_tokens,
+                estimated,
             } => {
                 let usage = Usage {
                     prompt_tokens: *prompt_tokens,
@@ -183,14 +184,25 @@ impl Session {
                 self.usage += usage;
                 if let Some(t) = self.turns.get_mut(*turn) {
                     *t.usage.get_or_insert_default() += usage;
+                    t.usage_estimated |= *estimated;
                 }
                 false
             }
-            SimEvent::TurnEnded { turn } => {
+            SimEvent::TurnEnded {
+                turn,
+                finish_reason,
+            } => {
                 if let Some(t) = self.turns.get_mut(*turn) {
                     t.complete = true;
+                    t.finish_reason = Some(finish_reason.clone());
                 }
                 true
+            }
+            SimEvent::Model { model } => {
+                // The server's name for what answered ("no --model against
+                // a server that serves SmolLM2" records SmolLM2).
+                self.backend.model = model.clone();
+                false
             }
             SimEvent::Error { message, .. } => {
                 self.error = Some(message.clone());
@@ -274,10 +286,33 @@ impl Session {
         rows.into_iter().map(|(_, n, c, u)| (n, c, u)).collect()
     }
 
-    /// "1,234 in · 567 out · ≈$0.0012" (the cost only for known models).
+    /// "1,234 in · 567 out · ≈$0.0012" (the cost only for known models);
+    /// "≈1,234 in · ≈567 out" when some counts are estimates.
     pub fn usage_line(&self) -> String {
-        usage_text(&self.backend.kind, &self.backend.model, self.usage)
+        let text = usage_text(&self.backend.kind, &self.backend.model, self.usage);
+        if self.usage_estimated() {
+            mark_estimated(&text)
+        } else {
+            text
+        }
     }
+
+    /// Whether any turn's counts are estimated (the server sent no usage).
+    pub fn usage_estimated(&self) -> bool {
+        self.turns.iter().any(|t| t.usage_estimated)
+    }
+}
+
+/// "12 in · 3 out" as "≈12 in · ≈3 out" (counts that are estimates).
+pub fn mark_estimated(usage_text: &str) -> String {
+    usage_text
+        .split(" · ")
+        .map(|part| match part.chars().next() {
+            Some(c) if c.is_ascii_digit() => format!("≈{part}"),
+            _ => part.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 /// Tokens, and an estimated cost where the model's price is known.
@@ -358,9 +393,14 @@ mod tests {
         assert!(!s.apply(&SimEvent::Usage {
             turn: 0,
             prompt_tokens: 2000,
-            completion_tokens: 1000
+            completion_tokens: 1000,
+            estimated: false,
         }));
-        assert!(s.apply(&SimEvent::TurnEnded { turn: 0 }));
+        assert!(s.apply(&SimEvent::TurnEnded {
+            turn: 0,
+            finish_reason: TurnFinish::Length,
+        }));
+        assert!(s.turns[0].is_cut_off());
         assert_eq!(s.turns[0].text, "Hi");
         assert!(s.turns[0].complete);
         assert_eq!(s.status_label(), "running");

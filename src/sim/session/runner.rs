@@ -38,6 +38,9 @@ struct Recorder<'a> {
 impl Recorder<'_> {
     async fn save(&mut self) {
         let Some(store) = self.store else { return };
+        // The session kept in memory (and exported with `--out`) carries
+        // the same time as its file.
+        self.session.updated_at = super::now();
         let snapshot = self.session.clone();
         let store = store.clone();
         match tokio::task::spawn_blocking(move || store.save(&snapshot)).await {
@@ -197,6 +200,7 @@ pub async fn run_followup(
     let mut transcript = Transcript {
         turns: rec.session.turns.clone(),
         usage: rec.session.usage,
+        model: None,
     };
     let task = tokio::spawn(async move {
         let ask = FollowUp {
@@ -269,7 +273,6 @@ async fn followup_turns(
         let speaker = Speaker {
             turn,
             participants: &names,
-            small_model: context.is_some(),
         };
         if let Err(outcome) = speak(backend, request, speaker, tx, transcript).await {
             return outcome;

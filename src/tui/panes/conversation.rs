@@ -29,8 +29,12 @@ pub enum EntryKind {
         streaming: bool,
         /// Cut short by an error or a cancel.
         cut: bool,
-        /// Tokens the server reported for this turn.
+        /// Ended at its token limit: the text stops short.
+        cut_off: bool,
+        /// Tokens of this turn.
         tokens: Option<Usage>,
+        /// The tokens are an estimate (the server sent no usage).
+        estimated: bool,
     },
     /// A line from the app itself (debate header, cancel note).
     Info,
@@ -68,6 +72,7 @@ impl Entry {
             color,
             cut,
             tokens,
+            estimated,
             ..
         } = &self.kind
         {
@@ -76,8 +81,14 @@ impl Entry {
             let name = truncate(speaker, width as usize);
             let round = format!(" · round {round}");
             let cut_note = if *cut { " (cut off)" } else { "" };
+            let approx = if *estimated { "≈" } else { "" };
             let tokens_note = tokens
-                .map(|t| format!(" · {}↑ {}↓", t.prompt_tokens, t.completion_tokens))
+                .map(|t| {
+                    format!(
+                        " · {approx}{}↑ {approx}{}↓",
+                        t.prompt_tokens, t.completion_tokens
+                    )
+                })
                 .unwrap_or_default();
             let room = (width as usize).saturating_sub(
                 name.width() + round.width() + cut_note.width() + tokens_note.width() + 3,
@@ -143,6 +154,25 @@ impl Entry {
         {
             last.spans
                 .push(Span::styled("▌", Style::new().fg(Color::Gray)));
+        }
+        // A turn that ended at its token limit says so where its text stops.
+        if let EntryKind::Turn {
+            cut_off: true,
+            streaming: false,
+            ..
+        } = self.kind
+        {
+            let mark = crate::sim::debate::CUT_OFF_MARK;
+            match lines.last_mut() {
+                Some(last) if !placeholder && last.width() + mark.width() <= width as usize => {
+                    last.spans
+                        .push(Span::styled(mark, Style::new().fg(Color::Yellow)));
+                }
+                _ => lines.push(Line::from(vec![
+                    Span::raw(indent),
+                    Span::styled(mark.trim_start(), Style::new().fg(Color::Yellow)),
+                ])),
+            }
         }
         lines.push(Line::default());
         lines
@@ -373,7 +403,9 @@ mod tests {
                 color: Color::Cyan,
                 streaming: false,
                 cut: false,
+                cut_off: false,
                 tokens: None,
+                estimated: false,
             },
             text,
         )

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use unicode_width::UnicodeWidthStr;
 
-use crate::sim::session::usage_text;
+use crate::sim::session::{mark_estimated, usage_text};
 use crate::tui::app::{App, Focus, NoticeLevel, Phase, RunState};
 use crate::tui::keymap;
 use crate::tui::theme;
@@ -84,13 +84,22 @@ pub fn render_status(frame: &mut Frame, area: Rect, app: &App) {
         .as_ref()
         .map(|b| (b.kind, b.model.as_str()))
         .unwrap_or(("", ""));
-    let with_cost = format!(" tokens {} ", usage_text(kind, model, app.usage));
+    // "≈" when some counts are estimates (a server that sends no usage).
+    let estimated = app.session.as_ref().is_some_and(|s| s.usage_estimated());
+    let approx = if estimated { "≈" } else { "" };
+    let usage = usage_text(kind, model, app.usage);
+    let usage = if estimated {
+        mark_estimated(&usage)
+    } else {
+        usage
+    };
+    let with_cost = format!(" tokens {usage} ");
     let tokens_long = format!(
-        " tokens {} in · {} out ",
+        " tokens {approx}{} in · {approx}{} out ",
         app.usage.prompt_tokens, app.usage.completion_tokens
     );
     let tokens_short = format!(
-        " {}↑ {}↓ tok ",
+        " {approx}{}↑ {approx}{}↓ tok ",
         app.usage.prompt_tokens, app.usage.completion_tokens
     );
     let full_state = state_text(app, true);
