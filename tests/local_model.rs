@@ -178,6 +178,8 @@ async fn trimmed_prompts_fit_the_context_for_ten_personas_and_five_rounds() {
                 complete: true,
                 usage: None,
                 question: None,
+                finish_reason: None,
+                usage_estimated: false,
             });
         }
     }
