@@ -566,7 +566,8 @@ pub(crate) fn server_message(body: &str) -> String {
 
 /// An HTML error page's title (or first heading, or its text).
 fn html_text(html: &str) -> String {
-    let lower = html.to_lowercase();
+    // ASCII only, so byte offsets in `lower` are offsets in `html`.
+    let lower = html.to_ascii_lowercase();
     for tag in ["title", "h1"] {
         let open = format!("<{tag}");
         let close = format!("</{tag}>");
@@ -697,6 +698,10 @@ mod tests {
         let html =
             "<html><head><title>502 Bad Gateway</title></head>\n<body><h1>Bad</h1></body></html>";
         assert_eq!(server_message(html), "502 Bad Gateway");
+        assert_eq!(
+            server_message("<HTML><BODY>İstanbul <H1>Fehler ß</H1></BODY></HTML>"),
+            "Fehler ß"
+        );
         let traceback = "Traceback (most recent call last):\n  File \"/usr/lib/python3/site-packages/llama_cpp/server/app.py\", line 12, in create\n    raise ValueError(x)\nValueError: Input should be 'text' or 'json_object'\n";
         let m = server_message(traceback);
         assert_eq!(m, "ValueError: Input should be 'text' or 'json_object'");
