@@ -124,15 +124,17 @@ async fn a_server_that_answers_json_schema_with_a_500_gets_json_object_at_once()
     let system = report["messages"][0]["content"].as_str().unwrap();
     assert!(system.contains("JSON schema"), "{system}");
     assert!(system.contains("\"insights\""), "{system}");
+    // And in `response_format`, which llama-cpp-python enforces.
+    assert_eq!(report["response_format"]["schema"]["type"], "object");
 }
 
 #[tokio::test]
 async fn a_server_that_takes_no_format_at_all_gets_plain_text_with_the_schema() {
     let server = MockServer::rejecting_every_format().await;
     let formats = report_and_batch_succeed(&server).await;
-    assert_eq!(&formats[..2], ["json_schema", "json_object"]);
+    assert_eq!(&formats[..3], ["json_schema", "json_object", "json_object"]);
     assert_eq!(count(&formats, "json_schema"), 1, "{formats:?}");
-    assert_eq!(count(&formats, "json_object"), 1, "{formats:?}");
+    assert_eq!(count(&formats, "json_object"), 2, "{formats:?}");
     assert_eq!(count(&formats, "text"), 6, "{formats:?}");
 }
 
@@ -141,7 +143,14 @@ async fn a_server_that_takes_only_json_object_is_asked_the_schema_once() {
     let server = MockServer::json_object_only().await;
     let formats = report_and_batch_succeed(&server).await;
     assert_eq!(count(&formats, "json_schema"), 1, "{formats:?}");
-    assert_eq!(count(&formats, "json_object"), 6, "{formats:?}");
+    // One json_object with the schema key (refused), then six without.
+    assert_eq!(count(&formats, "json_object"), 7, "{formats:?}");
+    let with_key = server
+        .requests()
+        .iter()
+        .filter(|r| r.body["response_format"].get("schema").is_some())
+        .count();
+    assert_eq!(with_key, 1);
 }
 
 #[tokio::test]
@@ -386,5 +395,8 @@ async fn a_schema_request_to_an_unknown_server_is_not_retried_on_a_format_500() 
         .iter()
         .map(|r| format_type(&r.body))
         .collect();
-    assert_eq!(formats, ["json_schema", "json_object", "text"]);
+    assert_eq!(
+        formats,
+        ["json_schema", "json_object", "json_object", "text"]
+    );
 }

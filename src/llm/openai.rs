@@ -144,7 +144,9 @@ fn build_body(
                 strict: Some(true),
             },
         }),
-        (Some(_), Some(StructuredMode::JsonObject)) => Some(ResponseFormat::JsonObject),
+        (Some(_), Some(StructuredMode::JsonObject | StructuredMode::JsonObjectSchema)) => {
+            Some(ResponseFormat::JsonObject)
+        }
         _ => None,
     };
     let mut body = CreateChatCompletionRequest {
@@ -167,6 +169,24 @@ fn build_body(
         {
             body.max_tokens = Some(request.max_tokens);
         }
+    }
+    body
+}
+
+/// The body as sent: the typed request, plus the `schema` key in a
+/// `json_object` response format (which the typed request cannot carry).
+fn request_body(
+    settings: &OpenAiSettings,
+    request: &ChatRequest,
+    mode: Option<StructuredMode>,
+) -> serde_json::Value {
+    let typed = build_body(settings, request, mode);
+    let mut body = serde_json::to_value(typed).expect("a chat request serializes");
+    if let (Some(schema), Some(StructuredMode::JsonObjectSchema)) = (&request.json_schema, mode) {
+        body["response_format"] = serde_json::json!({
+            "type": "json_object",
+            "schema": schema.schema,
+        });
     }
     body
 }
@@ -270,7 +290,7 @@ type Opened = Result<RawStream, (LlmError, Option<(u16, String)>)>;
 
 async fn open(
     client: &Client<OpenAIConfig>,
-    body: CreateChatCompletionRequest,
+    body: serde_json::Value,
     deadline: Instant,
     settings: &OpenAiSettings,
 ) -> Opened {
@@ -298,7 +318,7 @@ async fn connect(c: Connect, settings: &OpenAiSettings) -> Result<RawStream, Llm
     // any token; the first-token budget covers them all.
     let deadline = Instant::now() + settings.first_token_timeout;
     if c.request.json_schema.is_none() {
-        let body = build_body(settings, &c.request, None);
+        let body = request_body(settings, &c.request, None);
         return open(&c.client, body, deadline, settings)
             .await
             .map_err(|(e, _)| e);
@@ -317,7 +337,7 @@ async fn connect(c: Connect, settings: &OpenAiSettings) -> Result<RawStream, Llm
             continue;
         }
         let mode = known.mode;
-        let body = build_body(settings, &c.request, Some(mode));
+        let body = request_body(settings, &c.request, Some(mode));
         let client = if known.confirmed {
             &c.client
         } else {
@@ -757,6 +777,17 @@ mod tests {
         let schema = body(StructuredMode::JsonSchema);
         assert_eq!(schema["response_format"]["type"], "json_schema");
         assert_eq!(schema["messages"][0]["content"], "sys");
+        let with_schema = request_body(&settings, &request, Some(StructuredMode::JsonObjectSchema));
+        assert_eq!(
+            with_schema["response_format"],
+            serde_json::json!({"type": "json_object", "schema": {"type": "object"}})
+        );
+        assert!(
+            with_schema["messages"][0]["content"]
+                .as_str()
+                .unwrap()
+                .contains("JSON schema")
+        );
         let object = body(StructuredMode::JsonObject);
         assert_eq!(object["response_format"]["type"], "json_object");
         assert!(

@@ -4,8 +4,9 @@
 //! `json_object` (and answer a schema with HTTP 500 `Input should be 'text'
 //! or 'json_object'`); some take nothing at all. So a structured request
 //! tries [`StructuredMode::JsonSchema`] first and, when the server rejects
-//! the format, [`StructuredMode::JsonObject`] with the schema written into
-//! the prompt, then [`StructuredMode::Text`] (schema in the prompt; callers
+//! the format, `json_object` with the schema written into the prompt (first
+//! with the schema also in `response_format`, which llama-cpp-python
+//! enforces, then without), then [`StructuredMode::Text`] (schema in the prompt; callers
 //! read the reply leniently with [`super::reply`]). What a server accepts is
 //! remembered per base URL in a [`StructuredMemory`], so later calls start
 //! at the mode that works and the failed ones are not repeated.
@@ -23,6 +24,10 @@ use super::{ChatMessage, JsonSchema, Role};
 pub enum StructuredMode {
     /// `response_format: {"type": "json_schema", …, "strict": true}`.
     JsonSchema,
+    /// `response_format: {"type": "json_object", "schema": …}`, the schema
+    /// also in the prompt: llama-cpp-python enforces that schema with a
+    /// grammar; a server that refuses the extra key moves on to `JsonObject`.
+    JsonObjectSchema,
     /// `response_format: {"type": "json_object"}`, the schema in the prompt.
     JsonObject,
     /// No `response_format`; the schema in the prompt.
@@ -33,7 +38,8 @@ impl StructuredMode {
     /// The mode to try when the server rejects this one.
     pub fn fallback(self) -> Option<StructuredMode> {
         match self {
-            StructuredMode::JsonSchema => Some(StructuredMode::JsonObject),
+            StructuredMode::JsonSchema => Some(StructuredMode::JsonObjectSchema),
+            StructuredMode::JsonObjectSchema => Some(StructuredMode::JsonObject),
             StructuredMode::JsonObject => Some(StructuredMode::Text),
             StructuredMode::Text => None,
         }
@@ -47,6 +53,7 @@ impl StructuredMode {
     pub fn label(self) -> &'static str {
         match self {
             StructuredMode::JsonSchema => "json_schema",
+            StructuredMode::JsonObjectSchema => "json_object with a schema",
             StructuredMode::JsonObject => "json_object",
             StructuredMode::Text => "text",
         }
@@ -213,6 +220,10 @@ mod tests {
     fn modes_degrade_schema_then_object_then_text() {
         assert_eq!(
             StructuredMode::JsonSchema.fallback(),
+            Some(StructuredMode::JsonObjectSchema)
+        );
+        assert_eq!(
+            StructuredMode::JsonObjectSchema.fallback(),
             Some(StructuredMode::JsonObject)
         );
         assert_eq!(
@@ -260,7 +271,7 @@ mod tests {
         assert_eq!(memory.known(url), Known::default());
         assert_eq!(
             memory.reject(url, StructuredMode::JsonSchema, "500"),
-            Some(StructuredMode::JsonObject)
+            Some(StructuredMode::JsonObjectSchema)
         );
         // A second caller that saw the same rejection changes nothing.
         memory.reject(
@@ -268,9 +279,9 @@ mod tests {
             StructuredMode::JsonSchema,
             "500",
         );
-        assert_eq!(memory.known(url).mode, StructuredMode::JsonObject);
+        assert_eq!(memory.known(url).mode, StructuredMode::JsonObjectSchema);
         assert!(!memory.known(url).confirmed);
-        memory.confirm(url, StructuredMode::JsonObject);
+        memory.confirm(url, StructuredMode::JsonObjectSchema);
         assert!(memory.known(url).confirmed);
         assert_eq!(memory.known("http://other/v1"), Known::default());
         assert_eq!(memory.reject(url, StructuredMode::Text, "x"), None);

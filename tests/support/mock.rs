@@ -259,10 +259,17 @@ impl MockServer {
         .await
     }
 
-    /// Takes `json_object` but not a schema: `json_schema` gets HTTP 400
-    /// naming `response_format` (as LM Studio or an older vLLM would).
+    /// Takes `json_object` but not a schema: `json_schema`, and a
+    /// `json_object` that carries a `schema` key, get HTTP 400 naming
+    /// `response_format` (as a strict server would).
     pub async fn json_object_only() -> MockServer {
         MockServer::start(Vec::new(), Duration::ZERO, |body| {
+            if body["response_format"].get("schema").is_some() {
+                return Reply::Status {
+                    code: 400,
+                    body: r#"{"error":{"message":"response_format.schema: Extra inputs are not permitted"}}"#.into(),
+                };
+            }
             match format_type(body).as_str() {
                 "json_schema" => Reply::Status {
                     code: 400,
