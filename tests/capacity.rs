@@ -75,17 +75,14 @@ async fn a_single_slot_server_completes_a_batch_of_five() {
 
 #[tokio::test]
 async fn a_rate_limited_request_is_sent_again_with_fewer_in_flight() {
-    // async-openai retries a 429 three times itself; the fourth reaches us.
+    // The first structured request to a new server goes once, unretried
+    // (a format probe); a 429 there is sent again through async-openai's
+    // retrying client (4 attempts): the fifth 429 reaches the batch.
     let busy = || Reply::Status {
         code: 429,
         body: r#"{"error":{"message":"Rate limit reached","type":"rate_limit_error"}}"#.into(),
     };
-    let server = MockServer::start(
-        vec![busy(), busy(), busy(), busy()],
-        Duration::ZERO,
-        echo_reply,
-    )
-    .await;
+    let server = MockServer::start(vec![busy(); 5], Duration::ZERO, echo_reply).await;
     let (result, events) = batch(backend(&server), 1).await;
 
     assert_eq!(result.accepted.len(), 1, "failed: {:?}", result.failed);
@@ -97,19 +94,20 @@ async fn a_rate_limited_request_is_sent_again_with_fewer_in_flight() {
     assert!(events.iter().any(
         |e| matches!(e, SynthEvent::Slowed { at_a_time: 5, reason } if reason.contains("429"))
     ));
-    assert_eq!(server.requests().len(), 5);
+    assert_eq!(server.requests().len(), 6);
 }
 
 #[tokio::test]
 async fn a_busy_server_is_asked_again_until_it_answers() {
-    // 503 from a server whose queue is full (Ollama), twice past
-    // async-openai's own retries: 10 -> 5 -> 2 at a time.
+    // 503 from a server whose queue is full (Ollama), twice past the format
+    // probe and async-openai's own retries (5 requests each): 10 -> 5 -> 2
+    // at a time.
     let busy = || Reply::Status {
         code: 503,
         body: r#"{"error":"server busy, please try again.  maximum pending requests exceeded"}"#
             .into(),
     };
-    let server = MockServer::start(vec![busy(); 8], Duration::ZERO, echo_reply).await;
+    let server = MockServer::start(vec![busy(); 10], Duration::ZERO, echo_reply).await;
     let (result, _) = batch(backend(&server), 1).await;
     assert_eq!(result.accepted.len(), 1, "failed: {:?}", result.failed);
     assert_eq!(
@@ -195,7 +193,12 @@ async fn overflow_errors_in_each_servers_words_say_the_prompt_is_too_long() {
                 prompt_tokens_estimate,
                 context: said,
             } => {
-                assert!((2_900..3_200).contains(prompt_tokens_estimate), "{error:?}");
+                // Our estimate, or the server's own count where it gives one.
+                assert!(
+                    (2_900..3_200).contains(prompt_tokens_estimate)
+                        || *prompt_tokens_estimate == 3_300,
+                    "{error:?}"
+                );
                 assert_eq!(*said, context, "{body}");
             }
             other => panic!("{body}: {other:?}"),

@@ -295,5 +295,5 @@ async fn the_token_budget_stops_the_headless_debate_with_a_partial_report() {
         .unwrap()
         .to_string();
     let show = run(dir.path(), None, &["sessions", "show", &id]).await;
-    assert!(text(&show.stdout).contains("Partial report: the debate did not finish."));
+    assert!(text(&show.stdout).contains("Partial report: the debate did not finish"));
 }

@@ -7,6 +7,7 @@ pub mod local;
 pub mod openai;
 pub mod pricing;
 pub mod reply;
+pub mod structured;
 
 use std::fmt;
 use std::pin::Pin;
@@ -145,8 +146,14 @@ pub enum LlmError {
     NotConfigured(String),
     #[error("cannot reach {url}: {detail}")]
     Connect { url: String, detail: String },
-    #[error("the server answered HTTP {status}: {message}")]
-    Http { status: u16, message: String },
+    /// An HTTP error: `message` is the server's own words (one line, capped),
+    /// `server` its host:port.
+    #[error("{}", http_line(*.status, .message, .server))]
+    Http {
+        status: u16,
+        message: String,
+        server: String,
+    },
     #[error("no reply from the model within {}s", .0.as_secs())]
     FirstTokenTimeout(Duration),
     #[error("the stream stalled: nothing received for {}s", .0.as_secs())]
@@ -189,6 +196,20 @@ pub const CHARS_PER_TOKEN_ESTIMATE: usize = 3;
 pub fn estimate_tokens(messages: &[ChatMessage]) -> u32 {
     let chars: usize = messages.iter().map(|m| m.content.chars().count()).sum();
     (chars.div_ceil(CHARS_PER_TOKEN_ESTIMATE) + 4 * messages.len()) as u32
+}
+
+/// "the server at 127.0.0.1:8000 answered HTTP 500: Input should be …".
+fn http_line(status: u16, message: &str, server: &str) -> String {
+    let who = if server.is_empty() {
+        "the server".to_string()
+    } else {
+        format!("the server at {server}")
+    };
+    if message.is_empty() {
+        format!("{who} answered HTTP {status}")
+    } else {
+        format!("{who} answered HTTP {status}: {message}")
+    }
 }
 
 pub type ChatStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, LlmError>> + Send>>;

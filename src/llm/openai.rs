@@ -7,12 +7,17 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
-use async_openai::error::OpenAIError;
+use async_openai::error::{ApiError, ApiErrorResponse, OpenAIError};
+use async_openai::middleware::retry::OpenAIRetryLayer;
+use async_openai::middleware::{HttpRequestFactory, ReqwestService};
 use async_openai::types::chat::{
     ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
     ChatCompletionRequestUserMessage, ChatCompletionStreamOptions, CreateChatCompletionRequest,
@@ -20,7 +25,11 @@ use async_openai::types::chat::{
 };
 use futures::StreamExt;
 use serde::Deserialize;
+use tokio::time::Instant;
 
+use super::structured::{
+    StructuredMemory, StructuredMode, is_format_rejection, with_schema_in_prompt,
+};
 use super::{
     BackendInfo, ChatBackend, ChatChunk, ChatRequest, ChatStream, FinishReason, LlmError, Role,
     Usage, error_chain, estimate_tokens,
@@ -58,13 +67,21 @@ impl fmt::Debug for OpenAiSettings {
 }
 
 pub struct OpenAiBackend {
+    /// Retries 429, 5xx and refused connections with backoff (async-openai's
+    /// retry layer, 3 retries).
     client: Client<OpenAIConfig>,
+    /// No retries: for a structured request in a mode the server has not
+    /// confirmed yet, whose rejection (often an HTTP 500) must be answered
+    /// at once, not after three retries.
+    probe_client: Client<OpenAIConfig>,
     settings: OpenAiSettings,
     /// For the context discovery requests.
     http: reqwest::Client,
     /// What the server said its context is (`None` inside: it did not
     /// say); empty until [`ChatBackend::discover_context`] first runs.
     discovered: Arc<tokio::sync::OnceCell<Option<u32>>>,
+    /// What response format this server takes, learnt as the session goes.
+    structured: Arc<StructuredMemory>,
 }
 
 impl OpenAiBackend {
@@ -74,11 +91,19 @@ impl OpenAiBackend {
         // an empty bearer token is what they expect.
         config = config.with_api_key(settings.api_key.clone().unwrap_or_default());
         let http = reqwest_client(settings.first_token_timeout);
+        let discovery_http = http.clone();
+        let retrying = HttpErrors(tower::Layer::layer(
+            &OpenAIRetryLayer::default(),
+            ReqwestService::new(http.clone()),
+        ));
+        let once = HttpErrors(ReqwestService::new(http));
         OpenAiBackend {
-            client: Client::with_config(config).with_http_client(http.clone()),
+            client: Client::with_config(config.clone()).with_http_service(retrying),
+            probe_client: Client::with_config(config).with_http_service(once),
             settings,
-            http,
+            http: discovery_http,
             discovered: Arc::new(tokio::sync::OnceCell::new()),
+            structured: Arc::new(StructuredMemory::new()),
         }
     }
 
@@ -93,54 +118,142 @@ impl OpenAiBackend {
         self.settings.base_url.trim_end_matches('/') == OPENAI_BASE_URL
     }
 
+    /// The request as it would be sent now (in the response format this
+    /// server is known to take).
+    #[cfg(test)]
     fn build_request(&self, request: &ChatRequest) -> CreateChatCompletionRequest {
-        let messages = request
-            .messages
-            .iter()
-            .map(|m| match m.role {
-                Role::System => ChatCompletionRequestMessage::System(
-                    ChatCompletionRequestSystemMessage::from(m.content.as_str()),
-                ),
-                Role::User => ChatCompletionRequestMessage::User(
-                    ChatCompletionRequestUserMessage::from(m.content.as_str()),
-                ),
-                Role::Assistant => {
-                    ChatCompletionRequestMessage::Assistant(m.content.as_str().into())
-                }
-            })
-            .collect();
-        let mut body = CreateChatCompletionRequest {
-            model: self.settings.model.clone(),
-            messages,
-            stream: Some(true),
-            stream_options: Some(ChatCompletionStreamOptions {
-                include_usage: Some(true),
-                include_obfuscation: None,
-            }),
-            temperature: Some(self.settings.temperature),
-            response_format: request
-                .json_schema
-                .as_ref()
-                .map(|s| ResponseFormat::JsonSchema {
-                    json_schema: ResponseFormatJsonSchema {
-                        description: None,
-                        name: s.name.clone(),
-                        schema: s.schema.clone(),
-                        strict: Some(true),
-                    },
-                }),
-            ..Default::default()
-        };
-        // OpenAI deprecated `max_tokens`; most compatible servers only know it.
-        if self.is_openai_itself() {
-            body.max_completion_tokens = Some(request.max_tokens);
-        } else {
-            #[allow(deprecated)]
-            {
-                body.max_tokens = Some(request.max_tokens);
-            }
+        let mode = request
+            .json_schema
+            .as_ref()
+            .map(|_| self.structured.known(&self.settings.base_url).mode);
+        build_body(&self.settings, request, mode)
+    }
+}
+
+fn is_openai_itself(settings: &OpenAiSettings) -> bool {
+    settings.base_url.trim_end_matches('/') == OPENAI_BASE_URL
+}
+
+/// The typed request; `mode` says how a structured reply is asked for.
+fn build_body(
+    settings: &OpenAiSettings,
+    request: &ChatRequest,
+    mode: Option<StructuredMode>,
+) -> CreateChatCompletionRequest {
+    let prompt = match (&request.json_schema, mode) {
+        (Some(schema), Some(mode)) if mode.schema_in_prompt() => {
+            with_schema_in_prompt(&request.messages, schema)
         }
-        body
+        _ => request.messages.clone(),
+    };
+    let messages = prompt
+        .iter()
+        .map(|m| match m.role {
+            Role::System => ChatCompletionRequestMessage::System(
+                ChatCompletionRequestSystemMessage::from(m.content.as_str()),
+            ),
+            Role::User => ChatCompletionRequestMessage::User(
+                ChatCompletionRequestUserMessage::from(m.content.as_str()),
+            ),
+            Role::Assistant => ChatCompletionRequestMessage::Assistant(m.content.as_str().into()),
+        })
+        .collect();
+    let response_format = match (&request.json_schema, mode) {
+        (Some(s), Some(StructuredMode::JsonSchema)) => Some(ResponseFormat::JsonSchema {
+            json_schema: ResponseFormatJsonSchema {
+                description: None,
+                name: s.name.clone(),
+                schema: s.schema.clone(),
+                strict: Some(true),
+            },
+        }),
+        (Some(_), Some(StructuredMode::JsonObject | StructuredMode::JsonObjectSchema)) => {
+            Some(ResponseFormat::JsonObject)
+        }
+        _ => None,
+    };
+    let mut body = CreateChatCompletionRequest {
+        model: settings.model.clone(),
+        messages,
+        stream: Some(true),
+        stream_options: Some(ChatCompletionStreamOptions {
+            include_usage: Some(true),
+            include_obfuscation: None,
+        }),
+        temperature: Some(settings.temperature),
+        response_format,
+        ..Default::default()
+    };
+    // OpenAI deprecated `max_tokens`; most compatible servers only know it.
+    if is_openai_itself(settings) {
+        body.max_completion_tokens = Some(request.max_tokens);
+    } else {
+        #[allow(deprecated)]
+        {
+            body.max_tokens = Some(request.max_tokens);
+        }
+    }
+    body
+}
+
+/// The body as sent: the typed request, plus the `schema` key in a
+/// `json_object` response format (which the typed request cannot carry).
+fn request_body(
+    settings: &OpenAiSettings,
+    request: &ChatRequest,
+    mode: Option<StructuredMode>,
+) -> serde_json::Value {
+    let typed = build_body(settings, request, mode);
+    let mut body = serde_json::to_value(typed).expect("a chat request serializes");
+    if let (Some(schema), Some(StructuredMode::JsonObjectSchema)) = (&request.json_schema, mode) {
+        body["response_format"] = serde_json::json!({
+            "type": "json_object",
+            "schema": schema.schema,
+        });
+    }
+    body
+}
+
+/// The HTTP layer under async-openai: every non-success response becomes an
+/// `ApiError` that keeps the status and the whole body, whatever its shape
+/// (async-openai itself keeps the status only for OpenAI-shaped bodies and
+/// 5xx), so errors can be read and classified here.
+#[derive(Clone)]
+struct HttpErrors<S>(S);
+
+type HttpFuture =
+    Pin<Box<dyn Future<Output = Result<reqwest::Response, OpenAIError>> + Send + 'static>>;
+
+impl<S> tower::Service<HttpRequestFactory> for HttpErrors<S>
+where
+    S: tower::Service<HttpRequestFactory, Response = reqwest::Response, Error = OpenAIError>,
+    S::Future: Send + 'static,
+{
+    type Response = reqwest::Response;
+    type Error = OpenAIError;
+    type Future = HttpFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), OpenAIError>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: HttpRequestFactory) -> HttpFuture {
+        let sent = self.0.call(request);
+        Box::pin(async move {
+            let response = sent.await?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(response);
+            }
+            let body = response.text().await.unwrap_or_default();
+            Err(OpenAIError::ApiError(ApiErrorResponse {
+                status_code: status,
+                api_error: ApiError {
+                    message: body,
+                    ..ApiError::default()
+                },
+            }))
+        })
     }
 }
 
@@ -190,13 +303,13 @@ impl ChatBackend for OpenAiBackend {
             prompt_tokens_estimate: estimate_tokens(&request.messages),
             context: self.known_context(),
         };
-        let body = self.build_request(&request);
-        let client = self.client.clone();
         let settings = self.settings.clone();
-        let state = State::Connecting {
-            client,
-            body: Box::new(body),
-        };
+        let state = State::Connecting(Box::new(Connect {
+            client: self.client.clone(),
+            probe_client: self.probe_client.clone(),
+            memory: self.structured.clone(),
+            request,
+        }));
         let mut got_text = false;
         Box::pin(
             futures::stream::unfold((state, settings), |(state, settings)| async move {
@@ -297,7 +410,12 @@ impl OverflowCheck {
             LlmError::Http { ref message, .. }
             | LlmError::Server(ref message)
             | LlmError::Malformed(ref message) => match overflow_in_message(message) {
-                Some(context) => overflow(context),
+                // The server's own count beats our estimate.
+                Some(context) => LlmError::ContextOverflow {
+                    prompt_tokens_estimate: prompt_tokens_in_message(message)
+                        .unwrap_or(self.prompt_tokens_estimate),
+                    context: context.or(self.context),
+                },
                 None => error,
             },
             // An empty or cut stream is an overflow only right after a
@@ -356,6 +474,16 @@ fn overflow_in_message(message: &str) -> Option<Option<u32>> {
     Some(context)
 }
 
+/// The prompt's size when the server's message states it: llama-cpp-python
+/// ("Requested tokens (4100) exceed…"), OpenAI and vLLM ("your messages
+/// resulted in 4100 tokens"), newer llama.cpp ("request (4100 tokens)").
+fn prompt_tokens_in_message(message: &str) -> Option<u32> {
+    let lower = message.to_lowercase();
+    ["requested tokens", "resulted in", "request ("]
+        .iter()
+        .find_map(|phrase| number_after(&lower, phrase))
+}
+
 /// The first whole number in the few characters after `phrase`.
 fn number_after(text: &str, phrase: &str) -> Option<u32> {
     let start = text.find(phrase)? + phrase.len();
@@ -368,13 +496,119 @@ fn number_after(text: &str, phrase: &str) -> Option<u32> {
     digits.parse().ok().filter(|&n| n > 0)
 }
 
+/// What opening a stream needs.
+struct Connect {
+    client: Client<OpenAIConfig>,
+    probe_client: Client<OpenAIConfig>,
+    memory: Arc<StructuredMemory>,
+    request: ChatRequest,
+}
+
+/// An HTTP error's status and raw body, to classify it.
+fn http_failure(error: &OpenAIError) -> Option<(u16, String)> {
+    match error {
+        OpenAIError::ApiError(e) => Some((e.status_code.as_u16(), e.api_error.message.clone())),
+        _ => None,
+    }
+}
+
+type Opened = Result<RawStream, (LlmError, Option<(u16, String)>)>;
+
+async fn open(
+    client: &Client<OpenAIConfig>,
+    body: serde_json::Value,
+    deadline: Instant,
+    settings: &OpenAiSettings,
+) -> Opened {
+    let chat = client.chat();
+    let connect = chat.create_stream_byot::<_, WireChunk>(body);
+    match tokio::time::timeout_at(deadline, connect).await {
+        Err(_) => Err((
+            LlmError::FirstTokenTimeout(settings.first_token_timeout),
+            None,
+        )),
+        Ok(Err(e)) => {
+            let raw = http_failure(&e);
+            Err((map_error(e, &settings.base_url), raw))
+        }
+        Ok(Ok(inner)) => Ok(inner),
+    }
+}
+
+/// Opens the stream. A structured request starts in the mode this server is
+/// known to take; while that mode is unconfirmed it is sent without retries
+/// (one probe at a time per server), and a rejection of the format moves to
+/// the next mode at once. Any other error surfaces as it is.
+async fn connect(c: Connect, settings: &OpenAiSettings) -> Result<RawStream, LlmError> {
+    // Retries of 429/5xx with backoff happen inside async-openai, before
+    // any token; the first-token budget covers them all.
+    let deadline = Instant::now() + settings.first_token_timeout;
+    if c.request.json_schema.is_none() {
+        let body = request_body(settings, &c.request, None);
+        return open(&c.client, body, deadline, settings)
+            .await
+            .map_err(|(e, _)| e);
+    }
+    let base = settings.base_url.as_str();
+    let mut probing = None;
+    loop {
+        let known = c.memory.known(base);
+        if !known.confirmed && probing.is_none() {
+            let lock = c.memory.probe_lock(base);
+            match tokio::time::timeout_at(deadline, lock.lock_owned()).await {
+                Ok(guard) => probing = Some(guard),
+                Err(_) => return Err(LlmError::FirstTokenTimeout(settings.first_token_timeout)),
+            }
+            // Another request may have learnt something meanwhile.
+            continue;
+        }
+        let mode = known.mode;
+        let body = request_body(settings, &c.request, Some(mode));
+        let client = if known.confirmed {
+            &c.client
+        } else {
+            &c.probe_client
+        };
+        let error = match open(client, body.clone(), deadline, settings).await {
+            Ok(inner) => {
+                c.memory.confirm(base, mode);
+                return Ok(inner);
+            }
+            Err((error, Some((status, raw)))) if is_format_rejection(status, &raw) => {
+                match c.memory.reject(base, mode, &error.to_string()) {
+                    Some(_) => continue,
+                    None => return Err(error),
+                }
+            }
+            Err((error, _)) => error,
+        };
+        let busy = matches!(
+            error,
+            LlmError::Http {
+                status: 429 | 500..=599,
+                ..
+            } | LlmError::Connect { .. }
+        );
+        if known.confirmed || !busy {
+            return Err(error);
+        }
+        // Busy or down, not about the format: what the retrying client
+        // would have done from the start.
+        drop(probing.take());
+        return match open(&c.client, body, deadline, settings).await {
+            Ok(inner) => {
+                c.memory.confirm(base, mode);
+                Ok(inner)
+            }
+            Err((error, _)) => Err(error),
+        };
+    }
+}
+
 type RawStream = async_openai::types::stream::StreamResponse<WireChunk>;
 
 enum State {
-    Connecting {
-        client: Client<OpenAIConfig>,
-        body: Box<CreateChatCompletionRequest>,
-    },
+    Connecting(Box<Connect>),
     Streaming {
         inner: RawStream,
         pending: VecDeque<ChatChunk>,
@@ -392,22 +626,10 @@ async fn step(
 ) -> Option<(Result<ChatChunk, LlmError>, State)> {
     let (mut inner, mut pending, mut got_text, mut finished, mut named_model) = match state {
         State::Done => return None,
-        State::Connecting { client, body } => {
-            // Retries of 429/5xx with backoff happen inside async-openai,
-            // before any token; the first-token budget covers them all.
-            let chat = client.chat();
-            let connect = chat.create_stream_byot::<_, WireChunk>(*body);
-            match tokio::time::timeout(settings.first_token_timeout, connect).await {
-                Err(_) => {
-                    return Some((
-                        Err(LlmError::FirstTokenTimeout(settings.first_token_timeout)),
-                        State::Done,
-                    ));
-                }
-                Ok(Err(e)) => return Some((Err(map_error(e, &settings.base_url)), State::Done)),
-                Ok(Ok(inner)) => (inner, VecDeque::new(), false, false, false),
-            }
-        }
+        State::Connecting(c) => match connect(*c, settings).await {
+            Err(error) => return Some((Err(error), State::Done)),
+            Ok(inner) => (inner, VecDeque::new(), false, false, false),
+        },
         State::Streaming {
             inner,
             pending,
@@ -448,7 +670,8 @@ async fn step(
             Some(Err(e)) => return Some((Err(map_error(e, &settings.base_url)), State::Done)),
             Some(Ok(chunk)) => {
                 if let Some(error) = chunk.error {
-                    return Some((Err(LlmError::Server(error_message(&error))), State::Done));
+                    let message = one_line(&error_message(&error));
+                    return Some((Err(LlmError::Server(message)), State::Done));
                 }
                 if let Some(model) = chunk.model.filter(|m| !m.is_empty())
                     && !named_model
@@ -515,27 +738,154 @@ struct WireUsage {
     completion_tokens: u32,
 }
 
-/// Finds a human message in an error body of any common shape.
+/// Longest server message shown, in characters.
+const MAX_MESSAGE: usize = 200;
+
+/// Finds a human message in an error body of any common shape: OpenAI's
+/// `error.message`, `message`, `error` as a string, FastAPI's `detail` (a
+/// string, or pydantic's list of `{loc, msg}`), `msg`, `title`.
 fn error_message(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    if let Value::String(s) = value {
+        return s.clone();
+    }
+    if let Some(Value::Array(items)) = value.get("detail") {
+        let first = items.first().map(|d| {
+            let msg = d
+                .get("msg")
+                .or_else(|| d.get("message"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| d.to_string());
+            let loc: Vec<String> = d
+                .get("loc")
+                .and_then(Value::as_array)
+                .map(|l| {
+                    l.iter()
+                        .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if loc.is_empty() {
+                msg
+            } else {
+                format!("{msg} ({})", loc.join("."))
+            }
+        });
+        if let Some(first) = first {
+            return match items.len() {
+                1 => first,
+                n => format!("{first} (and {} more)", n - 1),
+            };
+        }
+    }
     let candidates = [
         value.pointer("/error/message"),
+        value.pointer("/error/msg"),
         value.pointer("/message"),
         value.get("error").filter(|e| e.is_string()),
         value.get("detail"),
+        value.get("msg"),
+        value.pointer("/errors/0/message"),
+        value.get("title"),
     ];
     candidates
         .into_iter()
         .flatten()
         .find_map(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| snippet(&value.to_string()))
+        .filter(|m| !m.trim().is_empty())
+        .unwrap_or_else(|| value.to_string())
+}
+
+/// The server's message from an error body of any kind (JSON, an HTML
+/// error page, a Python traceback, plain text), as one line of at most
+/// `MAX_MESSAGE` characters.
+pub(crate) fn server_message(body: &str) -> String {
+    let body = body.trim();
+    let text = match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(value) => error_message(&value),
+        Err(_) if body.starts_with('<') => html_text(body),
+        Err(_) => plain_message(body),
+    };
+    one_line(&text)
+}
+
+/// An HTML error page's title (or first heading, or its text).
+fn html_text(html: &str) -> String {
+    // ASCII only, so byte offsets in `lower` are offsets in `html`.
+    let lower = html.to_ascii_lowercase();
+    for tag in ["title", "h1"] {
+        let open = format!("<{tag}");
+        let close = format!("</{tag}>");
+        if let Some(start) = lower.find(&open)
+            && let Some(gt) = lower[start..].find('>')
+            && let Some(end) = lower[start..].find(&close)
+            && gt < end
+        {
+            let inner = strip_tags(&html[start + gt + 1..start + end]);
+            if !inner.trim().is_empty() {
+                return inner;
+            }
+        }
+    }
+    strip_tags(html)
+}
+
+fn strip_tags(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A plain-text body: for a Python traceback, its last line (the
+/// exception and its message), never the file paths above it.
+fn plain_message(text: &str) -> String {
+    if text.contains("Traceback (most recent call last)") {
+        let last = text
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with("File \"") && !l.starts_with('^'));
+        if let Some(last) = last {
+            return last.to_string();
+        }
+    }
+    text.to_string()
+}
+
+/// Whitespace and line breaks collapsed to single spaces, capped.
+fn one_line(text: &str) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(MAX_MESSAGE) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
+    }
 }
 
 fn snippet(text: &str) -> String {
-    const MAX: usize = 200;
-    let text = text.trim();
-    match text.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_string(),
+    one_line(text)
+}
+
+/// The server's host and port ("127.0.0.1:8000", "api.openai.com").
+pub(crate) fn server_label(base_url: &str) -> String {
+    match reqwest::Url::parse(base_url) {
+        Ok(url) => match (url.host_str(), url.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_string(),
+            _ => base_url.to_string(),
+        },
+        Err(_) => base_url.to_string(),
     }
 }
 
@@ -543,24 +893,25 @@ fn map_error(error: OpenAIError, base_url: &str) -> LlmError {
     match error {
         OpenAIError::ApiError(e) => LlmError::Http {
             status: e.status_code.as_u16(),
-            message: e.api_error.message,
+            message: server_message(&e.api_error.message),
+            server: server_label(base_url),
         },
         OpenAIError::Reqwest(e) if e.is_connect() => LlmError::Connect {
             url: base_url.to_string(),
             detail: error_chain(&e),
         },
         OpenAIError::Reqwest(e) => LlmError::StreamBroken(error_chain(&e)),
-        OpenAIError::StreamError(e) => LlmError::StreamBroken(e.to_string()),
+        OpenAIError::StreamError(e) => LlmError::StreamBroken(one_line(&e.to_string())),
         // A body we could not parse: an error page, or a bad SSE chunk.
         OpenAIError::JSONDeserialize(_, content) => {
             match serde_json::from_str::<serde_json::Value>(&content) {
                 Ok(value) if value.get("error").is_some() => {
-                    LlmError::Server(error_message(&value))
+                    LlmError::Server(one_line(&error_message(&value)))
                 }
                 _ => LlmError::Malformed(snippet(&content)),
             }
         }
-        other => LlmError::StreamBroken(other.to_string()),
+        other => LlmError::StreamBroken(one_line(&other.to_string())),
     }
 }
 
@@ -576,6 +927,110 @@ mod tests {
         assert_eq!(error_message(&v), "model not found");
         let v = serde_json::json!({"detail": "bad"});
         assert_eq!(error_message(&v), "bad");
+        let v = serde_json::json!({"object": "error", "message": "vLLM says no", "code": 400});
+        assert_eq!(error_message(&v), "vLLM says no");
+    }
+
+    #[test]
+    fn server_messages_are_one_readable_line() {
+        let pydantic = r#"{"detail":[{"type":"literal_error","loc":["body","response_format","type"],
+            "msg":"Input should be 'text' or 'json_object'","input":"json_schema"}]}"#;
+        assert_eq!(
+            server_message(pydantic),
+            "Input should be 'text' or 'json_object' (body.response_format.type)"
+        );
+        let two = r#"{"detail":[{"msg":"a"},{"msg":"b"}]}"#;
+        assert_eq!(server_message(two), "a (and 1 more)");
+        let html =
+            "<html><head><title>502 Bad Gateway</title></head>\n<body><h1>Bad</h1></body></html>";
+        assert_eq!(server_message(html), "502 Bad Gateway");
+        assert_eq!(
+            server_message("<HTML><BODY>İstanbul <H1>Fehler ß</H1></BODY></HTML>"),
+            "Fehler ß"
+        );
+        let traceback = "Traceback (most recent call last):\n  File \"/usr/lib/python3/site-packages/llama_cpp/server/app.py\", line 12, in create\n    raise ValueError(x)\nValueError: Input should be 'text' or 'json_object'\n";
+        let m = server_message(traceback);
+        assert_eq!(m, "ValueError: Input should be 'text' or 'json_object'");
+        assert!(!m.contains("/usr/lib"));
+        assert_eq!(
+            server_message("  Internal\nServer   Error \n"),
+            "Internal Server Error"
+        );
+        let long = "x".repeat(1000);
+        assert_eq!(server_message(&long).chars().count(), MAX_MESSAGE + 1);
+        assert_eq!(server_message(""), "");
+    }
+
+    #[test]
+    fn the_server_is_named_by_host_and_port() {
+        assert_eq!(server_label("http://127.0.0.1:8000/v1"), "127.0.0.1:8000");
+        assert_eq!(server_label(OPENAI_BASE_URL), "api.openai.com");
+        assert_eq!(server_label("not a url"), "not a url");
+        let e = LlmError::Http {
+            status: 500,
+            message: "Input should be 'text' or 'json_object'".into(),
+            server: "127.0.0.1:8000".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "the server at 127.0.0.1:8000 answered HTTP 500: Input should be 'text' or 'json_object'"
+        );
+    }
+
+    #[test]
+    fn the_schema_moves_into_the_prompt_when_the_server_does_not_take_it() {
+        let settings = OpenAiSettings {
+            api_key: None,
+            base_url: "http://127.0.0.1:8000/v1".into(),
+            model: DEFAULT_MODEL.into(),
+            temperature: 0.8,
+            first_token_timeout: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(30),
+            context_tokens: None,
+        };
+        let mut request = ChatRequest::new(
+            vec![
+                super::super::ChatMessage::system("sys"),
+                super::super::ChatMessage::user("hi"),
+            ],
+            10,
+        );
+        request.json_schema = Some(super::super::JsonSchema {
+            name: "persona".into(),
+            schema: serde_json::json!({"type": "object"}),
+        });
+        let body =
+            |mode| serde_json::to_value(build_body(&settings, &request, Some(mode))).unwrap();
+        let schema = body(StructuredMode::JsonSchema);
+        assert_eq!(schema["response_format"]["type"], "json_schema");
+        assert_eq!(schema["messages"][0]["content"], "sys");
+        let with_schema = request_body(&settings, &request, Some(StructuredMode::JsonObjectSchema));
+        assert_eq!(
+            with_schema["response_format"],
+            serde_json::json!({"type": "json_object", "schema": {"type": "object"}})
+        );
+        assert!(
+            with_schema["messages"][0]["content"]
+                .as_str()
+                .unwrap()
+                .contains("JSON schema")
+        );
+        let object = body(StructuredMode::JsonObject);
+        assert_eq!(object["response_format"]["type"], "json_object");
+        assert!(
+            object["messages"][0]["content"]
+                .as_str()
+                .unwrap()
+                .contains("JSON schema")
+        );
+        let text = body(StructuredMode::Text);
+        assert!(text.get("response_format").is_none());
+        assert!(
+            text["messages"][0]["content"]
+                .as_str()
+                .unwrap()
+                .contains("persona")
+        );
     }
 
     #[test]
@@ -635,6 +1090,7 @@ mod tests {
             LlmError::Http {
                 status: 400,
                 message: "the request exceeds the available context size".into(),
+                server: "127.0.0.1:8080".into(),
             },
             false,
         );

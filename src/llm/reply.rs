@@ -70,6 +70,53 @@ pub fn find_json_object(text: &str) -> Option<Value> {
     None
 }
 
+/// A JSON object cut off before its end (a reply that hit the token
+/// limit), read up to its last complete value with the open brackets
+/// closed; `None` if nothing before the cut parses. A complete object is
+/// returned as it is.
+pub fn close_truncated_json(text: &str) -> Option<Value> {
+    let start = text.find('{')?;
+    let s = &text[start..];
+    let mut stack: Vec<u8> = Vec::new();
+    let mut in_string = false;
+    let mut escaped = false;
+    // Places a value has just ended, with the brackets open there.
+    let mut cuts: Vec<(usize, Vec<u8>)> = Vec::new();
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' => stack.push(b'}'),
+            b'[' => stack.push(b']'),
+            b'}' | b']' => {
+                stack.pop();
+                if stack.is_empty() {
+                    return serde_json::from_str(&s[..=i]).ok();
+                }
+                cuts.push((i + 1, stack.clone()));
+            }
+            b',' => cuts.push((i, stack.clone())),
+            _ => {}
+        }
+    }
+    cuts.iter().rev().take(64).find_map(|(end, open)| {
+        let mut candidate = s[..*end].to_string();
+        candidate.extend(open.iter().rev().map(|&c| c as char));
+        match serde_json::from_str(&candidate) {
+            Ok(value @ Value::Object(_)) => Some(value),
+            _ => None,
+        }
+    })
+}
+
 /// The string under the first of `keys` that holds one, trimmed; `None` if
 /// it is blank.
 pub fn string_at(value: &Value, keys: &[&str]) -> Option<String> {
@@ -138,6 +185,16 @@ mod tests {
         assert_eq!(v, json!({"a": "}{", "b": {"c": 1}}));
         assert_eq!(find_json_object("[1, 2] and {broken"), None);
         assert_eq!(find_json_object("no json"), None);
+    }
+
+    #[test]
+    fn a_cut_object_is_closed_after_its_last_complete_value() {
+        let v =
+            close_truncated_json(r#"ok {"a": "x, y", "b": [1, {"c": 2}, {"d": "unfini"#).unwrap();
+        assert_eq!(v, json!({"a": "x, y", "b": [1, {"c": 2}]}));
+        assert_eq!(close_truncated_json(r#"{"a": "no"#), None);
+        assert_eq!(close_truncated_json(r#"{"a": 1}"#), Some(json!({"a": 1})));
+        assert_eq!(close_truncated_json("nothing"), None);
     }
 
     #[test]

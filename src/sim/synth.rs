@@ -20,8 +20,8 @@ use tokio::sync::mpsc;
 
 use crate::llm::reply::{as_u32, find_json_object, string_at, strings_at, strip_think};
 use crate::llm::{
-    BackendInfo, ChatBackend, ChatChunk, ChatMessage, ChatRequest, ChatStream, JsonSchema,
-    LlmError, Purpose, Role,
+    BackendInfo, ChatBackend, ChatChunk, ChatMessage, ChatRequest, ChatStream, FinishReason,
+    JsonSchema, LlmError, Purpose, Role,
 };
 use crate::persona::Persona;
 use crate::persona::rules::{field_problems, next_free_id, parse_proficiency};
@@ -248,12 +248,18 @@ async fn generate(
         let mut request = ChatRequest::new(messages.clone(), MAX_TOKENS);
         request.json_schema = Some(persona_schema());
         request.purpose = Purpose::Synthesis;
-        let reply = match complete(backend, request).await {
+        // The backend degrades the format when the server does not take
+        // the schema (`llm::structured`); the reply is read leniently.
+        let (reply, cut) = match complete(backend, request).await {
             Ok(reply) => reply,
             // The server failed: feeding that back to the model is no help.
             Err(e) => return Err(e),
         };
         let problem = match parse_persona(&reply) {
+            Err(e) if cut => format!(
+                "That reply was cut off at the length limit before it was finished ({e}). \
+Keep every field short."
+            ),
             Err(e) => format!("That was not a valid persona: {e}."),
             Ok(mut persona) => {
                 let mut taken = taken.lock().expect("panel lock");
@@ -286,18 +292,23 @@ async fn generate(
     Err(format!("gave up after {MAX_ATTEMPTS} tries: {last_error}"))
 }
 
-/// The whole reply of one call.
-async fn complete(backend: &dyn ChatBackend, request: ChatRequest) -> Result<String, String> {
+/// The whole reply of one call, and whether it was cut by the token limit.
+async fn complete(
+    backend: &dyn ChatBackend,
+    request: ChatRequest,
+) -> Result<(String, bool), String> {
     let mut stream = backend.stream(request);
     let mut text = String::new();
+    let mut cut = false;
     while let Some(chunk) = stream.next().await {
         match chunk {
             Ok(ChatChunk::Text(t)) => text.push_str(&t),
-            Ok(ChatChunk::Usage(_) | ChatChunk::Finish(_) | ChatChunk::Model(_)) => {}
+            Ok(ChatChunk::Finish(reason)) => cut = reason == FinishReason::Length,
+            Ok(ChatChunk::Usage(_) | ChatChunk::Model(_)) => {}
             Err(e) => return Err(e.to_string()),
         }
     }
-    Ok(text)
+    Ok((text, cut))
 }
 
 /// One persona from a brief, for review before it is saved.
@@ -636,6 +647,7 @@ mod tests {
         let http = |status| LlmError::Http {
             status,
             message: "x".into(),
+            server: "127.0.0.1:8080".into(),
         };
         assert!(busy_reason(&http(429), false).is_some());
         assert!(busy_reason(&http(503), false).is_some());

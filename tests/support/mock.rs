@@ -50,6 +50,13 @@ pub enum Reply {
     /// the model that answered (every other reply names the model asked
     /// for, as OpenAI does).
     Served { model: String, pieces: Vec<String> },
+    /// Exactly this response: status, content type and body (e.g. an SSE
+    /// body written by hand, or an HTML error page).
+    Raw {
+        status: u16,
+        content_type: String,
+        body: String,
+    },
 }
 
 impl Reply {
@@ -79,6 +86,39 @@ impl Reply {
             other => other,
         }
     }
+    /// Streams `text` and ends with this `finish_reason` ("length": cut by
+    /// the token limit), usage and `[DONE]`.
+    pub fn finished(text: &str, reason: &str) -> Reply {
+        let mut body = String::new();
+        for piece in split_words(text) {
+            body.push_str(&format!("data: {}\n\n", content_chunk(&piece)));
+        }
+        let finish = json!({"id":"chatcmpl-mock","object":"chat.completion.chunk","created":1,
+            "model":"mock","choices":[{"index":0,"delta":{},"finish_reason":reason}],
+            "usage":{"prompt_tokens":42,"completion_tokens":19,"total_tokens":61}});
+        body.push_str(&format!("data: {finish}\n\ndata: [DONE]\n\n"));
+        Reply::Raw {
+            status: 200,
+            content_type: "text/event-stream".into(),
+            body,
+        }
+    }
+
+    /// What llama-cpp-python answers a `json_schema` response format.
+    pub fn pydantic_500() -> Reply {
+        Reply::Status {
+            code: 500,
+            body: r#"{"detail":[{"type":"literal_error","loc":["body","response_format","type"],"msg":"Input should be 'text' or 'json_object'","input":"json_schema"}]}"#.into(),
+        }
+    }
+}
+
+/// The `response_format` type a request asked for ("text" when none).
+pub fn format_type(body: &Value) -> String {
+    body["response_format"]["type"]
+        .as_str()
+        .unwrap_or("text")
+        .to_string()
 }
 
 /// Splits text into word-sized streaming pieces ("Hello", " world").
@@ -314,6 +354,55 @@ impl MockServer {
     }
 
     // --- end capacity ---
+    /// Like llama-cpp-python: a `json_schema` response format gets HTTP 500
+    /// `Input should be 'text' or 'json_object'`; `json_object` and plain
+    /// requests are answered as [`echo_reply`] does.
+    pub async fn rejecting_json_schema() -> MockServer {
+        MockServer::start(Vec::new(), Duration::ZERO, |body| {
+            match format_type(body).as_str() {
+                "json_schema" => Reply::pydantic_500(),
+                _ => echo_reply(body),
+            }
+        })
+        .await
+    }
+
+    /// Takes no response format at all: `json_schema` and `json_object`
+    /// both get the HTTP 500; plain requests are answered.
+    pub async fn rejecting_every_format() -> MockServer {
+        MockServer::start(Vec::new(), Duration::ZERO, |body| {
+            match format_type(body).as_str() {
+                "text" => echo_reply(body),
+                _ => Reply::Status {
+                    code: 500,
+                    body: r#"{"detail":[{"loc":["body","response_format"],"msg":"Input should be 'text'"}]}"#.into(),
+                },
+            }
+        })
+        .await
+    }
+
+    /// Takes `json_object` but not a schema: `json_schema`, and a
+    /// `json_object` that carries a `schema` key, get HTTP 400 naming
+    /// `response_format` (as a strict server would).
+    pub async fn json_object_only() -> MockServer {
+        MockServer::start(Vec::new(), Duration::ZERO, |body| {
+            if body["response_format"].get("schema").is_some() {
+                return Reply::Status {
+                    code: 400,
+                    body: r#"{"error":{"message":"response_format.schema: Extra inputs are not permitted"}}"#.into(),
+                };
+            }
+            match format_type(body).as_str() {
+                "json_schema" => Reply::Status {
+                    code: 400,
+                    body: r#"{"error":{"message":"'response_format.type' must be 'json_object' or 'text'","type":"invalid_request_error"}}"#.into(),
+                },
+                _ => echo_reply(body),
+            }
+        })
+        .await
+    }
 }
 
 /// "As <name>, I think request <n> is ..." using the name in the system prompt;
@@ -461,6 +550,18 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Str
         Length,
     }
     let (pieces, tail) = match reply {
+        Reply::Raw {
+            status,
+            content_type,
+            body,
+        } => {
+            return (
+                StatusCode::from_u16(status).unwrap(),
+                [("content-type", content_type)],
+                body,
+            )
+                .into_response();
+        }
         Reply::Status { code, body } => {
             return (
                 StatusCode::from_u16(code).unwrap(),

@@ -4,12 +4,14 @@
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::llm::{ChatBackend, ChatChunk, ChatMessage, ChatRequest, LlmError, Purpose, Usage};
+use crate::llm::{
+    ChatBackend, ChatChunk, ChatMessage, ChatRequest, FinishReason, LlmError, Purpose, Usage,
+};
 use crate::sim::debate::{SimEvent, Turn};
 use crate::sim::prompts::CHARS_PER_TOKEN;
 
 use super::Report;
-use super::parse::parse_report;
+use super::parse::{parse_cut_report, parse_report};
 use super::prompt::{REPORT_SYSTEM, report_prompt, report_schema};
 
 /// Reply cap for a report from a hosted model.
@@ -41,31 +43,23 @@ pub async fn generate_report(
         ChatMessage::user(report_prompt(feature, turns, budget)),
     ];
     let began = std::time::Instant::now();
+    // The backend degrades the format when the server does not take the
+    // schema (`llm::structured`); the reply is read leniently either way.
     let mut request = ChatRequest::new(messages, max_tokens);
     request.json_schema = Some(report_schema());
     request.purpose = Purpose::Report;
-    let mut notes = Vec::new();
-    let (text, usage) = match stream_text(backend, request.clone(), tx).await {
-        // Servers that do not know `json_schema` reject the request before
-        // any token: ask again without it; the prompt already asks for JSON.
-        Err((LlmError::Http { status, message }, false)) if (400..500).contains(&status) => {
-            tracing::info!(target: "llm", status, %message, "json_schema rejected; retrying without it");
-            notes.push(format!(
-                "The server rejected the JSON schema (HTTP {status}); the report was asked for as plain JSON."
-            ));
-            request.json_schema = None;
-            match stream_text(backend, request, tx).await {
-                Ok(ok) => ok,
-                Err((error, _)) => return report_failed(tx, error, began).await,
-            }
-        }
-        Err((error, _)) => return report_failed(tx, error, began).await,
-        Ok(ok) => ok,
+    let reply = match stream_text(backend, request, tx).await {
+        Ok(reply) => reply,
+        Err(error) => return report_failed(tx, error, began).await,
     };
-    tracing::info!(target: "llm", latency_ms = began.elapsed().as_millis() as u64, chars = text.len(), "report finished");
-    let mut report = parse_report(&text, turns.len());
-    report.notes.splice(0..0, notes);
-    report.usage = usage;
+    let cut = reply.finish == Some(FinishReason::Length);
+    tracing::info!(target: "llm", latency_ms = began.elapsed().as_millis() as u64, chars = reply.text.len(), cut, "report finished");
+    let mut report = if cut {
+        parse_cut_report(&reply.text, turns.len())
+    } else {
+        parse_report(&reply.text, turns.len())
+    };
+    report.usage = reply.usage;
     let _ = tx
         .send(SimEvent::ReportReady {
             report: Box::new(report.clone()),
@@ -88,23 +82,32 @@ async fn report_failed(
     None
 }
 
-/// The whole reply and its usage; on error, whether any text had arrived.
+/// The whole reply, its usage and why it ended.
+struct StreamedReply {
+    text: String,
+    usage: Option<Usage>,
+    finish: Option<FinishReason>,
+}
+
 async fn stream_text(
     backend: &dyn ChatBackend,
     request: ChatRequest,
     tx: &mpsc::Sender<SimEvent>,
-) -> Result<(String, Option<Usage>), (LlmError, bool)> {
+) -> Result<StreamedReply, LlmError> {
     let mut stream = backend.stream(request);
-    let mut text = String::new();
-    let mut usage: Option<Usage> = None;
+    let mut reply = StreamedReply {
+        text: String::new(),
+        usage: None,
+        finish: None,
+    };
     while let Some(item) = stream.next().await {
         match item {
             Ok(ChatChunk::Text(piece)) => {
-                text.push_str(&piece);
+                reply.text.push_str(&piece);
                 let _ = tx.send(SimEvent::ReportToken { text: piece }).await;
             }
             Ok(ChatChunk::Usage(u)) => {
-                *usage.get_or_insert_default() += u;
+                *reply.usage.get_or_insert_default() += u;
                 let _ = tx
                     .send(SimEvent::ReportUsage {
                         prompt_tokens: u.prompt_tokens,
@@ -112,9 +115,10 @@ async fn stream_text(
                     })
                     .await;
             }
-            Ok(ChatChunk::Finish(_) | ChatChunk::Model(_)) => {}
-            Err(e) => return Err((e, !text.is_empty())),
+            Ok(ChatChunk::Finish(reason)) => reply.finish = Some(reason),
+            Ok(ChatChunk::Model(_)) => {}
+            Err(e) => return Err(e),
         }
     }
-    Ok((text, usage))
+    Ok(reply)
 }

@@ -9,7 +9,7 @@ pub fn report_markdown(report: &Report) -> String {
     let mut md = String::new();
     let missing = "*(not given)*";
     if report.partial {
-        md.push_str("> Partial report: the debate did not finish.\n\n");
+        md.push_str("> Partial report: the debate did not finish, or the reply was cut (see the notes).\n\n");
     }
     for note in &report.notes {
         let _ = writeln!(md, "> Note: {note}");

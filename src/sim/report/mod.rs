@@ -6,7 +6,12 @@
 //! `generate.rs`), and its reply is read leniently (`parse.rs`, on top of
 //! [`crate::llm::reply`]): each field is taken only if the model gave it. A
 //! missing field stays missing; nothing is filled in. A reply with no JSON
-//! at all becomes a plain-text report with a notice. `markdown.rs` renders
+//! at all, or JSON that holds no summary and no findings, becomes a
+//! plain-text report with a notice; a reply cut by the token limit is a
+//! partial plain-text report that keeps the raw reply and whatever part of
+//! the JSON was finished (`parse_cut_report`). The format itself degrades
+//! where a server does not take the schema ([`crate::llm::structured`]).
+//! `markdown.rs` renders
 //! it for exports and holds the evidence lines the faces share.
 
 mod generate;
@@ -20,7 +25,7 @@ use crate::llm::Usage;
 
 pub use generate::generate_report;
 pub use markdown::{evidence, report_markdown, turn_list};
-pub use parse::parse_report;
+pub use parse::{parse_cut_report, parse_report};
 pub use prompt::{report_prompt, report_schema};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,7 +116,9 @@ pub struct Report {
     /// What was missing or wrong in the model's reply, for the reader.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
-    /// True when the debate did not finish (cancel, error, budget).
+    /// True when the debate did not finish (cancel, error, budget), or
+    /// when the report itself was cut by the token limit (then `text` holds
+    /// the model's raw reply and a note says it ran out of room).
     #[serde(default)]
     pub partial: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]

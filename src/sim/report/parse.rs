@@ -3,7 +3,8 @@
 use serde_json::Value;
 
 use crate::llm::reply::{
-    array_at, as_u32, find_json_object, string_at, strings_at, strip_fences, strip_think,
+    array_at, as_u32, close_truncated_json, find_json_object, string_at, strings_at, strip_fences,
+    strip_think,
 };
 
 use super::{Insight, PersonaVerdict, Point, Report, ReportFormat, Stance};
@@ -26,12 +27,100 @@ pub fn parse_report(reply: &str, turn_count: usize) -> Report {
             ..Report::default()
         };
     };
-    let mut notes = Vec::new();
+    let mut report = read_report(&value, turn_count);
+    if !has_findings(&report) {
+        // An empty object (or one with none of the fields) is no report:
+        // never show it as a complete one that "listed no concerns".
+        return Report {
+            format: ReportFormat::PlainText,
+            text: Some(strip_fences(&cleaned).trim().to_string()),
+            notes: vec![
+                "The model's JSON held no summary and no findings, so its reply is shown as written."
+                    .into(),
+            ],
+            ..Report::default()
+        };
+    }
+    let mut missing = Vec::new();
+    if report.summary.is_none() {
+        missing.push("The model gave no summary.".to_string());
+    }
+    for (section, empty) in [
+        ("personas' stances", report.personas.is_empty()),
+        ("concerns", report.concerns.is_empty()),
+        ("requests", report.requests.is_empty()),
+        ("insights", report.insights.is_empty()),
+    ] {
+        if empty {
+            missing.push(format!("The model listed no {section}."));
+        }
+    }
+    report.notes.splice(0..0, missing);
+    report
+}
+
+/// Reads a report whose reply was cut by the token limit: it is partial,
+/// keeps the model's raw text (and is shown as that text), says that the
+/// model ran out of room, and keeps whatever part of the JSON was finished
+/// (an unfinished object is closed after its last complete value). Nothing
+/// is said about sections that may simply have come after the cut.
+pub fn parse_cut_report(reply: &str, turn_count: usize) -> Report {
+    let cleaned = strip_think(reply);
+    // The outer object first: a balanced inner one (a finished persona) is
+    // not the report.
+    let value = close_truncated_json(&cleaned).or_else(|| find_json_object(&cleaned));
+    let mut report = value
+        .map(|v| read_report(&v, turn_count))
+        .unwrap_or_default();
+    let mut notes = vec![
+        "The model ran out of room (it reached its token limit) before it finished the report, \
+so its reply is shown as written."
+            .to_string(),
+    ];
+    let mut found = Vec::new();
+    if report.summary.is_some() {
+        found.push("the summary".to_string());
+    }
+    for (what, n) in [
+        ("persona stance(s)", report.personas.len()),
+        ("concern(s)", report.concerns.len()),
+        ("request(s)", report.requests.len()),
+        ("insight(s)", report.insights.len()),
+    ] {
+        if n > 0 {
+            found.push(format!("{n} {what}"));
+        }
+    }
+    if !found.is_empty() {
+        notes.push(format!(
+            "What it finished was read ({}); anything after the cut is missing.",
+            found.join(", ")
+        ));
+    }
+    notes.append(&mut report.notes);
+    report.notes = notes;
+    report.format = ReportFormat::PlainText;
+    report.text = Some(reply.trim().to_string());
+    report.partial = true;
+    report
+}
+
+/// Whether the report says anything at all.
+fn has_findings(report: &Report) -> bool {
+    report.summary.is_some()
+        || !report.personas.is_empty()
+        || !report.concerns.is_empty()
+        || !report.requests.is_empty()
+        || !report.insights.is_empty()
+}
+
+/// The fields of a report object, each only if the model gave it; notes
+/// for scores and turns that were wrong (not for what is missing).
+fn read_report(value: &Value, turn_count: usize) -> Report {
+    let value = value.clone();
+    let mut notes: Vec<String> = Vec::new();
     let mut bad_turns = Vec::new();
     let summary = string_at(&value, &["summary", "overview"]);
-    if summary.is_none() {
-        notes.push("The model gave no summary.".into());
-    }
     let personas: Vec<PersonaVerdict> = array_at(&value, &["personas", "stances", "per_persona"])
         .iter()
         .map(|p| PersonaVerdict {
@@ -82,16 +171,6 @@ pub fn parse_report(reply: &str, turn_count: usize) -> Report {
         .collect();
     // Priority 1 first; unranked ones keep the model's order after them.
     insights.sort_by_key(|i| i.priority.unwrap_or(u32::MAX));
-    for (section, empty) in [
-        ("personas' stances", personas.is_empty()),
-        ("concerns", concerns.is_empty()),
-        ("requests", requests.is_empty()),
-        ("insights", insights.is_empty()),
-    ] {
-        if empty {
-            notes.push(format!("The model listed no {section}."));
-        }
-    }
     let missing_scores = personas.iter().filter(|p| p.interest.is_none()).count();
     if missing_scores > 0 {
         notes.push(format!(
@@ -213,6 +292,49 @@ mod tests {
         assert!(notes.contains("no requests"), "{notes}");
         assert!(notes.contains("T9"), "{notes}");
         assert!(notes.contains("1 persona(s) without"), "{notes}");
+    }
+
+    #[test]
+    fn an_empty_object_is_no_complete_report() {
+        let r = parse_report("Here: {}", 2);
+        assert_eq!(r.format, ReportFormat::PlainText);
+        assert_eq!(r.text.as_deref(), Some("Here: {}"));
+        assert!(
+            r.notes[0].contains("no summary and no findings"),
+            "{:?}",
+            r.notes
+        );
+        assert!(!r.notes.iter().any(|n| n.contains("listed no")));
+    }
+
+    #[test]
+    fn a_cut_reply_is_partial_keeps_its_text_and_what_was_finished() {
+        let reply = r#"{"summary":"Mostly positive.","personas":[{"name":"Ana","stance":"for","interest":8,"reason":"Saves"},{"name":"Bo","sta"#;
+        let r = parse_cut_report(reply, 2);
+        assert!(r.partial);
+        assert_eq!(r.format, ReportFormat::PlainText);
+        assert_eq!(r.text.as_deref(), Some(reply));
+        assert_eq!(r.summary.as_deref(), Some("Mostly positive."));
+        // Bo's entry is kept as far as it went: a name, no stance.
+        assert_eq!(r.personas.len(), 2);
+        assert_eq!(r.personas[1].name.as_deref(), Some("Bo"));
+        assert_eq!(r.personas[1].stance, None);
+        let notes = r.notes.join(" | ");
+        assert!(notes.contains("ran out of room"), "{notes}");
+        assert!(
+            notes.contains("the summary, 2 persona stance(s)"),
+            "{notes}"
+        );
+        assert!(!notes.contains("listed no"), "{notes}");
+        // 19 tokens of nothing usable: still partial, raw text kept.
+        let r = parse_cut_report(r#"{"summary": "The panel of three personas"#, 2);
+        assert!(r.partial);
+        assert_eq!(r.summary, None);
+        assert_eq!(r.notes.len(), 1, "{:?}", r.notes);
+        assert!(r.text.unwrap().starts_with(r#"{"summary""#));
+        assert!(
+            report_markdown(&parse_cut_report("{\"summary\": \"x", 1)).contains("ran out of room")
+        );
     }
 
     #[test]

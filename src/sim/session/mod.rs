@@ -234,7 +234,7 @@ impl Session {
             }
             SimEvent::ReportReady { report } => {
                 let mut report = (**report).clone();
-                report.partial = self.status != SessionStatus::Completed;
+                report.partial |= self.status != SessionStatus::Completed;
                 self.report = Some(report);
                 self.report_error = None;
                 true

@@ -53,7 +53,7 @@ impl Recorder<'_> {
     async fn record(&mut self, mut event: SimEvent) {
         // The face sees the same report the file gets.
         if let SimEvent::ReportReady { report } = &mut event {
-            report.partial = self.session.status != SessionStatus::Completed;
+            report.partial |= self.session.status != SessionStatus::Completed;
         }
         if self.session.apply(&event) {
             self.save().await;

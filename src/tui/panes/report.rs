@@ -108,7 +108,7 @@ fn note_lines(report: &Report) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     if report.partial {
         lines.push(Line::styled(
-            "Partial report: the debate did not finish.",
+            "Partial report: the debate did not finish, or the reply was cut (see the notes).",
             Style::new().fg(Color::Yellow),
         ));
     }
