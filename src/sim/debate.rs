@@ -477,6 +477,10 @@ async fn estimate_usage(
     tx.send(event).await.map_err(|_| Outcome::Cancelled)
 }
 
+/// How far past its budget (by estimate) a reply may run before the client
+/// cuts it, when the server reports no usage while streaming.
+const ESTIMATE_SLACK_PERCENT: usize = 150;
+
 /// Measures a reply against its token budget as it streams.
 #[derive(Debug, Default)]
 struct Meter {
@@ -495,8 +499,16 @@ impl Meter {
     /// the reply here (the rest of `text`, however long, is dropped).
     fn take<'t>(&mut self, text: &'t str) -> (&'t str, bool) {
         let reported = self.server_completion.unwrap_or(0);
-        let room = (self.max_tokens.saturating_sub(reported) as usize * ESTIMATE_CHARS_PER_TOKEN)
-            .saturating_sub(self.chars_since_usage);
+        let mut room_chars =
+            self.max_tokens.saturating_sub(reported) as usize * ESTIMATE_CHARS_PER_TOKEN;
+        if self.server_completion.is_none() {
+            // Counting by estimate only: leave the server's own limit room
+            // to end the reply first (an estimate of 4 characters a token
+            // runs ahead of real tokens on short words), and catch only a
+            // server that ignores `max_tokens`.
+            room_chars = room_chars * ESTIMATE_SLACK_PERCENT / 100;
+        }
+        let room = room_chars.saturating_sub(self.chars_since_usage);
         let (kept, capped) = if text.len() > room {
             let mut end = room;
             while !text.is_char_boundary(end) {
@@ -670,7 +682,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_reply_is_capped_at_its_budget_and_counted_by_estimate() {
-        // max_tokens_per_turn is 100: about 400 characters.
+        // max_tokens_per_turn is 100: about 400 characters, with the
+        // estimate's slack 600.
         let huge = "é".repeat(10_000);
         let replies = vec![
             vec![text(&huge), text("never read")],
@@ -687,10 +700,10 @@ mod tests {
         ];
         let (events, transcript, _) = run(replies, 2, 1).await;
         let first = &transcript.turns[0];
-        assert_eq!(first.text.len(), 400, "cut on a character boundary");
+        assert_eq!(first.text.len(), 600, "cut on a character boundary");
         assert_eq!(first.finish_reason, Some(TurnFinish::Length));
         assert!(first.usage_estimated && first.is_cut_off());
-        assert_eq!(first.usage.unwrap().completion_tokens, 100);
+        assert_eq!(first.usage.unwrap().completion_tokens, 150);
         let second = &transcript.turns[1];
         assert_eq!(second.text, format!("a{}", "b".repeat(40)));
         assert_eq!(second.finish_reason, Some(TurnFinish::Length));
