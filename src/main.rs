@@ -25,6 +25,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let _log_guard =
         persona_sim::observe::logging::init(&settings.log_file, settings.log_level.as_deref())?;
     tracing::info!(target: "app", backend = ?settings.backend, personas = %settings.personas_path.display(), "starting");
+    // Declared before the runtime and the services, so it drops after them
+    // (and before the log guard): every way out of `run` cancels and joins
+    // the embedded model's generation threads before exit tears down
+    // llama.cpp's statics under a running decode (SIGSEGV).
+    #[cfg(feature = "local")]
+    let _llm_guard = persona_sim::llm::local::ExitGuard;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -4,11 +4,22 @@
 //! after start is picked up) and reused. Generation runs on its own thread,
 //! never on the async runtime or the UI thread, one request at a time (two
 //! cores are shared by all). Dropping the stream stops generation within one
-//! token: the thread sees the channel closed before it samples the next one.
+//! token: it sets the generation's cancel flag, which the thread checks
+//! before every token (and between prompt chunks).
+//!
+//! No generation thread may outlive the process's `main`: exit runs
+//! llama.cpp's C++ static destructors, and a decode still running on another
+//! thread then reads freed statics and dies with SIGSEGV. Every generation
+//! thread is therefore registered here; [`shutdown`] (called on the way out
+//! of `main` through [`ExitGuard`]) cancels and joins them all, and dropping
+//! a [`LocalBackend`] joins its own.
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -213,19 +224,126 @@ impl Engine {
     }
 }
 
+/// How long exit (or dropping a backend) waits for generation threads to
+/// stop. They check their cancel flag before every token and between prompt
+/// chunks, so this is only reached when a model load or one decode step is
+/// extremely slow.
+pub const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Prompt tokens decoded per step, so that a cancel lands between steps.
+const PROMPT_CHUNK: usize = 64;
+
+/// One generation thread, as registered for [`shutdown`].
+struct Generation {
+    /// The [`LocalBackend`] that started it.
+    owner: usize,
+    cancel: Arc<AtomicBool>,
+    handle: JoinHandle<()>,
+}
+
+/// Every generation thread not yet joined, and whether the process is
+/// shutting down (then no new one starts).
+struct Registry {
+    running: Vec<Generation>,
+    closed: bool,
+}
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    running: Vec::new(),
+    closed: false,
+});
+
+fn registry() -> std::sync::MutexGuard<'static, Registry> {
+    REGISTRY.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Cancels and joins the generation threads `which` selects, waiting up to
+/// `timeout` in all. Returns how many were still running at the deadline
+/// (logged; they are left detached).
+fn stop(which: impl Fn(&Generation) -> bool, close: bool, timeout: Duration) -> usize {
+    let mut stopping = {
+        let mut registry = registry();
+        registry.closed |= close;
+        let (stopping, kept) = std::mem::take(&mut registry.running)
+            .into_iter()
+            .partition::<Vec<_>, _>(|g| which(g));
+        registry.running = kept;
+        stopping
+    };
+    // Never join the calling thread itself.
+    let me = std::thread::current().id();
+    stopping.retain(|g| g.handle.thread().id() != me);
+    for g in &stopping {
+        g.cancel.store(true, Ordering::SeqCst);
+    }
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let mut late = 0;
+    for g in stopping {
+        while !g.handle.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if g.handle.is_finished() {
+            let _ = g.handle.join();
+        } else {
+            late += 1;
+        }
+    }
+    if late > 0 {
+        tracing::warn!(target: "llm", late, waited_ms = started.elapsed().as_millis() as u64, "local generation threads still running after the shutdown wait");
+    }
+    late
+}
+
+/// Cancels every generation of the process and joins its thread (waiting up
+/// to `timeout`), and refuses new ones from then on. Call it before the
+/// process exits: `main` does, through [`ExitGuard`]. Returns how many
+/// threads were still running at the deadline.
+pub fn shutdown(timeout: Duration) -> usize {
+    stop(|_| true, true, timeout)
+}
+
+/// Runs [`shutdown`] when dropped: `main` holds one for as long as anything
+/// may generate, so every way out (success, error, Ctrl-C, TUI quit, panic)
+/// stops and joins the generation threads before llama.cpp's statics go.
+pub struct ExitGuard;
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        shutdown(JOIN_TIMEOUT);
+    }
+}
+
+/// Number of generation threads not yet joined (finished ones included).
+pub fn registered_generations() -> usize {
+    registry().running.len()
+}
+
 pub struct LocalBackend {
     engine: Arc<Engine>,
+    /// Tells this backend's generations apart in the registry.
+    id: usize,
 }
 
 impl LocalBackend {
     pub fn new(settings: LocalSettings) -> Self {
+        static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
         LocalBackend {
             engine: Arc::new(Engine {
                 settings,
                 loaded: Mutex::new(None),
                 turn: Mutex::new(()),
             }),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
+    }
+
+    /// Cancels this backend's generations and joins their threads (up to
+    /// `timeout`); it can still be used afterwards. Returns how many were
+    /// still running at the deadline.
+    pub fn shutdown(&self, timeout: Duration) -> usize {
+        let id = self.id;
+        stop(|g| g.owner == id, false, timeout)
     }
 
     pub fn settings(&self) -> &LocalSettings {
@@ -271,15 +389,45 @@ impl ChatBackend for LocalBackend {
     }
 
     fn stream(&self, request: ChatRequest) -> ChatStream {
-        let (tx, mut rx) = mpsc::channel(256);
+        let (tx, rx) = mpsc::channel(256);
         let engine = self.engine.clone();
-        let spawned = std::thread::Builder::new()
-            .name("llm-local".into())
-            .spawn(move || {
-                if let Err(e) = generate(&engine, &request, &tx) {
-                    let _ = tx.blocking_send(Err(e));
-                }
-            });
+        let cancel = Arc::new(AtomicBool::new(false));
+        let out = Out {
+            tx,
+            cancel: cancel.clone(),
+        };
+        let spawned = {
+            // Registered under the lock, so `shutdown` cannot miss a thread
+            // that is starting, and none starts after it.
+            let mut registry = registry();
+            // Threads that have ended are joined here (instantly).
+            let (done, running): (Vec<_>, Vec<_>) = std::mem::take(&mut registry.running)
+                .into_iter()
+                .partition(|g| g.handle.is_finished());
+            registry.running = running;
+            for g in done {
+                let _ = g.handle.join();
+            }
+            if registry.closed {
+                Err("the process is shutting down".to_string())
+            } else {
+                std::thread::Builder::new()
+                    .name("llm-local".into())
+                    .spawn(move || {
+                        if let Err(e) = generate(&engine, &request, &out) {
+                            out.send(Err(e));
+                        }
+                    })
+                    .map(|handle| {
+                        registry.running.push(Generation {
+                            owner: self.id,
+                            cancel: cancel.clone(),
+                            handle,
+                        })
+                    })
+                    .map_err(|e| e.to_string())
+            }
+        };
         if let Err(e) = spawned {
             return Box::pin(futures::stream::once(async move {
                 Err(LlmError::Model(format!(
@@ -287,13 +435,74 @@ impl ChatBackend for LocalBackend {
                 )))
             }));
         }
-        Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+        Box::pin(LocalStream { rx, cancel })
     }
 }
 
-fn generate(engine: &Engine, request: &ChatRequest, tx: &Sender) -> Result<(), LlmError> {
+impl Drop for LocalBackend {
+    fn drop(&mut self) {
+        self.shutdown(JOIN_TIMEOUT);
+    }
+}
+
+/// The receiving end of one generation; dropping it cancels the generation.
+struct LocalStream {
+    rx: mpsc::Receiver<Result<ChatChunk, LlmError>>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl futures::Stream for LocalStream {
+    type Item = Result<ChatChunk, LlmError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl Drop for LocalStream {
+    fn drop(&mut self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The generation thread's side: the channel and the cancel flag.
+struct Out {
+    tx: Sender,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Out {
+    /// Cancelled: the stream was dropped, or the process is shutting down.
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst) || self.tx.is_closed()
+    }
+
+    /// Sends one item; false when cancelled. Never blocks past a cancel
+    /// (a full channel whose reader stopped reading would block forever).
+    fn send(&self, item: Result<ChatChunk, LlmError>) -> bool {
+        let mut item = item;
+        loop {
+            match self.tx.try_send(item) {
+                Ok(()) => return true,
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+                Err(mpsc::error::TrySendError::Full(back)) => {
+                    if self.cancelled() {
+                        return false;
+                    }
+                    item = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+    }
+}
+
+fn generate(engine: &Engine, request: &ChatRequest, tx: &Out) -> Result<(), LlmError> {
     let _turn = engine.turn.lock().unwrap_or_else(|p| p.into_inner());
-    if tx.is_closed() {
+    if tx.cancelled() {
         return Ok(());
     }
     let loaded = engine.model()?;
@@ -304,7 +513,7 @@ fn generate(engine: &Engine, request: &ChatRequest, tx: &Sender) -> Result<(), L
             let secs = started.elapsed().as_secs_f64();
             tracing::info!(target: "llm", backend = "local", prompt_tokens = usage.prompt_tokens, completion_tokens = usage.completion_tokens,
                 latency_ms = (secs * 1000.0) as u64, tokens_per_s = usage.completion_tokens as f64 / secs.max(1e-9), "local generation finished");
-            let _ = tx.blocking_send(Ok(ChatChunk::Usage(usage)));
+            tx.send(Ok(ChatChunk::Usage(usage)));
             Ok(())
         }
         None => {
@@ -323,7 +532,7 @@ fn run(
     loaded: &LoadedModel,
     settings: &LocalSettings,
     request: &ChatRequest,
-    tx: &Sender,
+    tx: &Out,
 ) -> Result<Option<Usage>, LlmError> {
     let model = &loaded.model;
     let prompt = loaded.render_prompt(&request.messages)?;
@@ -346,13 +555,21 @@ fn run(
         .map_err(|e| failed("cannot create a context", e))?;
     let mut batch = LlamaBatch::new(n_ctx as usize, 1);
     let last = tokens.len() - 1;
-    for (i, token) in tokens.iter().enumerate() {
-        batch
-            .add(*token, i as i32, &[0], i == last)
-            .map_err(|e| failed("prompt batch", e))?;
+    // In chunks, so that a cancel (or exit) need not wait for a long prompt.
+    for (c, chunk) in tokens.chunks(PROMPT_CHUNK).enumerate() {
+        if tx.cancelled() {
+            return Ok(None);
+        }
+        batch.clear();
+        for (j, token) in chunk.iter().enumerate() {
+            let i = c * PROMPT_CHUNK + j;
+            batch
+                .add(*token, i as i32, &[0], i == last)
+                .map_err(|e| failed("prompt batch", e))?;
+        }
+        ctx.decode(&mut batch)
+            .map_err(|e| failed("decoding the prompt failed", e))?;
     }
-    ctx.decode(&mut batch)
-        .map_err(|e| failed("decoding the prompt failed", e))?;
 
     let grammar = request.json_schema.as_ref().and_then(|s| {
         let built = super::grammar::gbnf(&s.schema)
@@ -369,7 +586,7 @@ fn run(
     let mut generated = 0u32;
     let mut position = tokens.len() as i32;
     while (generated as usize) < budget {
-        if tx.is_closed() {
+        if tx.cancelled() {
             return Ok(None);
         }
         let token = sampler.sample(&ctx, batch.n_tokens() - 1);
@@ -379,7 +596,7 @@ fn run(
         generated += 1;
         pending.extend(vocab.token_to_piece(token, false, None));
         let text = take_utf8(&mut pending);
-        if !text.is_empty() && tx.blocking_send(Ok(ChatChunk::Text(text))).is_err() {
+        if !text.is_empty() && !tx.send(Ok(ChatChunk::Text(text))) {
             return Ok(None);
         }
         batch.clear();
@@ -391,7 +608,7 @@ fn run(
             .map_err(|e| failed("decoding failed", e))?;
     }
     let rest = String::from_utf8_lossy(&pending).into_owned();
-    if !rest.is_empty() && tx.blocking_send(Ok(ChatChunk::Text(rest))).is_err() {
+    if !rest.is_empty() && !tx.send(Ok(ChatChunk::Text(rest))) {
         return Ok(None);
     }
     let reason = if (generated as usize) < budget {
@@ -399,7 +616,7 @@ fn run(
     } else {
         FinishReason::Length
     };
-    if tx.blocking_send(Ok(ChatChunk::Finish(reason))).is_err() {
+    if !tx.send(Ok(ChatChunk::Finish(reason))) {
         return Ok(None);
     }
     Ok(Some(Usage {
