@@ -297,3 +297,33 @@ async fn the_token_budget_stops_the_headless_debate_with_a_partial_report() {
     let show = run(dir.path(), None, &["sessions", "show", &id]).await;
     assert!(text(&show.stdout).contains("Partial report: the debate did not finish"));
 }
+
+/// `sessions rm|show|export` take session ids only: a path that would reach
+/// the panel, its backup or any other file is refused and nothing is
+/// deleted or read.
+#[tokio::test]
+async fn session_commands_refuse_ids_that_leave_the_sessions_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    // A first run writes the panel into the data dir.
+    let list = run(dir.path(), None, &["personas", "list"]).await;
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    let panel = dir.path().join("personas.json");
+    assert!(panel.exists());
+    std::fs::create_dir_all(dir.path().join("sessions")).unwrap();
+    for args in [
+        &["sessions", "rm", "../personas"][..],
+        &["sessions", "rm", "../personas_backup"],
+        &["sessions", "show", "../personas"],
+        &["sessions", "export", "../personas", "--format", "json"],
+    ] {
+        let out = run(dir.path(), None, args).await;
+        assert!(!out.status.success(), "{args:?} must fail");
+        assert!(
+            text(&out.stderr).contains("is not a session id"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(text(&out.stdout).is_empty(), "{args:?} printed a file");
+    }
+    assert!(panel.exists(), "the panel is still there");
+}

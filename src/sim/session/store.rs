@@ -32,6 +32,27 @@ pub enum SessionError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Not the shape of a session id: letters, digits, `-` and `_` only, so
+    /// an id can never name a file outside the sessions folder.
+    #[error("{0:?} is not a session id (ids look like 20260301-103000-ab12)")]
+    BadId(String),
+}
+
+/// Whether `id` can be a session id: 1 to 64 ASCII letters, digits, `-`
+/// or `_` (no path separator, no `..`).
+pub fn is_session_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn checked(id: &str) -> Result<&str, SessionError> {
+    if is_session_id(id) {
+        Ok(id)
+    } else {
+        Err(SessionError::BadId(id.to_string()))
+    }
 }
 
 /// The `sessions/` directory.
@@ -51,6 +72,7 @@ impl SessionStore {
 
     /// Writes the session atomically (temp file, fsync, rename).
     pub fn save(&self, session: &Session) -> Result<PathBuf, SessionError> {
+        checked(&session.id)?;
         let mut session = session.clone();
         session.updated_at = now();
         // Whatever version it was read as, it is written in this build's.
@@ -111,7 +133,7 @@ impl SessionStore {
 
     /// The session with this id, or the only one starting with it.
     pub fn find(&self, id_or_prefix: &str) -> Result<Session, SessionError> {
-        let exact = self.path(id_or_prefix);
+        let exact = self.path(checked(id_or_prefix)?);
         if exact.exists() {
             return Self::load_path(&exact);
         }
@@ -135,7 +157,7 @@ impl SessionStore {
     }
 
     pub fn delete(&self, id: &str) -> Result<(), SessionError> {
-        let path = self.path(id);
+        let path = self.path(checked(id)?);
         std::fs::remove_file(&path).map_err(|source| SessionError::Delete { path, source })
     }
 }
@@ -155,6 +177,40 @@ pub(super) fn process_alive(pid: u32) -> bool {
 mod tests {
     use super::*;
     use crate::sim::session::tests::{config, info};
+
+    #[test]
+    fn ids_that_would_leave_the_sessions_folder_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::new(dir.path().join("sessions"));
+        let panel = dir.path().join("personas.json");
+        std::fs::write(&panel, "[]").unwrap();
+        std::fs::create_dir_all(&store.dir).unwrap();
+        for id in [
+            "../personas",
+            "..",
+            "a/b",
+            "/etc/passwd",
+            "",
+            "x\\y",
+            "a.json",
+        ] {
+            assert!(
+                matches!(store.delete(id), Err(SessionError::BadId(_))),
+                "delete {id:?}"
+            );
+            assert!(
+                matches!(store.find(id), Err(SessionError::BadId(_))),
+                "find {id:?}"
+            );
+        }
+        assert!(panel.exists(), "the panel beside sessions/ is untouched");
+        let mut s = Session::new(&config(), info());
+        s.id = "../escape".into();
+        assert!(matches!(store.save(&s), Err(SessionError::BadId(_))));
+        assert!(!dir.path().join("escape.json").exists());
+        assert!(is_session_id("20260301-103000-ab12"));
+        assert!(is_session_id(&Session::new(&config(), info()).id));
+    }
 
     #[test]
     fn store_round_trips_lists_newest_first_finds_by_prefix_and_deletes() {
