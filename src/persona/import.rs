@@ -15,7 +15,8 @@ use super::{PanelError, Persona, TechProficiency};
 /// The records of a JSON file: an array, or `{"personas": [...]}`; with
 /// `allow_single`, also one persona object.
 pub fn json_records(text: &str, allow_single: bool) -> Result<Vec<Value>, PanelError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| PanelError::Syntax(e.to_string()))?;
+    let value: Value = serde_json::from_str(super::without_bom(text))
+        .map_err(|e| PanelError::Syntax(e.to_string()))?;
     match value {
         Value::Array(items) => Ok(items),
         Value::Object(mut map) => match map.remove("personas") {

@@ -93,10 +93,16 @@ fn id_note(id: Option<u64>) -> String {
     id.map(|id| format!(" (id {id})")).unwrap_or_default()
 }
 
+/// `text` without a UTF-8 byte-order mark, which some Windows editors put
+/// at the start of a file they save: valid JSON after it is still valid.
+pub fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
 /// Parses and validates a panel from JSON text.
 pub fn parse_panel(text: &str) -> Result<Vec<Persona>, PanelError> {
     let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| PanelError::Syntax(e.to_string()))?;
+        serde_json::from_str(without_bom(text)).map_err(|e| PanelError::Syntax(e.to_string()))?;
     let records = match value {
         serde_json::Value::Array(items) => items,
         serde_json::Value::Object(mut map) => match map.remove("personas") {
@@ -200,6 +206,12 @@ mod tests {
         assert_eq!(panel[0].extra["mood"], "grumpy");
         let again = parse_panel(&panel_to_json(&panel)).unwrap();
         assert_eq!(again, panel);
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_valid_json_is_not_corruption() {
+        let text = format!("\u{feff}{BUILTIN_PANEL_JSON}");
+        assert_eq!(parse_panel(&text).unwrap(), builtin_panel());
     }
 
     #[test]

@@ -325,6 +325,23 @@ mod tests {
     }
 
     #[test]
+    fn a_file_saved_with_a_byte_order_mark_loads_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = paths(&dir);
+        let text = format!("\u{feff}{}", panel_to_json(&panel(3)));
+        fs::write(&p.main, &text).unwrap();
+        let loaded = load(&p).unwrap();
+        assert_eq!(loaded.source, LoadSource::File);
+        assert_eq!(loaded.personas, panel(3));
+        assert!(loaded.notices.is_empty(), "{:?}", loaded.notices);
+        assert_eq!(
+            fs::read_to_string(&p.main).unwrap(),
+            text,
+            "not moved aside"
+        );
+    }
+
+    #[test]
     fn corrupt_file_is_restored_from_backup_and_kept_aside() {
         let dir = tempfile::tempdir().unwrap();
         let p = paths(&dir);
