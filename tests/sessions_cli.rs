@@ -327,3 +327,35 @@ async fn session_commands_refuse_ids_that_leave_the_sessions_folder() {
     }
     assert!(panel.exists(), "the panel is still there");
 }
+
+/// A session that cannot be written (here `sessions` is a file, not a
+/// folder) is never reported as saved: the error is said and the exit code
+/// is 1; the transcript still reaches stdout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_that_cannot_be_saved_is_an_error_not_a_success() {
+    let server = MockServer::persona_echo(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("sessions"), "not a folder").unwrap();
+    let out = run(
+        dir.path(),
+        Some(&server.base_url),
+        &[
+            "simulate",
+            "--feature",
+            "Offline mode",
+            "--personas",
+            "1",
+            "--rounds",
+            "1",
+        ],
+    )
+    .await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(stderr.contains("the session was not saved"), "{stderr}");
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("session ")),
+        "no 'session … saved' line: {stderr}"
+    );
+    assert!(!text(&out.stdout).is_empty(), "the debate itself was shown");
+}

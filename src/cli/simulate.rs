@@ -145,7 +145,13 @@ pub async fn run(
     }
     let session = runner.await.context("the debate task failed")?;
     let path = store.path(&session.id);
-    eprintln!("session {} saved: {}", session.id, path.display());
+    if let Some(e) = &session.save_error {
+        // What was said is above (and in --out, if given); say plainly that
+        // the session file is not there, and fail.
+        eprintln!("error: the session was not saved: {e}");
+    } else {
+        eprintln!("session {} saved: {}", session.id, path.display());
+    }
     if session.usage.total() > 0 {
         eprintln!("tokens: {}", session.usage_line());
     }
@@ -153,9 +159,17 @@ pub async fn run(
         write_export(&session, file)?;
         eprintln!("wrote {}", file.display());
     }
+    if session.save_error.is_some() && !interrupted {
+        return Ok(ExitCode::FAILURE);
+    }
     if interrupted {
         let _ = writeln!(out);
-        eprintln!("interrupted: the debate was cancelled; what was said is above and saved");
+        let saved = if session.save_error.is_none() {
+            " and saved"
+        } else {
+            ""
+        };
+        eprintln!("interrupted: the debate was cancelled; what was said is above{saved}");
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
     }
     if pipe_closed {

@@ -95,6 +95,10 @@ pub struct Session {
     /// whose process was killed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// Why the last save failed, while it stays failed (never written: the
+    /// file is what could not be written). A face must not say "saved".
+    #[serde(skip)]
+    pub save_error: Option<String>,
 }
 
 fn now() -> String {
@@ -131,6 +135,7 @@ impl Session {
             report_error: None,
             error: None,
             pid: Some(std::process::id()),
+            save_error: None,
         }
     }
 

@@ -43,11 +43,15 @@ impl Recorder<'_> {
         self.session.updated_at = super::now();
         let snapshot = self.session.clone();
         let store = store.clone();
-        match tokio::task::spawn_blocking(move || store.save(&snapshot)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::error!(target: "session", error = %e, "session save failed"),
-            Err(e) => tracing::error!(target: "session", error = %e, "session save task failed"),
+        let failure = match tokio::task::spawn_blocking(move || store.save(&snapshot)).await {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(e) => Some(format!("the save task failed: {e}")),
+        };
+        if let Some(e) = &failure {
+            tracing::error!(target: "session", error = %e, "session save failed");
         }
+        self.session.save_error = failure;
     }
 
     async fn record(&mut self, mut event: SimEvent) {
