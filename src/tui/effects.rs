@@ -109,23 +109,15 @@ impl Effects {
             return;
         };
         let is_debate = self.debate.as_ref().is_some_and(|d| d.is_debate);
-        self.count_debate_end(is_debate, &first);
+        count_debate_end(&self.metrics, is_debate, &first);
         app.on_sim_event(first);
         let Some(d) = &mut self.debate else { return };
         for _ in 0..EVENT_BATCH {
             let Ok(event) = d.events.try_recv() else {
                 break;
             };
-            if let (true, SimEvent::Done { outcome }) = (is_debate, &event) {
-                self.metrics.debate_finished(*outcome);
-            }
+            count_debate_end(&self.metrics, is_debate, &event);
             app.on_sim_event(event);
-        }
-    }
-
-    fn count_debate_end(&self, is_debate: bool, event: &SimEvent) {
-        if let (true, SimEvent::Done { outcome }) = (is_debate, event) {
-            self.metrics.debate_finished(*outcome);
         }
     }
 
@@ -293,6 +285,13 @@ impl Effects {
             task.abort();
         }
         self.autosaver.shutdown();
+    }
+}
+
+/// Counts the end of a debate (not of a report or follow-up) by outcome.
+fn count_debate_end(metrics: &Metrics, is_debate: bool, event: &SimEvent) {
+    if let (true, SimEvent::Done { outcome }) = (is_debate, event) {
+        metrics.debate_finished(*outcome);
     }
 }
 

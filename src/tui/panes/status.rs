@@ -11,8 +11,7 @@ use crate::sim::session::{mark_estimated, usage_text};
 use crate::tui::app::{App, Focus, NoticeLevel, Phase, RunState};
 use crate::tui::keymap;
 use crate::tui::theme;
-use crate::tui::views::generate::Generate;
-use crate::tui::views::{Overlay, View, hint_line};
+use crate::tui::views::hint_line;
 
 pub fn render_hints(frame: &mut Frame, area: Rect, app: &App) {
     let line = match &app.notice {
@@ -32,13 +31,16 @@ pub fn render_hints(frame: &mut Frame, area: Rect, app: &App) {
 /// from the key bindings, so they say what the keys do.
 fn hints(app: &App) -> Line<'static> {
     let tables = match app.overlays().last() {
-        // A running batch leaves the screen usable: its key, then the screen's.
-        Some(Overlay::Generate(g @ Generate::Running { .. })) => {
-            let mut tables = vec![g.bindings()];
-            tables.extend(keymap::screen_tables(app));
+        Some(top) => {
+            let view = top.view();
+            let mut tables = vec![view.bindings()];
+            // A view that leaves the screen usable (a running batch): its
+            // keys, then the screen's.
+            if !view.modal() {
+                tables.extend(keymap::screen_tables(app));
+            }
             tables
         }
-        Some(top) => vec![top.view().bindings()],
         None => keymap::screen_tables(app),
     };
     let mut pairs: Vec<(&str, &str)> = Vec::new();

@@ -128,9 +128,12 @@ impl View for Generate {
         }
     }
 
+    fn modal(&self) -> bool {
+        !matches!(self, Generate::Running { .. })
+    }
+
     fn other_key(&self, key: &KeyEvent) -> Routed {
         match (self, key.code) {
-            (Generate::Running { .. }, _) => Routed::Pass,
             (Generate::Asking { .. }, KeyCode::Char(c))
                 if !key.modifiers.contains(KeyModifiers::CONTROL) =>
             {

@@ -37,8 +37,13 @@ pub enum Routed {
 pub trait View {
     /// The keys this view answers now, for routing, the hints and the help.
     fn bindings(&self) -> &'static [Binding];
-    /// A key no binding matched: typed text, or `Swallow` (modal), or
-    /// `Pass` (a view that leaves the screen usable).
+    /// Whether the view takes every key (a dialog) or only its bindings,
+    /// leaving the screen below usable (a running batch). Key routing and
+    /// the hint bar both read this.
+    fn modal(&self) -> bool {
+        true
+    }
+    /// A key no binding matched, on a modal view: typed text, or `Swallow`.
     fn other_key(&self, _key: &KeyEvent) -> Routed {
         Routed::Swallow
     }
@@ -53,7 +58,8 @@ pub trait View {
 pub fn route(view: &dyn View, key: &KeyEvent) -> Routed {
     match lookup(view.bindings(), key) {
         Some(action) => Routed::Action(action),
-        None => view.other_key(key),
+        None if view.modal() => view.other_key(key),
+        None => Routed::Pass,
     }
 }
 
