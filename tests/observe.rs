@@ -8,9 +8,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-
 use persona_sim::llm::ChatBackend;
 use persona_sim::llm::openai::OpenAiBackend;
 use persona_sim::observe::http::serve;
@@ -18,7 +15,7 @@ use persona_sim::observe::instrument::Instrumented;
 use persona_sim::observe::metrics::Metrics;
 use persona_sim::persona::builtin_panel;
 use persona_sim::sim::debate::DebateConfig;
-use persona_sim::sim::session::{ReportPolicy, Session, run_session};
+use persona_sim::sim::session::Session;
 use support::{MockServer, Reply};
 
 fn backend(base_url: &str, metrics: &Arc<Metrics>) -> Arc<dyn ChatBackend> {
@@ -37,18 +34,7 @@ async fn debate(backend: Arc<dyn ChatBackend>, personas: usize) -> Session {
         max_tokens_per_turn: 100,
         max_tokens_total: None,
     };
-    let (tx, mut rx) = mpsc::channel(1024);
-    let session = Session::new(&config, backend.info());
-    let task = tokio::spawn(run_session(
-        backend,
-        session,
-        ReportPolicy::Auto,
-        None,
-        CancellationToken::new(),
-        tx,
-    ));
-    while rx.recv().await.is_some() {}
-    task.await.unwrap()
+    support::run_to_end(backend, &config).await
 }
 
 async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {

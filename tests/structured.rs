@@ -10,14 +10,13 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use persona_sim::llm::openai::OpenAiBackend;
 use persona_sim::llm::{ChatBackend, ChatMessage, ChatRequest, JsonSchema, LlmError};
 use persona_sim::persona::builtin_panel;
 use persona_sim::sim::debate::{DebateConfig, SimEvent, Turn};
 use persona_sim::sim::report::{ReportFormat, generate_report, report_markdown};
-use persona_sim::sim::session::{ReportPolicy, Session, SessionStatus, run_session};
+use persona_sim::sim::session::{Session, SessionStatus};
 use persona_sim::sim::synth::{BatchResult, synthesize_batch, synthesize_one};
 use support::{MockServer, Reply, format_type, is_report_request};
 
@@ -40,18 +39,7 @@ fn config() -> DebateConfig {
 
 async fn debate_with_report(backend: Arc<dyn ChatBackend>) -> Session {
     let config = config();
-    let (tx, mut rx) = mpsc::channel(1024);
-    let session = Session::new(&config, backend.info());
-    let task = tokio::spawn(run_session(
-        backend,
-        session,
-        ReportPolicy::Auto,
-        None,
-        CancellationToken::new(),
-        tx,
-    ));
-    while rx.recv().await.is_some() {}
-    task.await.unwrap()
+    support::run_to_end(backend, &config).await
 }
 
 async fn batch(backend: Arc<dyn ChatBackend>, count: usize) -> BatchResult {

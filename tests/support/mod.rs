@@ -37,6 +37,27 @@ pub fn openai_settings(base_url: &str, timeout: Duration) -> OpenAiSettings {
     }
 }
 
+/// A whole session (debate, then the report) with no store, its events
+/// drained; the finished session.
+pub async fn run_to_end(
+    backend: std::sync::Arc<dyn persona_sim::llm::ChatBackend>,
+    config: &persona_sim::sim::debate::DebateConfig,
+) -> persona_sim::sim::session::Session {
+    use persona_sim::sim::session::{ReportPolicy, Session, run_session};
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+    let session = Session::new(config, backend.info());
+    let task = tokio::spawn(run_session(
+        backend,
+        session,
+        ReportPolicy::Auto,
+        None,
+        tokio_util::sync::CancellationToken::new(),
+        tx,
+    ));
+    while rx.recv().await.is_some() {}
+    task.await.unwrap()
+}
+
 // Unused in the test files that need no mock server.
 #[allow(unused_imports)]
 pub use mock::*;
