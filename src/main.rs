@@ -21,6 +21,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Sessions, exports, logs and data folders are private to this user; a
+    // shared panel file keeps its own mode (atomic_file::write_keeping).
+    persona_sim::atomic_file::private_by_default();
     let settings = Settings::resolve(&cli, std::env::var("OPENAI_API_KEY").ok())?;
     let _log_guard =
         persona_sim::observe::logging::init(&settings.log_file, settings.log_level.as_deref())?;

@@ -844,10 +844,10 @@ fn export_and_follow_up_keys_produce_their_effects() {
 
 use persona_sim::sim::synth::{BatchResult, SynthEvent};
 
-fn expect_save(effect: Option<Effect>) -> Vec<persona_sim::persona::Persona> {
+fn expect_change(effect: Option<Effect>) -> persona_sim::persona::ops::Change {
     match effect {
-        Some(Effect::SavePanel(panel)) => panel,
-        other => panic!("expected SavePanel, got {other:?}"),
+        Some(Effect::ChangePanel(change)) => *change,
+        other => panic!("expected ChangePanel, got {other:?}"),
     }
 }
 
@@ -919,7 +919,8 @@ fn adding_a_persona_refuses_invalid_input_then_saves() {
     type_keys(&mut app, "x"); // age: digits only
     assert!(screen(&render(&mut app, 100, 30)).contains("digits only"));
     type_keys(&mut app, "67");
-    let panel = expect_save(press_code(&mut app, KeyCode::Enter));
+    expect_change(press_code(&mut app, KeyCode::Enter));
+    let panel = app.personas().to_vec();
     assert!(app.form().is_none());
     assert_eq!(panel.len(), 15);
     let added = panel.last().unwrap();
@@ -949,7 +950,8 @@ fn editing_saves_and_esc_asks_before_discarding_changes() {
     assert!(app.form().unwrap().confirm_discard);
     assert!(screen(&render(&mut app, 100, 30)).contains("Discard your changes?"));
     press_code(&mut app, KeyCode::Char('n'));
-    let panel = expect_save(press_code(&mut app, KeyCode::Enter));
+    expect_change(press_code(&mut app, KeyCode::Enter));
+    let panel = app.personas().to_vec();
     assert_eq!(panel[0].occupation, "Charge nurse");
     assert_eq!(panel.len(), 14);
     assert_eq!(app.created_count(), 0, "an edit creates nothing");
@@ -975,11 +977,13 @@ fn delete_asks_then_u_undoes_and_c_duplicates() {
     assert!(press_code(&mut app, KeyCode::Char('n')).is_none());
     assert_eq!(app.personas().len(), 14);
     press_code(&mut app, KeyCode::Char('x'));
-    let panel = expect_save(press_code(&mut app, KeyCode::Char('y')));
+    expect_change(press_code(&mut app, KeyCode::Char('y')));
+    let panel = app.personas().to_vec();
     assert_eq!(panel.len(), 13);
     assert!(!app.selected().contains(&1));
     assert!(app.notice().unwrap().text.contains("u undoes"));
-    let panel = expect_save(press_code(&mut app, KeyCode::Char('u')));
+    expect_change(press_code(&mut app, KeyCode::Char('u')));
+    let panel = app.personas().to_vec();
     assert_eq!(panel[0].name, "Maria Lopez");
     assert_eq!(panel.len(), 14);
     assert!(
@@ -991,7 +995,8 @@ fn delete_asks_then_u_undoes_and_c_duplicates() {
     let form = app.form().unwrap();
     assert_eq!(form.fields[0].value, "15");
     assert_eq!(form.fields[1].value, "Maria Lopez (copy)");
-    let panel = expect_save(press_code(&mut app, KeyCode::Enter));
+    expect_change(press_code(&mut app, KeyCode::Enter));
+    let panel = app.personas().to_vec();
     assert_eq!(panel.len(), 15);
     assert_eq!(panel[14].occupation, panel[0].occupation);
 }
@@ -1046,7 +1051,8 @@ fn generating_one_persona_opens_it_for_review_and_a_batch_asks_before_adding() {
     let form = app.form().expect("the review form");
     assert_eq!(form.fields[1].value, "Wanjiru Kamau");
     assert!(screen(&render(&mut app, 100, 30)).contains("Generated persona: review"));
-    let panel = expect_save(press_code(&mut app, KeyCode::Enter));
+    expect_change(press_code(&mut app, KeyCode::Enter));
+    let panel = app.personas().to_vec();
     assert_eq!(panel.len(), 15);
 
     // A batch of 3: progress, then the question.
@@ -1087,7 +1093,8 @@ fn generating_one_persona_opens_it_for_review_and_a_batch_asks_before_adding() {
     let text = screen(&render(&mut app, 100, 30));
     assert!(text.contains("Add these 2 personas?"), "{text}");
     assert!(text.contains("Shop Owner 1"), "{text}");
-    let panel = expect_save(press_code(&mut app, KeyCode::Char('y')));
+    expect_change(press_code(&mut app, KeyCode::Char('y')));
+    let panel = app.personas().to_vec();
     assert_eq!(panel.len(), 17);
     assert_eq!(app.created_count(), 3);
 }

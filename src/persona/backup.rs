@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use super::panel_to_json;
 use super::store::{
-    FileState, StoreError, StorePaths, atomic_write, free_path, read_panel_file, read_panel_text,
-    read_state,
+    FileState, PanelLock, StoreError, StorePaths, free_path, read_panel_file, read_panel_text,
+    read_state, write_beside,
 };
 
 /// The timestamp in manual backup and replaced-file names.
@@ -37,7 +37,7 @@ pub fn backup_now(paths: &StorePaths) -> Result<PathBuf, StoreError> {
             .main
             .with_file_name(format!("{stem}_backup_{stamp}{n}.json"))
     });
-    atomic_write(&dest, &text)?;
+    write_beside(paths, &dest, &text)?;
     tracing::info!(target: "store", path = %dest.display(), "manual backup written");
     Ok(dest)
 }
@@ -112,11 +112,11 @@ pub struct RestoreOutcome {
 /// (nothing is touched otherwise). The replaced file is copied, byte for
 /// byte even if corrupt, to `NAME.json.replaced-YYYYMMDD-HHMMSS` first; if it
 /// was a valid panel it also becomes the rolling backup, as after any save,
-/// so restoring the rolling backup twice swaps back. A
-/// [`super::store::Store`] or [`super::autosave::Autosaver`] already holding
-/// the old panel does not know: reload after.
+/// so restoring the rolling backup twice swaps back. Done under the panel
+/// lock; a running TUI sees the restored panel through its watcher.
 pub fn restore_from(paths: &StorePaths, from: &Path) -> Result<RestoreOutcome, StoreError> {
     let panel = read_panel_file(from)?;
+    let _lock = PanelLock::acquire(paths)?;
     let current = read_state(&paths.main)?;
     let kept_as = if matches!(current, FileState::Missing) {
         None
@@ -132,12 +132,12 @@ pub fn restore_from(paths: &StorePaths, from: &Path) -> Result<RestoreOutcome, S
     };
     let replaced = match &current {
         FileState::Good(old, text) => {
-            atomic_write(&paths.backup, text)?;
+            write_beside(paths, &paths.backup, text)?;
             Some(old.len())
         }
         _ => None,
     };
-    atomic_write(&paths.main, &panel_to_json(&panel))?;
+    write_beside(paths, &paths.main, &panel_to_json(&panel))?;
     tracing::info!(target: "store", from = %from.display(), count = panel.len(), "panel restored");
     Ok(RestoreOutcome {
         restored: panel.len(),
@@ -170,8 +170,8 @@ mod tests {
     fn manual_backups_are_timestamped_copies_and_never_overwrite() {
         let dir = tempfile::tempdir().unwrap();
         let p = paths(&dir);
-        let mut store = load(&p).unwrap().store;
-        store.save(&panel(3)).unwrap();
+        load(&p).unwrap();
+        crate::persona::store::tests::put(&p, panel(3));
         let first = backup_now(&p).unwrap();
         let second = backup_now(&p).unwrap();
         assert_ne!(first, second);
@@ -268,8 +268,8 @@ mod tests {
     fn restore_keeps_the_replaced_file_and_makes_it_the_backup() {
         let dir = tempfile::tempdir().unwrap();
         let p = paths(&dir);
-        let mut store = load(&p).unwrap().store;
-        store.save(&panel(3)).unwrap();
+        load(&p).unwrap();
+        crate::persona::store::tests::put(&p, panel(3));
         let old_text = fs::read_to_string(&p.main).unwrap();
         let source = dir.path().join("elsewhere.json");
         fs::write(
@@ -305,7 +305,7 @@ mod tests {
     fn restore_from_an_invalid_file_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let p = paths(&dir);
-        atomic_write(&p.main, &panel_to_json(&panel(2))).unwrap();
+        write_beside(&p, &p.main, &panel_to_json(&panel(2))).unwrap();
         let bad = dir.path().join("bad.json");
         fs::write(&bad, r#"[{"id": 1, "name": ""}]"#).unwrap();
         let err = restore_from(&p, &bad).unwrap_err().to_string();

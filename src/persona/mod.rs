@@ -1,14 +1,15 @@
 //! Personas: the model, its validation and the built-in panel.
 //!
 //! - [`rules`]: setting a field from text, per-field problems, ids, merging.
-//! - [`store`]: the panel file (load with recovery, atomic save with a
-//!   backup); [`autosave`] saves off the UI thread; [`backup`] has manual
-//!   backups and restore.
-//! - [`ops`]: the panel operations faces call (add, update, remove).
+//! - [`store`]: the panel file (load with recovery; [`store::change`]:
+//!   lock, re-read, apply, atomic write with a backup); [`writer`] applies
+//!   a face's changes off its thread; [`watch`] notices other processes'
+//!   changes; [`backup`] has manual backups and restore.
+//! - [`ops`]: the panel operations faces call (add, update, remove, and
+//!   [`ops::Change`], what a user did on screen).
 //! - [`import`] checks records from JSON or [`csv`] files.
 //! - [`search`], [`stats`], [`similar`]: reading a panel.
 
-pub mod autosave;
 pub mod backup;
 pub mod csv;
 pub mod import;
@@ -20,6 +21,8 @@ pub mod stats;
 pub mod store;
 #[cfg(test)]
 mod testing;
+pub mod watch;
+pub mod writer;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;

@@ -1,11 +1,14 @@
 //! Panel operations: the changes a face makes to a panel (add, update,
 //! remove; merging is [`rules::merge`]), on a plain `Vec<Persona>`, each
-//! all-or-nothing and with the rules of [`super::rules`] applied. Faces load
-//! and save the panel; these decide what the change is. The seam a shared
-//! panel store and the HTTP API will call.
+//! all-or-nothing and with the rules of [`super::rules`] applied. They run
+//! inside [`super::store::change`], on the panel as it is on disk at that
+//! moment. [`Change`] is the form an interactive face sends: what the user
+//! did, so it can be applied to a panel another process changed meanwhile.
+
+use serde_json::{Map, Value};
 
 use super::Persona;
-use super::rules::{self, FieldProblem};
+use super::rules::{self, FieldProblem, IdChoice};
 
 /// Why a panel operation changed nothing.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -111,6 +114,125 @@ pub fn remove(panel: &mut Vec<Persona>, ids: &[u32]) -> Result<Vec<Persona>, Pan
     Ok(removed)
 }
 
+/// What a user did to the panel on screen, to be applied to the panel as
+/// it is on disk (which other processes may have changed since).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// New personas (a form's, a generated batch); an id someone else took
+    /// meanwhile is renumbered.
+    Add(Vec<Persona>),
+    /// A persona edited in a form opened on `before`: only the fields the
+    /// user changed are set, so others' changes to other fields stay.
+    Edit { before: Persona, after: Persona },
+    /// Delete; a persona someone else deleted already is no error.
+    Remove(u32),
+    /// Undo of a delete: back at its place, unless its id is taken again.
+    Reinsert { at: usize, persona: Persona },
+}
+
+/// What a [`Change`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Applied {
+    /// The personas added, with the id each got.
+    Added(Vec<(Persona, IdChoice)>),
+    Edited {
+        after: Persona,
+        /// Fields another process had changed since the form was opened
+        /// that this edit set again: the later edit won.
+        overwritten: Vec<String>,
+    },
+    /// `None`: it was already gone.
+    Removed(Option<Persona>),
+    Reinserted(Persona),
+}
+
+/// Applies `change` to `panel` (all or nothing).
+pub fn apply(panel: &mut Vec<Persona>, change: &Change) -> Result<Applied, PanelOpError> {
+    match change {
+        Change::Add(personas) => {
+            let first = panel.len();
+            let choices = rules::merge(panel, personas.clone());
+            if let Some(problems) = panel[first..]
+                .iter()
+                .map(rules::field_problems)
+                .find(|p| !p.is_empty())
+            {
+                panel.truncate(first);
+                return Err(PanelOpError::Invalid(problems));
+            }
+            Ok(Applied::Added(
+                panel[first..].iter().cloned().zip(choices).collect(),
+            ))
+        }
+        Change::Edit { before, after } => edit(panel, before, after),
+        Change::Remove(id) => {
+            let at = panel.iter().position(|p| p.id == *id);
+            Ok(Applied::Removed(at.map(|at| panel.remove(at))))
+        }
+        Change::Reinsert { at, persona } => {
+            if let Some(owner) = panel.iter().find(|p| p.id == persona.id) {
+                return Err(PanelOpError::IdTaken {
+                    id: owner.id,
+                    name: owner.name.clone(),
+                });
+            }
+            panel.insert((*at).min(panel.len()), persona.clone());
+            Ok(Applied::Reinserted(persona.clone()))
+        }
+    }
+}
+
+/// A three-way merge of one persona, field by field: the fields that
+/// differ between `before` and `after` are set on the persona as it is now.
+fn edit(panel: &mut [Persona], before: &Persona, after: &Persona) -> Result<Applied, PanelOpError> {
+    let at = panel
+        .iter()
+        .position(|p| p.id == before.id)
+        .ok_or(PanelOpError::NoSuchId(before.id))?;
+    if after.id != before.id
+        && let Some(owner) = panel.iter().find(|p| p.id == after.id)
+    {
+        return Err(PanelOpError::IdTaken {
+            id: owner.id,
+            name: owner.name.clone(),
+        });
+    }
+    let (base, mine, mut now) = (fields(before), fields(after), fields(&panel[at]));
+    let mut overwritten = Vec::new();
+    for key in base.keys().chain(mine.keys()) {
+        let (old, new) = (base.get(key), mine.get(key));
+        if old == new {
+            continue;
+        }
+        let current = now.get(key);
+        if current != old && current != new && !overwritten.contains(key) {
+            overwritten.push(key.clone());
+        }
+        match new {
+            Some(value) => now.insert(key.clone(), value.clone()),
+            None => now.remove(key),
+        };
+    }
+    let merged: Persona = serde_json::from_value(Value::Object(now))
+        .map_err(|e| PanelOpError::Invalid(vec![FieldProblem::new("persona", e.to_string())]))?;
+    let problems = rules::field_problems(&merged);
+    if !problems.is_empty() {
+        return Err(PanelOpError::Invalid(problems));
+    }
+    panel[at] = merged.clone();
+    Ok(Applied::Edited {
+        after: merged,
+        overwritten,
+    })
+}
+
+fn fields(persona: &Persona) -> Map<String, Value> {
+    match serde_json::to_value(persona) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +289,69 @@ mod tests {
         );
         assert_eq!(p, before);
         assert_eq!(update(&mut p, 7, &[]), Err(PanelOpError::NoSuchId(7)));
+    }
+
+    #[test]
+    fn an_edit_sets_only_the_fields_the_user_changed() {
+        let mut disk = panel(2);
+        let before = disk[1].clone();
+        // Another process renamed #2 and changed its occupation.
+        disk[1].name = "Renamed".into();
+        disk[1].occupation = "Theirs".into();
+        let mut after = before.clone();
+        after.occupation = "Mine".into();
+        after.location = "Lagos".into();
+        let change = Change::Edit { before, after };
+        let Applied::Edited { after, overwritten } = apply(&mut disk, &change).unwrap() else {
+            panic!()
+        };
+        assert_eq!(after.name, "Renamed", "their change to another field stays");
+        assert_eq!(after.occupation, "Mine", "the later edit wins");
+        assert_eq!(after.location, "Lagos");
+        assert_eq!(overwritten, ["occupation"]);
+        assert_eq!(disk[1], after);
+    }
+
+    #[test]
+    fn editing_a_deleted_persona_does_not_bring_it_back() {
+        let mut disk = panel(3);
+        let before = disk.remove(1);
+        let mut after = before.clone();
+        after.name = "Back?".into();
+        let change = Change::Edit { before, after };
+        assert_eq!(apply(&mut disk, &change), Err(PanelOpError::NoSuchId(2)));
+        assert_eq!(disk.len(), 2);
+    }
+
+    #[test]
+    fn adds_renumber_and_removes_and_reinserts_are_forgiving() {
+        let mut disk = panel(3);
+        let mut new = persona(3, "Mine", "B", "C");
+        new.id = 3;
+        let Applied::Added(added) = apply(&mut disk, &Change::Add(vec![new])).unwrap() else {
+            panic!()
+        };
+        assert_eq!(added[0].0.id, 4);
+        assert_eq!(added[0].1, IdChoice::Renumbered { from: 3, to: 4 });
+        assert_eq!(
+            apply(&mut disk, &Change::Remove(9)),
+            Ok(Applied::Removed(None))
+        );
+        let gone = disk[0].clone();
+        apply(&mut disk, &Change::Remove(1)).unwrap();
+        let back = Change::Reinsert {
+            at: 0,
+            persona: gone.clone(),
+        };
+        apply(&mut disk, &back).unwrap();
+        assert_eq!(disk[0], gone);
+        assert!(matches!(
+            apply(&mut disk, &back),
+            Err(PanelOpError::IdTaken { id: 1, .. })
+        ));
+        let bad = Change::Add(vec![persona(0, "", "B", "C")]);
+        assert!(apply(&mut disk, &bad).is_err());
+        assert_eq!(disk.len(), 4);
     }
 
     #[test]

@@ -3,6 +3,8 @@
 use crossterm::event::KeyEvent;
 
 use crate::persona::Persona;
+use crate::persona::ops::Change;
+use crate::persona::writer::Written;
 use crate::sim::debate::DebateConfig;
 use crate::sim::export::ExportFormat;
 use crate::sim::session::Session;
@@ -138,6 +140,15 @@ pub enum JobDone {
     BackedUp(Result<std::path::PathBuf, String>),
 }
 
+/// News about the panel file, from the writer and the watcher.
+#[derive(Debug, Clone)]
+pub enum PanelMsg {
+    /// One of this screen's changes was applied (or refused).
+    Written(Box<Written>),
+    /// The file changed on disk (another process, or this one's writes).
+    Reloaded(Vec<Persona>),
+}
+
 #[derive(Debug, Clone)]
 pub enum Effect {
     StartDebate(DebateConfig),
@@ -152,8 +163,8 @@ pub enum Effect {
     LoadHistory,
     DeleteSession(String),
     Export(Box<Session>, ExportFormat),
-    /// The panel changed: autosave it.
-    SavePanel(Vec<Persona>),
+    /// The user changed the panel on screen: apply it to the panel file.
+    ChangePanel(Box<Change>),
     Synthesize {
         brief: String,
         count: usize,

@@ -19,7 +19,6 @@ use super::views::help::Help;
 use super::views::history::History;
 use crate::llm::{BackendInfo, Usage};
 use crate::persona::Persona;
-use crate::persona::autosave::SaveNotice;
 use crate::sim::session::Session;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -595,19 +594,6 @@ impl App {
             ),
             JobDone::BackedUp(Err(e)) => {
                 self.set_notice(NoticeLevel::Error, format!("Backup failed: {e}"))
-            }
-        }
-    }
-
-    pub fn on_save_notice(&mut self, notice: SaveNotice) {
-        match notice {
-            SaveNotice::Saved { .. } => {}
-            SaveNotice::Blocked => self.set_notice(
-                NoticeLevel::Error,
-                "Not saved: the persona files were corrupt at start (see the first message)",
-            ),
-            SaveNotice::Failed(e) => {
-                self.set_notice(NoticeLevel::Error, format!("Save failed: {e}"))
             }
         }
     }

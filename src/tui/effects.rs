@@ -16,9 +16,9 @@ use super::app::App;
 use crate::llm::ChatBackend;
 use crate::llm::fetch::{FetchPlan, FetchProgress, fetch};
 use crate::observe::metrics::Metrics;
-use crate::persona::autosave::Autosaver;
 use crate::persona::backup::backup_now;
 use crate::persona::store::StorePaths;
+use crate::persona::writer::PanelWriter;
 use crate::sim::debate::SimEvent;
 use crate::sim::export::export_to_dir;
 use crate::sim::session::{
@@ -57,7 +57,7 @@ pub struct Effects {
     backend: Option<Arc<dyn ChatBackend>>,
     metrics: Arc<Metrics>,
     places: Places,
-    autosaver: Autosaver,
+    writer: PanelWriter,
     debate: Option<RunningDebate>,
     synth_task: Option<JoinHandle<()>>,
     fetch_task: Option<JoinHandle<()>>,
@@ -71,7 +71,7 @@ impl Effects {
         backend: Option<Arc<dyn ChatBackend>>,
         metrics: Arc<Metrics>,
         places: Places,
-        autosaver: Autosaver,
+        writer: PanelWriter,
     ) -> (
         Effects,
         mpsc::UnboundedReceiver<JobDone>,
@@ -83,7 +83,7 @@ impl Effects {
             backend,
             metrics,
             places,
-            autosaver,
+            writer,
             debate: None,
             synth_task: None,
             fetch_task: None,
@@ -198,10 +198,7 @@ impl Effects {
                     )
                 });
             }
-            Effect::SavePanel(panel) => {
-                self.metrics.personas.set(panel.len() as i64);
-                self.autosaver.save(panel);
-            }
+            Effect::ChangePanel(change) => self.writer.send(*change),
             Effect::Backup => {
                 let paths = self.places.store_paths.clone();
                 self.background(move || {
@@ -270,7 +267,7 @@ impl Effects {
     }
 
     /// On quit: a running debate is cancelled and given a moment to save
-    /// its session; downloads and synthesis stop; pending saves finish.
+    /// its session; downloads and synthesis stop; pending panel changes are written.
     pub async fn shutdown(mut self) {
         if let Some(d) = self.debate.take() {
             d.cancel.cancel();
@@ -284,7 +281,7 @@ impl Effects {
         {
             task.abort();
         }
-        self.autosaver.shutdown();
+        self.writer.shutdown();
     }
 }
 

@@ -24,11 +24,13 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::persona::autosave::{Autosaver, SaveNotice};
-use crate::persona::store::{Loaded, StorePaths};
+use crate::persona::store::{self, Loaded};
+use crate::persona::watch::{POLL_EVERY, PanelWatcher};
+use crate::persona::writer::{PanelWriter, WriteFailure, Written};
 use crate::services::Services;
 use crate::sim::session::SessionStore;
 
+use action::PanelMsg;
 use app::{App, NoticeLevel};
 use effects::{Effects, FetchMsg, Places};
 use terminal::{QuitSignals, TerminalGuard};
@@ -43,7 +45,7 @@ pub async fn run(services: &Services, loaded: Loaded) -> anyhow::Result<()> {
         .clone()
         .context("the TUI needs the metrics registry")?;
     metrics.personas.set(loaded.personas.len() as i64);
-    metrics.set_store_problem(store_problem(&loaded));
+    metrics.set_store_problem(store::write_problem(&loaded));
     let metrics_failure = services.start_metrics_server().await.err();
     let mut app = App::new(
         loaded.personas,
@@ -59,7 +61,7 @@ pub async fn run(services: &Services, loaded: Loaded) -> anyhow::Result<()> {
     let mut notices: Vec<String> = metrics_failure.iter().cloned().collect();
     notices.extend(loaded.notices.iter().cloned());
     if !notices.is_empty() {
-        let level = if loaded.store.writes_blocked() || metrics_failure.is_some() {
+        let level = if loaded.writes_blocked || metrics_failure.is_some() {
             NoticeLevel::Error
         } else {
             NoticeLevel::Info
@@ -70,15 +72,20 @@ pub async fn run(services: &Services, loaded: Loaded) -> anyhow::Result<()> {
         model_url: settings.model_url.clone(),
         sessions: SessionStore::new(&settings.sessions_dir),
         exports_dir: settings.exports_dir.clone(),
-        store_paths: StorePaths::clone(&loaded.store.paths),
+        store_paths: loaded.paths.clone(),
     };
-    let (save_tx, mut save_rx) = mpsc::unbounded_channel();
-    // Persona edits hand snapshots to this; it saves off the UI thread.
-    let autosaver = Autosaver::spawn(loaded.store, move |notice| {
-        let _ = save_tx.send(notice);
+    // Persona changes are applied to the file off the UI thread, in order;
+    // changes by other processes come back through the watcher.
+    let (panel_tx, mut panel_rx) = mpsc::unbounded_channel();
+    let written_tx = panel_tx.clone();
+    let writer = PanelWriter::spawn(loaded.paths.clone(), move |w: Written| {
+        let _ = written_tx.send(PanelMsg::Written(Box::new(w)));
+    });
+    let watcher = PanelWatcher::spawn(loaded.paths.main.clone(), POLL_EVERY, move |panel| {
+        let _ = panel_tx.send(PanelMsg::Reloaded(panel));
     });
     let (mut effects, mut jobs_rx, mut fetch_rx) =
-        Effects::new(services.backend.clone(), metrics.clone(), places, autosaver);
+        Effects::new(services.backend.clone(), metrics.clone(), places, writer);
     let mut terminal = TerminalGuard::enter(settings.mouse)?;
     let mut signals = QuitSignals::new()?;
     let mut events = EventStream::new();
@@ -110,13 +117,17 @@ pub async fn run(services: &Services, loaded: Loaded) -> anyhow::Result<()> {
                     None => break,
                 },
                 event = effects.next_sim_event() => effects.on_sim_event(event, &mut app),
-                Some(notice) = save_rx.recv() => {
-                    metrics.set_store_problem(match &notice {
-                        SaveNotice::Failed(e) => Some(e.clone()),
-                        SaveNotice::Blocked => Some(BLOCKED.into()),
-                        SaveNotice::Saved { .. } => None,
-                    });
-                    app.on_save_notice(notice);
+                Some(msg) = panel_rx.recv() => {
+                    if let PanelMsg::Written(w) = &msg {
+                        metrics.set_store_problem(match &w.result {
+                            Err(WriteFailure::Store(e)) => Some(e.clone()),
+                            _ => None,
+                        });
+                    }
+                    if app.on_panel_msg(msg) {
+                        watcher.poke();
+                    }
+                    metrics.personas.set(app.personas().len() as i64);
                 }
                 Some(job) = jobs_rx.recv() => app.on_loaded(job),
                 Some(msg) = fetch_rx.recv() => match msg {
@@ -139,6 +150,7 @@ pub async fn run(services: &Services, loaded: Loaded) -> anyhow::Result<()> {
     }
     .await;
     drop(terminal);
+    drop(watcher);
     effects.shutdown().await;
     result
 }
@@ -147,23 +159,5 @@ async fn sleep_until_some(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-const BLOCKED: &str = "the persona files were corrupt at start, so saving is blocked";
-
-/// Why the persona store cannot be written, if it cannot.
-fn store_problem(loaded: &Loaded) -> Option<String> {
-    if loaded.store.writes_blocked() {
-        return Some(BLOCKED.into());
-    }
-    let dir = loaded.store.paths.main.parent()?;
-    let probe = dir.join(format!(".persona-sim-probe-{}", std::process::id()));
-    match std::fs::File::create(&probe) {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
-            None
-        }
-        Err(e) => Some(format!("{}: {e}", dir.display())),
     }
 }

@@ -1,13 +1,19 @@
 //! The persona list pane's state and commands: the live filter, delete with
 //! a one-step undo, duplicate, and opening the persona dialogs (form,
-//! stats, generate). Every change returns `Effect::SavePanel`, which goes to
-//! the autosaver.
+//! stats, generate). A change shows at once and goes to the panel writer as
+//! an `Effect::ChangePanel`; the writer's answer and the watcher's reloads
+//! (other processes' changes) come back as a [`PanelMsg`], and the panel on
+//! screen becomes the one on disk, keeping cursor, selection and filter.
+
+use std::collections::{BTreeMap, HashSet};
 
 use crate::persona::Persona;
-use crate::persona::rules;
+use crate::persona::ops::{Applied, Change, PanelOpError};
+use crate::persona::rules::{self, IdChoice};
 use crate::persona::search::{Query, SearchIndex};
+use crate::persona::writer::{WriteFailure, Written};
 
-use super::action::{Effect, PanelAction};
+use super::action::{Effect, PanelAction, PanelMsg};
 use super::app::{App, NoticeLevel};
 use super::views::Overlay;
 use super::views::confirm_delete::ConfirmDelete;
@@ -29,6 +35,10 @@ pub struct PersonaList {
     index: Option<SearchIndex>,
     /// The last deleted persona and where it was, for `u`.
     pub undo: Option<(usize, Persona)>,
+    /// Changes sent to the writer and not answered yet: reloads wait.
+    pending_writes: usize,
+    /// A reload came while changes were pending: read again after them.
+    reload_missed: bool,
 }
 
 impl PersonaList {
@@ -72,11 +82,109 @@ impl App {
             .select((!self.persona_list.visible.is_empty()).then_some(row));
     }
 
-    /// The panel changed: drop the search index, refilter, save.
-    pub(crate) fn panel_changed(&mut self) -> Option<Effect> {
+    /// The user changed the panel on screen: drop the search index,
+    /// refilter, send the change to the writer.
+    pub(crate) fn panel_changed(&mut self, change: Change) -> Option<Effect> {
         self.persona_list.index = None;
         self.refilter();
-        Some(Effect::SavePanel(self.personas.clone()))
+        self.persona_list.pending_writes += 1;
+        Some(Effect::ChangePanel(Box::new(change)))
+    }
+
+    /// News from the panel writer or watcher. `true`: ask the watcher to
+    /// read the file again (a reload was skipped while changes were pending).
+    pub fn on_panel_msg(&mut self, msg: PanelMsg) -> bool {
+        self.dirty = true;
+        match msg {
+            PanelMsg::Written(written) => {
+                let list = &mut self.persona_list;
+                list.pending_writes = list.pending_writes.saturating_sub(1);
+                self.on_written(&written);
+                if self.persona_list.pending_writes > 0 {
+                    return false;
+                }
+                if let Some(panel) = written.panel {
+                    self.adopt_panel(panel);
+                }
+                std::mem::take(&mut self.persona_list.reload_missed)
+            }
+            PanelMsg::Reloaded(panel) => {
+                if self.persona_list.pending_writes > 0 {
+                    self.persona_list.reload_missed = true;
+                    return false;
+                }
+                if let Some(news) = describe_changes(&self.personas, &panel) {
+                    self.set_notice(NoticeLevel::Info, news);
+                }
+                self.adopt_panel(panel);
+                false
+            }
+        }
+    }
+
+    /// What the writer made of one change: only surprises are shown.
+    fn on_written(&mut self, written: &Written) {
+        for notice in &written.notices {
+            self.set_notice(NoticeLevel::Info, notice.clone());
+        }
+        let text = match (&written.change, &written.result) {
+            (_, Ok(Applied::Added(added))) => {
+                let moved: Vec<String> = added
+                    .iter()
+                    .filter_map(|(p, choice)| match choice {
+                        IdChoice::Renumbered { from, to } => Some(format!(
+                            "#{to} {} (#{from} was taken by another process meanwhile)",
+                            p.name
+                        )),
+                        _ => None,
+                    })
+                    .collect();
+                if moved.is_empty() {
+                    return;
+                }
+                (NoticeLevel::Info, format!("Added {}", moved.join(", ")))
+            }
+            (_, Ok(Applied::Edited { after, overwritten })) if !overwritten.is_empty() => (
+                NoticeLevel::Info,
+                format!(
+                    "Saved #{} {}: your {} replaced a change another process made meanwhile",
+                    after.id,
+                    after.name,
+                    overwritten.join(", ")
+                ),
+            ),
+            (_, Ok(_)) => return,
+            (
+                Change::Edit { before, .. },
+                Err(WriteFailure::Refused(PanelOpError::NoSuchId(_))),
+            ) => (
+                NoticeLevel::Error,
+                format!(
+                    "Not saved: #{} {} was deleted by another process",
+                    before.id, before.name
+                ),
+            ),
+            (Change::Reinsert { persona, .. }, Err(WriteFailure::Refused(e))) => (
+                NoticeLevel::Error,
+                format!("Cannot undo the delete of {}: {e}", persona.name),
+            ),
+            (_, Err(WriteFailure::Refused(e))) => (NoticeLevel::Error, format!("Not saved: {e}")),
+            (_, Err(WriteFailure::Store(e))) => (NoticeLevel::Error, format!("Save failed: {e}")),
+        };
+        self.set_notice(text.0, text.1);
+    }
+
+    /// Shows `panel` (the file's) in place of the one on screen, keeping
+    /// the cursor's persona, the selection that still exists and the filter.
+    fn adopt_panel(&mut self, panel: Vec<Persona>) {
+        if panel == self.personas {
+            return;
+        }
+        let ids: HashSet<u32> = panel.iter().map(|p| p.id).collect();
+        self.selected.retain(|id| ids.contains(id));
+        self.personas = panel;
+        self.persona_list.index = None;
+        self.refilter();
     }
 
     pub fn on_panel(&mut self, action: PanelAction) -> Option<Effect> {
@@ -152,7 +260,7 @@ impl App {
                     format!("Deleted #{} {}: u undoes", gone.id, gone.name),
                 );
                 self.persona_list.undo = Some((at, gone));
-                return self.panel_changed();
+                return self.panel_changed(Change::Remove(id));
             }
             PanelAction::Undo => {
                 let Some((at, persona)) = self.persona_list.undo.take() else {
@@ -167,9 +275,10 @@ impl App {
                     return None;
                 }
                 let name = persona.name.clone();
-                self.personas.insert(at.min(self.personas.len()), persona);
+                self.personas
+                    .insert(at.min(self.personas.len()), persona.clone());
                 self.set_notice(NoticeLevel::Info, format!("Restored {name}"));
-                return self.panel_changed();
+                return self.panel_changed(Change::Reinsert { at, persona });
             }
             PanelAction::ToggleStats => self.open(Overlay::Stats(Stats)),
             PanelAction::Generate => self.open_generate(),
@@ -179,6 +288,62 @@ impl App {
         }
         None
     }
+}
+
+/// "#15 Ana added by another process", or for more than one change
+/// "3 personas changed by another process (1 added, 2 edited)"; `None`
+/// when nothing changed.
+pub fn describe_changes(old: &[Persona], new: &[Persona]) -> Option<String> {
+    let before: BTreeMap<u32, &Persona> = old.iter().map(|p| (p.id, p)).collect();
+    let after: BTreeMap<u32, &Persona> = new.iter().map(|p| (p.id, p)).collect();
+    let added: Vec<&Persona> = new.iter().filter(|p| !before.contains_key(&p.id)).collect();
+    let deleted: Vec<&Persona> = old.iter().filter(|p| !after.contains_key(&p.id)).collect();
+    let edited: Vec<(&Persona, &Persona)> = new
+        .iter()
+        .filter_map(|p| Some((*before.get(&p.id)?, p)))
+        .filter(|(a, b)| a != b)
+        .collect();
+    let who = |p: &Persona| format!("#{} {}", p.id, p.name);
+    let by = "by another process";
+    Some(
+        match (added.as_slice(), deleted.as_slice(), edited.as_slice()) {
+            ([], [], []) => return None,
+            ([p], [], []) => format!("{} added {by}", who(p)),
+            ([], [p], []) => format!("{} deleted {by}", who(p)),
+            ([], [], [(a, b)]) => {
+                let fields = changed_fields(a, b);
+                format!("{} changed {by} ({})", who(b), fields.join(", "))
+            }
+            _ => {
+                let total = added.len() + deleted.len() + edited.len();
+                let parts: Vec<String> = [
+                    (added.len(), "added"),
+                    (deleted.len(), "deleted"),
+                    (edited.len(), "edited"),
+                ]
+                .into_iter()
+                .filter(|(n, _)| *n > 0)
+                .map(|(n, what)| format!("{n} {what}"))
+                .collect();
+                format!("{total} personas changed {by} ({})", parts.join(", "))
+            }
+        },
+    )
+}
+
+/// The names of the fields that differ, as in the JSON file.
+fn changed_fields(a: &Persona, b: &Persona) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
+        (serde_json::to_value(a), serde_json::to_value(b))
+    else {
+        return Vec::new();
+    };
+    let keys: std::collections::BTreeSet<&String> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .collect();
+    keys.into_iter().cloned().collect()
 }
 
 impl App {

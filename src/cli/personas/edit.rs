@@ -8,7 +8,7 @@ use anyhow::{anyhow, bail};
 use serde_json::Value;
 
 use super::{
-    command_prefix, input_name, load, missing_id, position, problem_report, read_input, save,
+    change, command_prefix, input_name, missing_id, position, problem_report, read_input,
     shell_word,
 };
 use crate::cli::args::{AddArgs, EditArgs};
@@ -20,53 +20,55 @@ use crate::persona::store::StorePaths;
 use crate::persona::{PanelError, Persona};
 
 pub(super) fn add(args: &AddArgs, paths: &StorePaths, out: &mut impl Write) -> anyhow::Result<()> {
-    let mut loaded = load(paths)?;
     let name = input_name(&args.file);
     let records =
         import::json_records(&read_input(&args.file)?, true).map_err(|e| anyhow!("{name}: {e}"))?;
     if records.is_empty() {
         bail!("{name} holds no personas; nothing was added");
     }
-    let mut checked = import::check_records(&records);
-    let owners: HashMap<u32, &Persona> = loaded.personas.iter().map(|p| (p.id, p)).collect();
-    for (i, record) in records.iter().enumerate() {
-        let Some(id) = record.get("id").and_then(Value::as_u64) else {
-            continue;
-        };
-        if let Some(owner) = u32::try_from(id).ok().and_then(|id| owners.get(&id)) {
-            checked.problems.push(PanelError::Record {
-                index: i + 1,
-                id: Some(id),
-                field: "id".into(),
-                reason: format!(
-                    "id {id} is taken by #{id} {} (leave the id out to get the next free one)",
-                    owner.name
-                ),
-            });
+    // Checked against the panel as it is under the lock, so an id another
+    // process took a moment ago is refused too.
+    let added = change(paths, |panel| {
+        let mut checked = import::check_records(&records);
+        let owners: HashMap<u32, &Persona> = panel.iter().map(|p| (p.id, p)).collect();
+        for (i, record) in records.iter().enumerate() {
+            let Some(id) = record.get("id").and_then(Value::as_u64) else {
+                continue;
+            };
+            if let Some(owner) = u32::try_from(id).ok().and_then(|id| owners.get(&id)) {
+                checked.problems.push(PanelError::Record {
+                    index: i + 1,
+                    id: Some(id),
+                    field: "id".into(),
+                    reason: format!(
+                        "id {id} is taken by #{id} {} (leave the id out to get the next free one)",
+                        owner.name
+                    ),
+                });
+            }
         }
-    }
-    if !checked.problems.is_empty() {
-        // By record; a taken id first, as the id comes first in a record.
-        checked.problems.sort_by_key(|p| match p {
-            PanelError::Record { index, field, .. } => (*index, field != "id"),
-            _ => (0, true),
-        });
-        let heading = format!(
-            "{name}: {} of {} records are invalid; nothing was added",
-            checked.invalid_records().len(),
-            checked.total
+        if !checked.problems.is_empty() {
+            // By record; a taken id first, as the id comes first in a record.
+            checked.problems.sort_by_key(|p| match p {
+                PanelError::Record { index, field, .. } => (*index, field != "id"),
+                _ => (0, true),
+            });
+            let heading = format!(
+                "{name}: {} of {} records are invalid; nothing was added",
+                checked.invalid_records().len(),
+                checked.total
+            );
+            bail!("{}", problem_report(&heading, &checked, ""));
+        }
+        let first_new = panel.len();
+        // Taken ids were refused above: only records without an id get one.
+        rules::merge(
+            panel,
+            checked.valid.into_iter().map(|r| r.persona).collect(),
         );
-        bail!("{}", problem_report(&heading, &checked, ""));
-    }
-    let mut panel = loaded.personas.clone();
-    let first_new = panel.len();
-    // Taken ids were refused above: only records without an id get one.
-    rules::merge(
-        &mut panel,
-        checked.valid.into_iter().map(|r| r.persona).collect(),
-    );
-    save(&mut loaded.store, &panel)?;
-    for p in &panel[first_new..] {
+        Ok(panel[first_new..].to_vec())
+    })?;
+    for p in &added.value {
         writeln!(out, "added #{} {}", p.id, p.name)?;
     }
     Ok(())
@@ -95,31 +97,32 @@ pub(super) fn edit(
     paths: &StorePaths,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let mut loaded = load(paths)?;
-    let at = position(&loaded.personas, args.id, "; nothing was changed")?;
-    let mut panel = loaded.personas.clone();
+    let changed = change(paths, |panel| {
+        let at = position(panel, args.id, "; nothing was changed")?;
+        match ops::update(panel, args.id, &args.set) {
+            Ok(updated) => Ok(updated),
+            Err(PanelOpError::Invalid(problems)) => {
+                let before = &panel[at];
+                let lines: Vec<String> = problems
+                    .iter()
+                    .map(|problem| format!("\n  {problem}"))
+                    .collect();
+                bail!(
+                    "persona #{} {} was not changed:{}",
+                    before.id,
+                    before.name,
+                    lines.concat()
+                );
+            }
+            Err(other) => Err(other.into()),
+        }
+    })?;
     let Updated {
         before,
         after,
         fields,
-    } = match ops::update(&mut panel, args.id, &args.set) {
-        Ok(updated) => updated,
-        Err(PanelOpError::Invalid(problems)) => {
-            let before = &loaded.personas[at];
-            let lines: Vec<String> = problems
-                .iter()
-                .map(|problem| format!("\n  {problem}"))
-                .collect();
-            bail!(
-                "persona #{} {} was not changed:{}",
-                before.id,
-                before.name,
-                lines.concat()
-            );
-        }
-        Err(other) => return Err(other.into()),
-    };
-    if !save(&mut loaded.store, &panel)? {
+    } = changed.value;
+    if !changed.saved {
         writeln!(out, "#{} {}: nothing changed", after.id, after.name)?;
         return Ok(());
     }
@@ -144,16 +147,12 @@ pub(super) fn rm(
     settings: &Settings,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let mut loaded = load(paths)?;
-    let mut panel = loaded.personas.clone();
-    let gone = match ops::remove(&mut panel, ids) {
-        Ok(gone) => gone,
-        Err(PanelOpError::NoSuchId(id)) => {
-            return Err(missing_id(&loaded.personas, id, "; nothing was deleted"));
-        }
-        Err(other) => return Err(other.into()),
-    };
-    save(&mut loaded.store, &panel)?;
+    let gone = change(paths, |panel| match ops::remove(panel, ids) {
+        Ok(gone) => Ok(gone),
+        Err(PanelOpError::NoSuchId(id)) => Err(missing_id(panel, id, "; nothing was deleted")),
+        Err(other) => Err(other.into()),
+    })?
+    .value;
     for p in gone {
         writeln!(
             out,

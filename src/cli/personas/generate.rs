@@ -9,12 +9,13 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use tokio::sync::mpsc;
 
-use super::{load, save, table};
+use super::{change, load, table};
 use crate::cli::EXIT_INTERRUPTED;
 use crate::cli::args::GenerateArgs;
 use crate::config::Settings;
 use crate::llm::ChatBackend;
 use crate::persona::Persona;
+use crate::persona::rules::{self, IdChoice};
 use crate::persona::store::StorePaths;
 use crate::sim::synth::{self, SynthEvent};
 
@@ -25,7 +26,7 @@ pub(super) async fn generate(
     backend: Option<Arc<dyn ChatBackend>>,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
-    let mut loaded = load(paths)?;
+    let loaded = load(paths)?;
     let brief = args.brief.trim();
     if brief.is_empty() {
         bail!(
@@ -33,7 +34,7 @@ pub(super) async fn generate(
         );
     }
     let backend = crate::cli::ready_backend(backend, settings)?;
-    if !args.dry_run && loaded.store.writes_blocked() {
+    if !args.dry_run && loaded.writes_blocked {
         bail!(
             "nothing would be saved: {} could not be loaded safely (see the note above); fix or remove it first, or use --dry-run",
             paths.main.display()
@@ -127,13 +128,22 @@ pub(super) async fn generate(
     if args.dry_run {
         eprintln!("{summary} (dry run: nothing was saved)");
     } else {
-        let mut panel = loaded.personas.clone();
-        panel.extend(accepted.iter().cloned());
-        save(&mut loaded.store, &panel)?;
+        // Added to the panel as it is now: a persona someone else added
+        // meanwhile keeps its id, a taken id is renumbered.
+        let saved = change(paths, |panel| {
+            Ok(rules::merge(panel, accepted.clone())
+                .into_iter()
+                .filter(|c| *c != IdChoice::Kept)
+                .count())
+        })?;
+        let renumbered = match saved.value {
+            0 => String::new(),
+            n => format!("; {n} renumbered, their ids were taken meanwhile"),
+        };
         eprintln!(
-            "{summary}; saved to {} (the panel now has {})",
+            "{summary}; saved to {} (the panel now has {}){renumbered}",
             paths.main.display(),
-            panel.len()
+            saved.panel.len()
         );
     }
     if interrupted {

@@ -1,8 +1,10 @@
 //! `persona-sim personas …`: the panel from the command line. Results go to
 //! stdout, notes and progress to stderr. Every change is checked first
 //! (every problem reported at once, nothing changed when there is one), then
-//! saved through the store: atomically, with the panel before it kept as
-//! the rolling backup (`personas_backup.json`).
+//! made through the store's locked change: the panel is re-read under the
+//! lock, the change applied to it as it is, and saved atomically, with the
+//! panel before it kept as the rolling backup (`personas_backup.json`).
+//! Another process changing the same panel at the same time loses nothing.
 //!
 //! One file per idea: `show.rs` (list, show, search, stats), `edit.rs`
 //! (add, edit, rm), `generate.rs`, `transfer.rs` (export, import) and
@@ -21,13 +23,13 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, anyhow};
 
 use crate::cli::args::PersonasCommand;
 use crate::config::Settings;
 use crate::llm::ChatBackend;
 use crate::persona::import::CheckedRecords;
-use crate::persona::store::{self, Loaded, SaveResult, Store, StorePaths};
+use crate::persona::store::{self, Changed, Loaded, StorePaths};
 use crate::persona::{Persona, validate_panel};
 
 pub use show::{stats_text, table};
@@ -68,17 +70,22 @@ fn load(paths: &StorePaths) -> anyhow::Result<Loaded> {
     Ok(loaded)
 }
 
-/// Saves through the store; `false` when the panel on disk was already this.
-fn save(store: &mut Store, panel: &[Persona]) -> anyhow::Result<bool> {
-    validate_panel(panel).context("the changed panel is not valid; nothing was saved")?;
-    match store.save(panel)? {
-        SaveResult::Saved => Ok(true),
-        SaveResult::Unchanged => Ok(false),
-        SaveResult::Blocked => bail!(
-            "nothing was saved: {} could not be loaded safely (see the note above); fix or remove it first",
-            store.paths.main.display()
-        ),
+/// Applies `op` to the panel as it is on disk, under the panel lock (see
+/// [`store::change`]); the changed panel must be valid. Prints what loading
+/// repaired first.
+fn change<T>(
+    paths: &StorePaths,
+    op: impl FnOnce(&mut Vec<Persona>) -> anyhow::Result<T>,
+) -> anyhow::Result<Changed<T>> {
+    let changed = store::change(paths, |panel| {
+        let value = op(panel)?;
+        validate_panel(panel).context("the changed panel is not valid; nothing was saved")?;
+        anyhow::Ok(value)
+    })??;
+    for notice in &changed.notices {
+        eprintln!("note: {notice}");
     }
+    Ok(changed)
 }
 
 /// Where persona `id` is, or an error naming the ids there are.

@@ -8,12 +8,12 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail};
 
-use super::{command_prefix, input_name, load, problem_report, read_input, save, shell_word};
+use super::{change, command_prefix, input_name, load, problem_report, read_input, shell_word};
 use crate::cli::args::{ImportArgs, PanelExportArgs, PanelFormat};
 use crate::config::Settings;
 use crate::persona::import;
 use crate::persona::rules::{self, IdChoice};
-use crate::persona::store::{StorePaths, atomic_write};
+use crate::persona::store::StorePaths;
 use crate::persona::{Persona, csv, panel_to_json};
 
 pub(super) fn export(
@@ -32,7 +32,7 @@ pub(super) fn export(
     };
     match &args.out {
         Some(file) => {
-            atomic_write(file, &text)?;
+            crate::atomic_file::write(file, &text)?;
             eprintln!(
                 "wrote {} personas to {}",
                 loaded.personas.len(),
@@ -65,7 +65,6 @@ pub(super) fn import(
     settings: &Settings,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let mut loaded = load(paths)?;
     let name = input_name(&args.file);
     let text = read_input(&args.file)?;
     let records = match import_format(&args.file, &text) {
@@ -104,44 +103,49 @@ pub(super) fn import(
             bail!("{name} has no valid record; nothing was imported");
         }
     }
-    let before = loaded.personas.len();
-    let mut panel: Vec<Persona> = if args.merge {
-        loaded.personas.clone()
-    } else {
-        Vec::new()
-    };
-    let owners: HashMap<u32, String> = panel.iter().map(|p| (p.id, p.name.clone())).collect();
     let imported = checked.valid.len();
     let (indices, incoming): (Vec<usize>, Vec<Persona>) = checked
         .valid
         .into_iter()
         .map(|record| (record.index, record.persona))
         .unzip();
-    let first_new = panel.len();
-    let choices = rules::merge(&mut panel, incoming);
-    for ((index, choice), persona) in indices.iter().zip(choices).zip(&panel[first_new..]) {
-        match choice {
-            IdChoice::Kept => {}
-            IdChoice::Assigned(id) => {
-                eprintln!(
+    // Merged into (or replacing) the panel as it is under the lock.
+    let changed = change(paths, |panel| {
+        let before = panel.len();
+        if !args.merge {
+            panel.clear();
+        }
+        let owners: HashMap<u32, String> = panel.iter().map(|p| (p.id, p.name.clone())).collect();
+        let first_new = panel.len();
+        let choices = rules::merge(panel, incoming);
+        let mut notes = Vec::new();
+        for ((index, choice), persona) in indices.iter().zip(choices).zip(&panel[first_new..]) {
+            match choice {
+                IdChoice::Kept => {}
+                IdChoice::Assigned(id) => notes.push(format!(
                     "note: record {index} ({}) has no id: imported as #{id}",
                     persona.name
-                );
+                )),
+                IdChoice::Renumbered { from, to } => notes.push(format!(
+                    "note: record {index} (id {from}): id {from} is taken by {}: imported as #{to}",
+                    owners.get(&from).map_or("another persona", String::as_str)
+                )),
             }
-            IdChoice::Renumbered { from, to } => eprintln!(
-                "note: record {index} (id {from}): id {from} is taken by {}: imported as #{to}",
-                owners.get(&from).map_or("another persona", String::as_str)
-            ),
         }
+        Ok((before, notes))
+    })?;
+    let (before, notes) = changed.value;
+    for note in notes {
+        eprintln!("{note}");
     }
-    let changed = save(&mut loaded.store, &panel)?;
+    let panel = changed.panel;
     if args.merge {
         writeln!(
             out,
             "imported {imported} personas from {name}: the panel now has {}",
             panel.len()
         )?;
-    } else if changed {
+    } else if changed.saved {
         writeln!(
             out,
             "imported {imported} personas from {name}, replacing the panel of {before}"

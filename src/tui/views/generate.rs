@@ -13,6 +13,7 @@ use ratatui::widgets::{Block, Borders, Gauge, Paragraph, Wrap};
 
 use super::persona_form::{FormMode, PersonaForm};
 use super::{Overlay, Routed, View, hint_text, next_second, popup};
+use crate::persona::ops::Change;
 use crate::persona::{Persona, rules};
 use crate::sim::synth::{Adapted, BatchResult, MAX_BATCH, SynthEvent};
 use crate::text::truncate;
@@ -258,10 +259,11 @@ impl App {
                     self.close_generate();
                     let n = added.len();
                     self.created += n;
-                    // The panel may have changed meanwhile: taken ids are renumbered.
-                    rules::merge(&mut self.personas, added);
+                    // The panel may have changed meanwhile: taken ids are
+                    // renumbered, here and again by the writer.
+                    rules::merge(&mut self.personas, added.clone());
                     self.set_notice(NoticeLevel::Info, format!("Added {n} generated personas"));
-                    return self.panel_changed();
+                    return self.panel_changed(Change::Add(added));
                 }
                 FormKey::No | FormKey::Cancel => {
                     self.close_generate();

@@ -16,6 +16,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::{Overlay, Routed, View, hint_text, popup};
+use crate::persona::ops::Change;
 use crate::persona::rules;
 use crate::persona::{Persona, TechProficiency};
 use crate::text::truncate;
@@ -163,6 +164,16 @@ impl PersonaForm {
             age: None,
             extra: BTreeMap::new(),
         }
+    }
+
+    /// The persona as the form showed it when opened (its first values
+    /// read back), `None` if those were not valid.
+    pub fn opened_as(&self) -> Option<Persona> {
+        let mut first = self.clone();
+        for (field, value) in first.fields.iter_mut().zip(&self.initial) {
+            field.value = value.clone();
+        }
+        first.validate(&[])
     }
 
     pub fn changed(&self) -> bool {
@@ -462,26 +473,37 @@ impl App {
                     );
                     return None;
                 };
+                // What the form showed at first, as a persona: an edit
+                // sets only the fields the user changed from it.
+                let opened_as = form.opened_as();
                 self.close_form();
                 let id = persona.id;
                 let name = persona.name.clone();
-                match editing.and_then(|old| self.personas.iter().position(|p| p.id == old)) {
-                    Some(at) => {
-                        let old = self.personas[at].id;
-                        if old != id && self.selected.remove(&old) {
-                            self.selected.insert(id);
+                let change =
+                    match editing.and_then(|old| self.personas.iter().position(|p| p.id == old)) {
+                        Some(at) => {
+                            let old = self.personas[at].id;
+                            if old != id && self.selected.remove(&old) {
+                                self.selected.insert(id);
+                            }
+                            self.personas[at] = persona.clone();
+                            Change::Edit {
+                                before: opened_as.unwrap_or_else(|| persona.clone()),
+                                after: persona,
+                            }
                         }
-                        self.personas[at] = persona;
-                    }
-                    None => self.personas.push(persona),
-                }
+                        None => {
+                            self.personas.push(persona.clone());
+                            Change::Add(vec![persona])
+                        }
+                    };
                 let verb = match mode {
                     FormMode::Edit => "Saved",
                     FormMode::Add => "Added",
                     FormMode::Review => "Added generated persona",
                 };
                 self.set_notice(NoticeLevel::Info, format!("{verb} #{id} {name}"));
-                let effect = self.panel_changed();
+                let effect = self.panel_changed(change);
                 // Put the cursor on it (clearing a filter that hides it).
                 if !self
                     .persona_list
