@@ -1124,3 +1124,138 @@ fn history_will_not_open_or_delete_over_a_running_debate() {
     press_code(&mut app, KeyCode::Char('d'));
     assert!(app.history().unwrap().confirm_delete.is_some());
 }
+
+// ---------------------------------------------------------------- a panel shared with other processes
+
+use persona_sim::persona::Persona;
+use persona_sim::persona::ops::{Applied, Change, PanelOpError};
+use persona_sim::persona::rules::IdChoice;
+use persona_sim::persona::writer::{WriteFailure, Written};
+use persona_sim::tui::action::PanelMsg;
+
+fn written(change: Change, result: Result<Applied, WriteFailure>, panel: Vec<Persona>) -> PanelMsg {
+    PanelMsg::Written(Box::new(Written {
+        change,
+        result,
+        panel: Some(panel),
+        notices: Vec::new(),
+    }))
+}
+
+#[test]
+fn another_processs_changes_show_keeping_cursor_selection_and_filter() {
+    let mut app = new_app();
+    // Cursor on Priya (3), Kwame (2) selected.
+    press_code(&mut app, KeyCode::Char('j'));
+    press_code(&mut app, KeyCode::Char(' '));
+    press_code(&mut app, KeyCode::Char('j'));
+    assert_eq!(app.cursor_persona().unwrap().id, 3);
+    let mut disk = builtin_panel();
+    disk.remove(0); // Maria deleted elsewhere
+    let mut zoe = disk[0].clone();
+    zoe.id = 40;
+    zoe.name = "Zoe Added".into();
+    disk.push(zoe);
+    assert!(!app.on_panel_msg(PanelMsg::Reloaded(disk.clone())));
+    assert_eq!(app.personas(), disk.as_slice());
+    assert_eq!(
+        app.cursor_persona().unwrap().id,
+        3,
+        "the cursor stays on Priya"
+    );
+    assert!(app.selected().contains(&2));
+    assert_eq!(
+        app.notice().unwrap().text,
+        "2 personas changed by another process (1 added, 1 deleted)"
+    );
+    // An edit elsewhere names the fields; the filter stays.
+    press_code(&mut app, KeyCode::Char('/'));
+    type_keys(&mut app, "Priya");
+    press_code(&mut app, KeyCode::Enter);
+    disk.iter_mut().find(|p| p.id == 3).unwrap().occupation = "CTO".into();
+    app.on_panel_msg(PanelMsg::Reloaded(disk.clone()));
+    assert_eq!(app.filter_text(), Some("Priya"));
+    assert_eq!(app.visible_rows().len(), 1);
+    assert_eq!(app.cursor_persona().unwrap().occupation, "CTO");
+    assert_eq!(
+        app.notice().unwrap().text,
+        "#3 Priya Raman changed by another process (occupation)"
+    );
+    // The same panel again says nothing new.
+    app.set_notice(NoticeLevel::Info, "quiet");
+    app.on_panel_msg(PanelMsg::Reloaded(disk));
+    assert_eq!(app.notice().unwrap().text, "quiet");
+}
+
+#[test]
+fn reloads_wait_for_this_screens_own_writes_and_renumbering_is_followed() {
+    let mut app = new_app();
+    // Add a persona through the form: shown at once, written later.
+    press_code(&mut app, KeyCode::Char('n'));
+    type_keys(&mut app, "Newt");
+    for field in ["Tester", "Lab"] {
+        press_code(&mut app, KeyCode::Tab);
+        type_keys(&mut app, field);
+    }
+    let change = expect_change(press_code(&mut app, KeyCode::Enter));
+    let Change::Add(added) = &change else {
+        panic!("{change:?}")
+    };
+    assert_eq!(added[0].id, 15);
+    assert_eq!(app.cursor_persona().unwrap().name, "Newt");
+    // A reload from before the write must not take Newt away…
+    assert!(!app.on_panel_msg(PanelMsg::Reloaded(builtin_panel())));
+    assert!(app.personas().iter().any(|p| p.name == "Newt"));
+    // …and the writer says another process took 15: Newt is #16.
+    let mut disk = builtin_panel();
+    let mut theirs = disk[0].clone();
+    theirs.id = 15;
+    theirs.name = "Theirs".into();
+    disk.push(theirs);
+    let mut newt = added[0].clone();
+    newt.id = 16;
+    disk.push(newt.clone());
+    let poke = app.on_panel_msg(written(
+        change,
+        Ok(Applied::Added(vec![(
+            newt,
+            IdChoice::Renumbered { from: 15, to: 16 },
+        )])),
+        disk.clone(),
+    ));
+    assert!(poke, "the skipped reload is read again");
+    assert_eq!(app.personas(), disk.as_slice());
+    let cursor = app.cursor_persona().unwrap();
+    assert_eq!((cursor.id, cursor.name.as_str()), (16, "Newt"));
+    assert_eq!(
+        app.notice().unwrap().text,
+        "Added #16 Newt (#15 was taken by another process meanwhile)"
+    );
+}
+
+#[test]
+fn an_edit_of_a_persona_deleted_elsewhere_says_so_and_does_not_bring_it_back() {
+    let mut app = new_app();
+    press_code(&mut app, KeyCode::Char('e'));
+    press(&mut app, ctrl(KeyCode::Char('u')));
+    type_keys(&mut app, "Maria Renamed");
+    let change = expect_change(press_code(&mut app, KeyCode::Enter));
+    let Change::Edit { before, after } = &change else {
+        panic!("{change:?}")
+    };
+    assert_eq!(before.name, "Maria Lopez", "the form's first values");
+    assert_eq!(after.name, "Maria Renamed");
+    let disk: Vec<Persona> = builtin_panel().into_iter().skip(1).collect();
+    app.on_panel_msg(written(
+        change,
+        Err(WriteFailure::Refused(PanelOpError::NoSuchId(1))),
+        disk.clone(),
+    ));
+    assert_eq!(app.personas(), disk.as_slice(), "not brought back");
+    let notice = app.notice().unwrap();
+    assert_eq!(notice.level, NoticeLevel::Error);
+    assert_eq!(
+        notice.text,
+        "Not saved: #1 Maria Lopez was deleted by another process"
+    );
+}

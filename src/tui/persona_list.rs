@@ -60,6 +60,12 @@ impl App {
     /// Recomputes the visible rows after the panel or the filter changed.
     pub fn refilter(&mut self) {
         let keep = self.cursor_persona().map(|p| p.id);
+        self.refilter_keeping(keep, 0);
+    }
+
+    /// [`Self::refilter`], with the cursor on persona `keep` if still
+    /// shown, else on row `fallback` (or the last).
+    fn refilter_keeping(&mut self, keep: Option<u32>, fallback: usize) {
         self.persona_list.visible = match &self.persona_list.filter {
             Some(f) if !f.text.trim().is_empty() => {
                 let index = self
@@ -77,7 +83,7 @@ impl App {
                     .iter()
                     .position(|&i| self.personas[i].id == id)
             })
-            .unwrap_or(0);
+            .unwrap_or(fallback.min(self.persona_list.visible.len().saturating_sub(1)));
         self.list
             .select((!self.persona_list.visible.is_empty()).then_some(row));
     }
@@ -100,6 +106,9 @@ impl App {
                 let list = &mut self.persona_list;
                 list.pending_writes = list.pending_writes.saturating_sub(1);
                 self.on_written(&written);
+                if let Ok(Applied::Added(added)) = &written.result {
+                    self.follow_renumbered(added);
+                }
                 if self.persona_list.pending_writes > 0 {
                     return false;
                 }
@@ -174,6 +183,27 @@ impl App {
         self.set_notice(text.0, text.1);
     }
 
+    /// The writer gave an added persona another id (another process took
+    /// its id meanwhile): renumber it on screen too, so the cursor and the
+    /// selection stay on it.
+    fn follow_renumbered(&mut self, added: &[(Persona, IdChoice)]) {
+        for (persona, choice) in added {
+            let IdChoice::Renumbered { from, to } = *choice else {
+                continue;
+            };
+            if let Some(local) = self
+                .personas
+                .iter_mut()
+                .find(|p| p.id == from && p.name == persona.name)
+            {
+                local.id = to;
+                if self.selected.remove(&from) {
+                    self.selected.insert(to);
+                }
+            }
+        }
+    }
+
     /// Shows `panel` (the file's) in place of the one on screen, keeping
     /// the cursor's persona, the selection that still exists and the filter.
     fn adopt_panel(&mut self, panel: Vec<Persona>) {
@@ -182,9 +212,12 @@ impl App {
         }
         let ids: HashSet<u32> = panel.iter().map(|p| p.id).collect();
         self.selected.retain(|id| ids.contains(id));
+        // Taken before the panel changes: the rows point into the old one.
+        let keep = self.cursor_persona().map(|p| p.id);
+        let row = self.list.selected().unwrap_or(0);
         self.personas = panel;
         self.persona_list.index = None;
-        self.refilter();
+        self.refilter_keeping(keep, row);
     }
 
     pub fn on_panel(&mut self, action: PanelAction) -> Option<Effect> {

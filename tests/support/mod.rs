@@ -8,7 +8,8 @@
 //!   it (`needs`),
 //! - paused-clock tests against real sockets (`clock`),
 //! - a model download server (`download`),
-//! - driving the TUI on ratatui's `TestBackend` (`tui`).
+//! - driving the TUI on ratatui's `TestBackend` (`tui`),
+//! - the real binary under tmux (`tmux`).
 #![allow(dead_code)]
 
 mod mock;
@@ -17,6 +18,7 @@ pub mod binary;
 pub mod clock;
 pub mod download;
 pub mod needs;
+pub mod tmux;
 pub mod tui;
 
 use std::time::Duration;

@@ -176,6 +176,27 @@ impl PersonaForm {
         first.validate(&[])
     }
 
+    /// A new persona keeps the id the form proposed only while it is free:
+    /// if another process took it meanwhile (and the user did not type an
+    /// id of their own), the next free one is proposed instead.
+    pub fn refresh_proposed_id(&mut self, panel: &[Persona]) {
+        if self.mode == FormMode::Edit {
+            return;
+        }
+        let Some(at) = self.fields.iter().position(|f| f.key == "id") else {
+            return;
+        };
+        let proposed = &self.initial[at];
+        if self.fields[at].value != *proposed
+            || !panel.iter().any(|p| p.id.to_string() == *proposed)
+        {
+            return;
+        }
+        let next = rules::next_free_id(panel).to_string();
+        self.fields[at].value = next.clone();
+        self.initial[at] = next;
+    }
+
     pub fn changed(&self) -> bool {
         self.fields
             .iter()
@@ -466,6 +487,7 @@ impl App {
                     .cloned()
                     .collect();
                 let form = self.form_mut()?;
+                form.refresh_proposed_id(&others);
                 let Some(persona) = form.validate(&others) else {
                     self.set_notice(
                         NoticeLevel::Error,
