@@ -203,3 +203,111 @@ async fn the_counters_are_scraped_from_the_first_request() {
     // The scrape's own connection.
     assert!(text.contains("app_http_connections_open 1"), "{text}");
 }
+
+/// The server of [`out_of_descriptors_the_accept_loop_backs_off`], run as a
+/// child process: with a soft limit of 24 open files it serves on
+/// 127.0.0.1, prints the port, and stops by itself after 20 s. Does
+/// nothing when run on its own.
+#[cfg(target_os = "linux")]
+#[test]
+#[ignore = "run as a child process by the accept back-off test"]
+fn emfile_server_child() {
+    if std::env::var_os("PERSONA_SIM_TEST_EMFILE").is_none() {
+        return;
+    }
+    let limit = libc::rlimit {
+        rlim_cur: 24,
+        rlim_max: 24,
+    };
+    // SAFETY: setrlimit reads the struct we own.
+    assert_eq!(
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) },
+        0,
+        "{}",
+        std::io::Error::last_os_error()
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("PORT {}", listener.local_addr().unwrap().port());
+        let limits = Limits {
+            header_read_timeout: LONG,
+            idle_timeout: LONG,
+            max_connections: 1000,
+        };
+        let serving = serve_router(listener, app(), limits, ConnectionMetrics::detached());
+        let _ = tokio::time::timeout(Duration::from_secs(20), serving).await;
+    });
+}
+
+/// CPU time (user + system) of a process, in clock ticks (10 ms).
+#[cfg(target_os = "linux")]
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// A server out of file descriptors cannot accept the connections waiting
+/// in its backlog, and each accept fails at once (EMFILE): it must wait
+/// between tries, not spin a core.
+#[cfg(target_os = "linux")]
+#[test]
+fn out_of_descriptors_the_accept_loop_backs_off() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "emfile_server_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("PERSONA_SIM_TEST_EMFILE", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(port) = line.split("PORT ").nth(1) {
+                let _ = tx.send(port.trim().parse::<u16>().unwrap());
+            }
+        }
+    });
+    let Ok(port) = rx.recv_timeout(Duration::from_secs(20)) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the child server never started");
+    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut held = Vec::new();
+    let mut failed = 0;
+    while held.len() < 100 && failed < 5 {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+            Ok(stream) => held.push(stream),
+            Err(_) => failed += 1,
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks(pid) - before;
+    let _ = child.kill();
+    let _ = child.wait();
+    eprintln!(
+        "{} connections waiting; the server out of descriptors used {used} ticks of CPU in 2 s",
+        held.len()
+    );
+    assert!(held.len() > 30, "only {} connected", held.len());
+    assert!(used <= 20, "the accept loop spins: {used} ticks in 2 s");
+}
