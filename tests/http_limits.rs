@@ -145,13 +145,33 @@ async fn a_request_in_flight_outlives_the_idle_timeout() {
     );
     let (addr, _) = start(slow, limits).await;
     let mut stream = TcpStream::connect(addr).await.unwrap();
+    // The test's runtime runs on this thread: its CPU time is the server's
+    // while it waits (a watchdog re-armed in the past would spin it).
+    let cpu_before = thread_cpu();
     stream
         .write_all(b"GET /slow HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
         .await
         .unwrap();
     let (response, _) = read_to_close(&mut stream, Duration::from_secs(5)).await;
+    let cpu = thread_cpu() - cpu_before;
+    eprintln!("CPU while a 700 ms request was in flight: {cpu:?}");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.ends_with("done"), "{response}");
+    assert!(cpu < Duration::from_millis(200), "{cpu:?}");
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the struct we own.
+    assert_eq!(
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) },
+        0
+    );
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 #[tokio::test]

@@ -210,8 +210,8 @@ async fn serve_connection(stream: TcpStream, router: Router, limits: Limits) {
         .keep_alive(true);
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
+    let mut deadline = activity.last() + limits.idle_timeout;
     loop {
-        let deadline = activity.last() + limits.idle_timeout;
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(e) = result {
@@ -220,11 +220,16 @@ async fn serve_connection(stream: TcpStream, router: Router, limits: Limits) {
                 return;
             }
             _ = tokio::time::sleep_until(deadline) => {
-                if activity.in_flight() == 0
-                    && activity.last() + limits.idle_timeout <= tokio::time::Instant::now()
-                {
+                let now = tokio::time::Instant::now();
+                let idle_until = activity.last() + limits.idle_timeout;
+                if activity.in_flight() > 0 {
+                    // Look again later (a deadline in the past would spin).
+                    deadline = now + limits.idle_timeout;
+                } else if idle_until <= now {
                     tracing::debug!(target: "metrics", "idle connection closed");
                     return;
+                } else {
+                    deadline = idle_until;
                 }
             }
         }
