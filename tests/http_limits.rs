@@ -160,7 +160,14 @@ async fn a_request_in_flight_outlives_the_idle_timeout() {
     assert!(cpu < Duration::from_millis(200), "{cpu:?}");
 }
 
+/// CPU time of the calling thread (zero where libc is not a dependency).
+#[cfg(not(unix))]
+fn thread_cpu() -> Duration {
+    Duration::ZERO
+}
+
 /// CPU time of the calling thread.
+#[cfg(unix)]
 fn thread_cpu() -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
