@@ -471,3 +471,167 @@ async fn the_tui_serves_metrics_and_survives_a_taken_port() {
     .await
     .unwrap();
 }
+
+/// Counts what the app in the pane has open: its pid and open descriptors.
+fn app_open_fds(session: &str) -> Option<(u32, usize)> {
+    let shell = Tmux::run(&["display-message", "-p", "-t", session, "#{pane_pid}"]);
+    let out = Command::new("pgrep")
+        .args(["-P", shell.trim()])
+        .output()
+        .ok()?;
+    let pid: u32 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()?;
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
+    Some((pid, fds))
+}
+
+/// 500 idle connections to the metrics port of a TUI limited to 128 open
+/// files (the limit that used to starve it at 129): the app keeps
+/// answering keys, runs a debate (LLM calls and session saves need
+/// descriptors), and `/healthz` answers again once the idle ones are shed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_to_the_metrics_port_never_starve_the_tui() {
+    const IDLE: usize = 500;
+    if !support::needs::tmux() {
+        return;
+    }
+    let server = MockServer::persona_echo(Duration::from_millis(5)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let command = format!(
+        "ulimit -n 128 && env -u OPENAI_API_KEY OPENAI_BASE_URL={url} PERSONA_SIM_DATA_DIR={data} \
+         TERM=xterm-256color {bin} --metrics-port {port} --rounds 1; echo EXIT=$?; sleep 600",
+        url = server.base_url,
+        data = dir.path().display(),
+        bin = support::binary::e2e_bin().display(),
+    );
+    let tmux = Tmux::start("idle-conns", 100, 30, &command);
+    let wait = Duration::from_secs(20);
+    // A new connection per request: a kept-alive one would hold a slot and
+    // answer whatever happens to the others.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let get = |path: &'static str| {
+        let client = client.clone();
+        async move {
+            let response = client
+                .get(format!("http://127.0.0.1:{port}{path}"))
+                .send()
+                .await
+                .ok()?;
+            Some((response.status().as_u16(), response.text().await.ok()?))
+        }
+    };
+    let tmux = tokio::task::spawn_blocking(move || {
+        tmux.wait_for("the persona list", wait, |s| s.contains("Personas 0/14"));
+        tmux
+    })
+    .await
+    .unwrap();
+    assert_eq!(get("/healthz").await, Some((200, "OK".to_string())));
+
+    // The idle clients: connected, silent.
+    let opened = Instant::now();
+    let idle = tokio::task::spawn_blocking(move || {
+        // A server that stops accepting fills its backlog and connects time
+        // out: give up after a few, the app is checked either way.
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let mut held = Vec::new();
+        let mut failed = 0;
+        while held.len() < IDLE && failed < 5 {
+            match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+                Ok(stream) => held.push(stream),
+                Err(_) => failed += 1,
+            }
+        }
+        held
+    })
+    .await
+    .unwrap();
+    let connected = idle.len();
+    eprintln!(
+        "{connected} of {IDLE} idle connections opened in {:?}",
+        opened.elapsed()
+    );
+
+    // The app answers keys and runs a debate while they are held.
+    let (tmux, fds) = tokio::task::spawn_blocking(move || {
+        let mut most = 0;
+        for _ in 0..3 {
+            tmux.keys(&["F1"]);
+            tmux.wait_for("the help overlay", wait, |s| s.contains("┌ Keys"));
+            most = most.max(app_open_fds(&tmux.session).map_or(0, |(_, n)| n));
+            tmux.keys(&["Escape"]);
+            tmux.wait_for("help closed", wait, |s| !s.contains("┌ Keys"));
+        }
+        tmux.keys(&["Space", "j", "Space", "Tab"]);
+        tmux.text("Offline mode for field workers");
+        tmux.keys(&["F5"]);
+        let screen = tmux.wait_for("a finished debate", wait, |s| {
+            s.contains("✓ finished") || s.contains("error")
+        });
+        assert!(screen.contains("✓ finished"), "{screen}");
+        most = most.max(app_open_fds(&tmux.session).map_or(0, |(_, n)| n));
+        (tmux, most)
+    })
+    .await
+    .unwrap();
+    eprintln!(
+        "the app held at most {fds} descriptors with {IDLE} idle clients ({:?} after they connected)",
+        opened.elapsed()
+    );
+    assert!(fds < 128, "{fds} descriptors");
+    let saved: Vec<_> = std::fs::read_dir(dir.path().join("sessions"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .collect();
+    assert_eq!(saved.len(), 1, "the session was saved");
+
+    // Still held by the clients, shed or timed out by the server:
+    // /healthz answers within the header-read timeout and then some.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if get("/healthz").await == Some((200, "OK".to_string())) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "/healthz never answered");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "/healthz answers {:?} after the idle clients connected",
+        opened.elapsed()
+    );
+    let (_, metrics) = get("/metrics").await.expect("a scrape");
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in\n{metrics}"))
+    };
+    let shed = value("app_http_connections_shed_total");
+    let open = value("app_http_connections_open");
+    eprintln!("shed {shed}, open {open}");
+    assert_eq!(connected, IDLE, "every idle client could connect");
+    assert!(shed >= (IDLE - 64) as f64, "{shed} shed");
+    assert!(open <= 64.0, "{open} open");
+    drop(idle);
+
+    tokio::task::spawn_blocking(move || {
+        tmux.keys(&["Tab", "q"]);
+        let screen = tmux.wait_for("a clean exit", wait, |s| s.contains("EXIT="));
+        assert!(screen.contains("EXIT=0"), "{screen}");
+    })
+    .await
+    .unwrap();
+}

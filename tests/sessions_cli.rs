@@ -202,6 +202,16 @@ async fn a_killed_debate_keeps_its_finished_turns_and_shows_as_incomplete() {
             .unwrap(),
         "the third turn never started"
     );
+    // Alive, it holds the session's lock: another process lists it running.
+    let list = run(dir.path(), None, &["sessions", "list"]).await;
+    let listing = text(&list.stdout);
+    assert!(
+        listing
+            .lines()
+            .nth(1)
+            .is_some_and(|row| row.contains("running")),
+        "{listing}"
+    );
     child.kill().unwrap(); // SIGKILL: no chance to tidy up
     child.wait().unwrap();
 
@@ -228,12 +238,18 @@ async fn a_killed_debate_keeps_its_finished_turns_and_shows_as_incomplete() {
     assert!(md.contains("As Kwame Mensah, I like it"), "{md}");
     assert!(!md.contains("cut off"), "finished turns are intact: {md}");
     // The session file is valid JSON: the kill never left a torn write.
-    let files: Vec<_> = std::fs::read_dir(dir.path().join("sessions"))
+    // The lock file stays (nothing ran to remove it), released by the OS.
+    let mut files: Vec<_> = std::fs::read_dir(dir.path().join("sessions"))
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(files.len(), 1, "no temp files left behind: {files:?}");
+    files.sort();
+    assert_eq!(
+        files,
+        [format!(".{id}.lock"), format!("{id}.json")],
+        "no temp files left behind"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -49,6 +49,10 @@ pub struct Metrics {
     pub debates_finished: IntCounterVec,
     pub personas: IntGauge,
     pub personas_created: IntCounter,
+    /// HTTP connections accepted and closed at once: the server was full.
+    pub http_connections_shed: IntCounter,
+    /// HTTP connections being served.
+    pub http_connections_open: IntGauge,
     /// Every metric's name, in registration order (see [`Metrics::names`]).
     names: Vec<String>,
     health: Mutex<HealthProblems>,
@@ -120,6 +124,14 @@ impl Metrics {
             "Personas created (by hand, import or synthesis)",
         )
         .expect("valid metric");
+        let http_connections_shed = IntCounter::new(
+            "app_http_connections_shed_total",
+            "HTTP connections closed at accept because the server was at its connection cap",
+        )
+        .expect("valid metric");
+        let http_connections_open =
+            IntGauge::new("app_http_connections_open", "HTTP connections being served")
+                .expect("valid metric");
         let mut names = Vec::new();
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
@@ -131,6 +143,8 @@ impl Metrics {
             Box::new(debates_finished.clone()),
             Box::new(personas.clone()),
             Box::new(personas_created.clone()),
+            Box::new(http_connections_shed.clone()),
+            Box::new(http_connections_open.clone()),
         ] {
             names.extend(collector.desc().iter().map(|d| d.fq_name.clone()));
             registry
@@ -148,6 +162,8 @@ impl Metrics {
             debates_finished,
             personas,
             personas_created,
+            http_connections_shed,
+            http_connections_open,
             names,
             health: Mutex::new(HealthProblems::default()),
         };
@@ -160,6 +176,14 @@ impl Metrics {
     /// its name). The dashboard test charts each of these.
     pub fn names(&self) -> &[String] {
         &self.names
+    }
+
+    /// The connection counters an HTTP server updates.
+    pub fn connections(&self) -> ConnectionMetrics {
+        ConnectionMetrics {
+            shed: self.http_connections_shed.clone(),
+            open: self.http_connections_open.clone(),
+        }
     }
 
     /// Sets the heartbeat to now.
@@ -223,6 +247,21 @@ impl Metrics {
     }
 }
 
+/// What an HTTP server counts of its connections (handles to the metrics
+/// of a [`Metrics`], or [`ConnectionMetrics::detached`] ones).
+#[derive(Clone)]
+pub struct ConnectionMetrics {
+    pub shed: IntCounter,
+    pub open: IntGauge,
+}
+
+impl ConnectionMetrics {
+    /// Counters in no registry, for a server whose counts nobody scrapes.
+    pub fn detached() -> ConnectionMetrics {
+        Metrics::new().connections()
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
@@ -262,6 +301,9 @@ mod tests {
             "app_debates_finished_total{outcome=\"budget_reached\"} 1",
             "app_personas 14",
             "app_personas_created_total 0",
+            // From the first scrape, before any connection.
+            "app_http_connections_shed_total 0",
+            "app_http_connections_open 0",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }

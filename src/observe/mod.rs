@@ -4,5 +4,6 @@
 
 pub mod http;
 pub mod instrument;
+pub mod limits;
 pub mod logging;
 pub mod metrics;

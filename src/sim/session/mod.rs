@@ -27,7 +27,7 @@ use super::report::Report;
 
 pub use super::export::session_markdown;
 pub use runner::{ReportPolicy, run_followup, run_report, run_session};
-pub use store::{SessionError, SessionStore};
+pub use store::{SessionError, SessionLock, SessionStore};
 
 /// The file format this build writes, and the newest it reads.
 pub const SESSION_VERSION: u32 = 1;
@@ -91,10 +91,16 @@ pub struct Session {
     pub report_error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// The process writing a running session, to tell a live one from one
-    /// whose process was killed.
+    /// The process that wrote a running session. Informative only (older
+    /// files have it too): a pid is reused, so whether the run is alive is
+    /// asked of its lock file instead (see [`Session::live`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// Whether a live process runs this session (never written): true for
+    /// one this process creates with [`Session::new`]; for one read from a
+    /// file, whether some process holds its lock (see [`SessionLock`]).
+    #[serde(skip)]
+    pub live: bool,
     /// Why the last save failed, while it stays failed (never written: the
     /// file is what could not be written). A face must not say "saved".
     #[serde(skip)]
@@ -135,6 +141,7 @@ impl Session {
             report_error: None,
             error: None,
             pid: Some(std::process::id()),
+            live: true,
             save_error: None,
         }
     }
@@ -251,11 +258,11 @@ impl Session {
         }
     }
 
-    /// The status for people: a running session whose process is gone is
-    /// "incomplete".
+    /// The status for people: a running session that no live process holds
+    /// (its lock file is missing or free) is "incomplete".
     pub fn status_label(&self) -> &'static str {
         match self.status {
-            SessionStatus::Running if self.pid.is_some_and(store::process_alive) => "running",
+            SessionStatus::Running if self.live => "running",
             SessionStatus::Running => "incomplete",
             SessionStatus::Completed => "completed",
             SessionStatus::Failed => "failed",
@@ -422,10 +429,16 @@ mod tests {
     }
 
     #[test]
-    fn a_running_session_of_a_dead_process_is_incomplete() {
+    fn a_running_session_nobody_runs_is_incomplete_whatever_its_pid() {
         let mut s = Session::new(&config(), info());
-        s.pid = Some(u32::MAX - 1);
+        assert_eq!(s.status_label(), "running");
+        s.live = false;
+        // Our own pid is alive, and no longer trusted.
+        s.pid = Some(std::process::id());
         assert_eq!(s.status_label(), "incomplete");
+        // A file read without a store knows of no live run.
+        let read: Session = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(read.status_label(), "incomplete");
     }
 
     #[test]

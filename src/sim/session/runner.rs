@@ -15,7 +15,20 @@ use crate::sim::debate::{
 use crate::sim::prompts::{followup_prompt, persona_system_prompt};
 use crate::sim::report::generate_report;
 
-use super::{Session, SessionStatus, SessionStore};
+use super::{Session, SessionLock, SessionStatus, SessionStore};
+
+/// Marks the session as run by this process for as long as the lock lives
+/// (see [`SessionStore::lock`]); a run goes on without it, logged, when it
+/// cannot be taken.
+fn lock(store: Option<&SessionStore>, id: &str) -> Option<SessionLock> {
+    match store?.lock(id) {
+        Ok(lock) => Some(lock),
+        Err(e) => {
+            tracing::warn!(target: "session", %id, error = %e, "session not locked: it shows as incomplete while it runs");
+            None
+        }
+    }
+}
 
 /// What a runner does after the debate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +114,8 @@ pub async fn run_session(
     tx: mpsc::Sender<SimEvent>,
 ) -> Session {
     let config = session.debate_config();
+    // Held until the last save is written (locals drop after it).
+    let _lock = lock(store.as_ref(), &session.id);
     let mut rec = Recorder {
         session: &mut session,
         store: store.as_ref(),
@@ -143,6 +158,7 @@ pub async fn run_report(
     cancel: CancellationToken,
     tx: mpsc::Sender<SimEvent>,
 ) -> Session {
+    let _lock = lock(store.as_ref(), &session.id);
     let mut rec = Recorder {
         session: &mut session,
         store: store.as_ref(),
@@ -185,6 +201,7 @@ pub async fn run_followup(
         .filter(|p| persona_ids.contains(&p.id))
         .cloned()
         .collect();
+    let _lock = lock(store.as_ref(), &session.id);
     let mut rec = Recorder {
         session: &mut session,
         store: store.as_ref(),
@@ -283,4 +300,55 @@ async fn followup_turns(
         }
     }
     Outcome::Completed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::{BackendInfo, ChatStream};
+    use crate::sim::session::tests::config;
+
+    /// Never answers: the run stays in its first turn until cancelled.
+    struct Silent;
+
+    impl ChatBackend for Silent {
+        fn info(&self) -> BackendInfo {
+            BackendInfo {
+                kind: "test",
+                model: "silent".into(),
+                endpoint: "memory".into(),
+            }
+        }
+        fn stream(&self, _request: ChatRequest) -> ChatStream {
+            Box::pin(futures::stream::pending())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_holds_its_session_lock_until_it_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::new(dir.path());
+        let session = Session::new(&config(), Silent.info());
+        let id = session.id.clone();
+        let (tx, mut rx) = mpsc::channel(64);
+        let cancel = CancellationToken::new();
+        let run = tokio::spawn(run_session(
+            Arc::new(Silent),
+            session,
+            ReportPolicy::Never,
+            Some(store.clone()),
+            cancel.clone(),
+            tx,
+        ));
+        // The first turn started: the session is saved and locked.
+        while !matches!(rx.recv().await, Some(SimEvent::TurnStarted { .. })) {}
+        assert_eq!(store.find(&id).unwrap().status_label(), "running");
+        cancel.cancel();
+        while rx.recv().await.is_some() {}
+        let ended = run.await.unwrap();
+        assert_eq!(ended.status, SessionStatus::Cancelled);
+        assert_eq!(store.find(&id).unwrap().status_label(), "cancelled");
+        assert!(!store.is_locked(&id));
+        assert!(!dir.path().join(format!(".{id}.lock")).exists());
+    }
 }
