@@ -1,3 +1,4 @@
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -14,7 +15,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("persona-sim: error: {e:#}");
+            // A failed write (stderr gone with the terminal) must not panic.
+            let _ = writeln!(std::io::stderr(), "persona-sim: error: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -43,8 +45,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         None => {
             let loaded = store::load(&paths)?;
-            runtime.block_on(tui::run(&services, loaded))?;
-            Ok(ExitCode::SUCCESS)
+            let ending = runtime.block_on(tui::run(&services, loaded))?;
+            Ok(ExitCode::from(ending.exit_code()))
         }
         Some(Command::Personas(command)) => {
             let backend = matches!(command, PersonasCommand::Generate(_))
@@ -74,7 +76,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Simulate(args)) => {
             let loaded = store::load(&paths)?;
             for notice in &loaded.notices {
-                eprintln!("note: {notice}");
+                let _ = writeln!(std::io::stderr(), "note: {notice}");
             }
             runtime.block_on(cli::simulate::run(
                 args,

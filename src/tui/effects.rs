@@ -274,8 +274,22 @@ impl Effects {
     pub async fn shutdown(mut self) {
         if let Some(d) = self.debate.take() {
             d.cancel.cancel();
-            if tokio::time::timeout(SAVE_ON_QUIT, d.task).await.is_err() {
-                tracing::warn!(target: "session", "quit before the session was saved");
+            // No one reads the events any more: the runner's sends must
+            // fail at once, not wait on a full channel.
+            drop(d.events);
+            match tokio::time::timeout(SAVE_ON_QUIT, d.task).await {
+                Err(_) => tracing::warn!(target: "session", "quit before the session was saved"),
+                Ok(Ok(session)) => match &session.save_error {
+                    Some(e) => {
+                        tracing::error!(target: "session", id = %session.id, error = %e, "the session was not saved on quit")
+                    }
+                    None => {
+                        tracing::info!(target: "session", id = %session.id, status = session.status_label(), turns = session.turns.len(), "session saved on quit")
+                    }
+                },
+                Ok(Err(e)) => {
+                    tracing::error!(target: "session", error = %e, "the run failed on quit")
+                }
             }
         }
         for task in [self.fetch_task.take(), self.synth_task.take()]
