@@ -22,7 +22,7 @@ use crate::persona::store::StorePaths;
 use crate::sim::debate::SimEvent;
 use crate::sim::export::export_to_dir;
 use crate::sim::session::{
-    ReportPolicy, Session, SessionStore, run_followup, run_report, run_session,
+    ReportPolicy, Session, SessionStore, run_followup, run_report, run_session, save_failure_text,
 };
 use crate::sim::synth::{synthesize_batch, synthesize_one};
 
@@ -162,6 +162,21 @@ impl Effects {
                 self.debate = Some(spawn_run(|tx, cancel| {
                     run_followup(backend, *session, question, persona_ids, store, cancel, tx)
                 }));
+            }
+            Effect::SaveSession(session) => {
+                let store = self.places.sessions.clone();
+                self.background(move || {
+                    let path = store.path(&session.id);
+                    let result = store.save(&session).map(|_| ()).map_err(|e| {
+                        tracing::error!(target: "session", error = %e, "session save failed again");
+                        save_failure_text(&path, &e.to_string())
+                    });
+                    JobDone::SessionSaved {
+                        id: session.id.clone(),
+                        path,
+                        result,
+                    }
+                });
             }
             Effect::CancelDebate => {
                 // The runner records the cancel in the session and closes
