@@ -29,13 +29,16 @@ const WAIT: Duration = Duration::from_secs(30);
 /// A tmux server of its own.
 struct TmuxServer {
     socket: String,
+    /// Its socket file, which `kill-server` leaves behind.
+    socket_path: String,
 }
 
 impl TmuxServer {
     /// A detached 100×30 session running `command`.
     fn start(name: &str, command: &str) -> TmuxServer {
-        let server = TmuxServer {
+        let mut server = TmuxServer {
             socket: format!("persona-sim-loss-{name}-{}", std::process::id()),
+            socket_path: String::new(),
         };
         server.run(&[
             "new-session",
@@ -48,6 +51,7 @@ impl TmuxServer {
             "30",
             command,
         ]);
+        server.socket_path = server.format("#{socket_path}");
         server
     }
 
@@ -129,6 +133,9 @@ impl TmuxServer {
 impl Drop for TmuxServer {
     fn drop(&mut self) {
         self.kill();
+        if !self.socket_path.is_empty() {
+            let _ = std::fs::remove_file(&self.socket_path);
+        }
     }
 }
 
