@@ -46,7 +46,9 @@ fn bench_change(c: &mut Criterion) {
             b.iter(|| {
                 i += 1;
                 let set = [("occupation".to_string(), format!("Edited {i}"))];
-                change(&paths, |p| ops::update(p, 1, &set)).unwrap().unwrap()
+                change(&paths, |p| ops::update(p, 1, &set))
+                    .unwrap()
+                    .unwrap()
             })
         });
     }

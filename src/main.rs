@@ -1,3 +1,4 @@
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -14,7 +15,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("persona-sim: error: {e:#}");
+            // A failed write (stderr gone with the terminal) must not panic.
+            let _ = writeln!(std::io::stderr(), "persona-sim: error: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -28,6 +30,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let _log_guard =
         persona_sim::observe::logging::init(&settings.log_file, settings.log_level.as_deref())?;
     tracing::info!(target: "app", backend = ?settings.backend, personas = %settings.personas_path.display(), "starting");
+    if let Some((old, new)) = persona_sim::observe::limits::raise_open_files_limit() {
+        tracing::info!(target: "app", old, new, "raised the open-files limit");
+    }
     // Declared before the runtime and the services, so it drops after them
     // (and before the log guard): every way out of `run` cancels and joins
     // the embedded model's generation threads before exit tears down
@@ -46,8 +51,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         None => {
             let loaded = store::load(&paths)?;
-            runtime.block_on(tui::run(&services, loaded))?;
-            Ok(ExitCode::SUCCESS)
+            let ending = runtime.block_on(tui::run(&services, loaded))?;
+            Ok(ExitCode::from(ending.exit_code()))
         }
         Some(Command::Personas(command)) => {
             let backend = matches!(command, PersonasCommand::Generate(_))
@@ -77,7 +82,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Simulate(args)) => {
             let loaded = store::load(&paths)?;
             for notice in &loaded.notices {
-                eprintln!("note: {notice}");
+                let _ = writeln!(std::io::stderr(), "note: {notice}");
             }
             runtime.block_on(cli::simulate::run(
                 args,

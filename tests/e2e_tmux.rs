@@ -635,3 +635,79 @@ async fn idle_connections_to_the_metrics_port_never_starve_the_tui() {
     .await
     .unwrap();
 }
+
+/// A session file that cannot be written (here `sessions` is a regular
+/// file, which stops root too) is an error in the TUI naming the file, never
+/// "✓ finished"; once the folder can be made, F8 saves the session the app
+/// kept in memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_session_save_is_shown_and_f8_saves_it_again() {
+    if !support::needs::tmux() {
+        return;
+    }
+    let server = MockServer::persona_echo(Duration::from_millis(2)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_path_buf();
+    let sessions = data.join("sessions");
+    std::fs::write(&sessions, "not a folder").unwrap();
+    let command = format!(
+        "env -u OPENAI_API_KEY OPENAI_BASE_URL={url} PERSONA_SIM_DATA_DIR={data} TERM=xterm-256color {bin} --no-metrics --rounds 1; \
+         echo EXIT=$?; sleep 600",
+        url = server.base_url,
+        data = data.display(),
+        bin = support::binary::e2e_bin().display(),
+    );
+    let tmux = Tmux::start("unsaved", 180, 30, &command);
+    let wait = Duration::from_secs(30);
+    let sessions_dir = sessions.clone();
+    let tmux = tokio::task::spawn_blocking(move || {
+        tmux.wait_for("the persona list", wait, |s| s.contains("Personas 0/14"));
+        tmux.keys(&["Space", "j", "Space", "Tab"]);
+        tmux.text("Offline mode for field workers");
+        tmux.keys(&["F5"]);
+        // The debate and its report run to the end, unsaved.
+        let screen = tmux.wait_for("the end, unsaved", Duration::from_secs(60), |s| {
+            s.contains("✗ not saved · F8")
+        });
+        let shown = sessions_dir.display().to_string();
+        assert!(
+            screen.contains(&format!("Session not saved: cannot write {shown}/")),
+            "the notice names the file: {screen}"
+        );
+        assert!(screen.contains("F8 saves it again"), "{screen}");
+        assert!(!screen.contains("finished"), "{screen}");
+        assert!(screen.contains("As Kwame Mensah, I like it"), "{screen}");
+
+        // Still a file: F8 fails again and says so.
+        tmux.keys(&["Tab", "F8"]);
+        std::thread::sleep(Duration::from_millis(500));
+        let screen = tmux.screen();
+        assert!(screen.contains("Session not saved"), "{screen}");
+        assert!(screen.contains("✗ not saved · F8"), "{screen}");
+
+        std::fs::remove_file(&sessions_dir).unwrap();
+        tmux.keys(&["F8"]);
+        let screen = tmux.wait_for("the saved notice", wait, |s| {
+            s.contains(&format!("Session saved to {shown}/"))
+        });
+        assert!(screen.contains("✓ finished"), "{screen}");
+        assert!(!screen.contains("not saved ·"), "{screen}");
+        tmux.keys(&["q"]);
+        let screen = tmux.wait_for("exit", wait, |s| s.contains("EXIT="));
+        assert!(screen.contains("EXIT=0"), "{screen}");
+        tmux
+    })
+    .await
+    .unwrap();
+    drop(tmux);
+    let files = files_ending(&sessions, ".json");
+    assert_eq!(files.len(), 1, "{files:?}");
+    let saved = persona_sim::sim::session::SessionStore::load_path(&files[0]).unwrap();
+    assert_eq!(
+        saved.status,
+        persona_sim::sim::session::SessionStatus::Completed
+    );
+    assert_eq!(saved.turns.len(), 2);
+    assert!(saved.turns.iter().all(|t| t.complete));
+    assert!(saved.report.is_some(), "the report is in the file too");
+}

@@ -375,3 +375,51 @@ async fn a_session_that_cannot_be_saved_is_an_error_not_a_success() {
     );
     assert!(!text(&out.stdout).is_empty(), "the debate itself was shown");
 }
+
+/// The failed save is an event in `jsonl`, naming the file, when it
+/// happens (a face can say so at once, not only at the end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_session_save_is_a_jsonl_event_naming_the_file() {
+    let server = MockServer::persona_echo(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("sessions"), "not a folder").unwrap();
+    let out = run(
+        dir.path(),
+        Some(&server.base_url),
+        &[
+            "simulate",
+            "--feature",
+            "Offline mode",
+            "--personas",
+            "1",
+            "--rounds",
+            "1",
+            "--format",
+            "jsonl",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let events: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let failed: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "session_save_failed")
+        .collect();
+    // At the start, after the turn, at the end.
+    assert_eq!(failed.len(), 3, "{events:?}");
+    let path = failed[0]["path"].as_str().unwrap();
+    assert!(
+        path.starts_with(&dir.path().join("sessions").display().to_string())
+            && path.ends_with(".json"),
+        "{path}"
+    );
+    assert!(
+        failed[0]["message"].as_str().unwrap().contains(path),
+        "{:?}",
+        failed[0]
+    );
+    assert!(!events.iter().any(|e| e["event"] == "session_saved"));
+}

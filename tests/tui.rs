@@ -1259,3 +1259,169 @@ fn an_edit_of_a_persona_deleted_elsewhere_says_so_and_does_not_bring_it_back() {
         "Not saved: #1 Maria Lopez was deleted by another process"
     );
 }
+
+// ------------------------------------------------------ failed session saves
+
+/// The F8 effect's session.
+fn expect_session_save(effect: Option<Effect>) -> Session {
+    match effect {
+        Some(Effect::SaveSession(session)) => *session,
+        other => panic!("expected SaveSession, got {other:?}"),
+    }
+}
+
+/// A session file that cannot be written is an error on screen, naming the
+/// file and the reason, never "finished"; F8 writes the session kept in
+/// memory again (here through a real store whose `sessions` is a file, then
+/// a folder again).
+#[test]
+fn a_failed_session_save_is_shown_and_f8_saves_it_again() {
+    use persona_sim::sim::session::{SessionStore, save_failure_text};
+    let dir = tempfile::tempdir().unwrap();
+    let store = SessionStore::new(dir.path().join("sessions"));
+    // A file where the folder should be: creating it fails, even for root.
+    std::fs::write(&store.dir, "not a folder").unwrap();
+
+    let mut app = new_app();
+    let config = start_debate(&mut app);
+    let session = Session::new(&config, backend());
+    let path = store.path(&session.id);
+    let reason = store.save(&session).unwrap_err().to_string();
+    app.begin_session(session.clone());
+    app.on_sim_event(turn_started(0, 1, 1));
+    app.on_sim_event(token(0, "Worth it."));
+    // The runner says so before the event whose save failed.
+    let failed = SimEvent::SessionSaveFailed {
+        path: path.clone(),
+        message: reason.clone(),
+    };
+    app.on_sim_event(failed.clone());
+    app.on_sim_event(SimEvent::TurnEnded {
+        turn: 0,
+        finish_reason: Default::default(),
+    });
+    app.on_sim_event(failed.clone());
+    app.on_sim_event(SimEvent::Done {
+        outcome: Outcome::Completed,
+    });
+    assert_eq!(*app.run_state(), RunState::Completed);
+
+    let notice = app.notice().unwrap().clone();
+    assert_eq!(notice.level, NoticeLevel::Error, "{notice:?}");
+    let shown = path.display().to_string();
+    assert!(notice.text.contains(&shown), "names the file: {notice:?}");
+    assert!(notice.text.contains(&reason), "the reason: {notice:?}");
+    assert!(notice.text.contains("F8"), "how to retry: {notice:?}");
+    let buf = render(&mut app, 120, 40);
+    let screen = screen(&buf);
+    assert!(
+        status_line(&buf).contains("not saved"),
+        "{}",
+        status_line(&buf)
+    );
+    assert!(!screen.contains("finished"), "{screen}");
+    assert!(!screen.contains("saved to"), "{screen}");
+    assert_eq!(
+        conversation_text(&buf).matches("Session not saved").count(),
+        1,
+        "said once in the conversation, not per failed save"
+    );
+
+    // F8 while the folder is still a file: the error stays.
+    let retry = expect_session_save(press_code(&mut app, KeyCode::F(8)));
+    assert_eq!(retry.id, session.id);
+    assert_eq!(retry.turns.len(), 1);
+    assert_eq!(retry.turns[0].text, "Worth it.");
+    let result = store
+        .save(&retry)
+        .map(|_| ())
+        .map_err(|e| save_failure_text(&path, &e.to_string()));
+    app.on_loaded(JobDone::SessionSaved {
+        id: retry.id.clone(),
+        path: path.clone(),
+        result,
+    });
+    assert_eq!(app.notice().unwrap().level, NoticeLevel::Error);
+    assert!(app.notice().unwrap().text.contains(&shown));
+    assert!(status_line(&render(&mut app, 120, 40)).contains("not saved"));
+
+    // Writable again: F8 saves it, and now it may say so.
+    std::fs::remove_file(&store.dir).unwrap();
+    let retry = expect_session_save(press_code(&mut app, KeyCode::F(8)));
+    let result = store.save(&retry).map(|_| ()).map_err(|e| e.to_string());
+    assert!(result.is_ok(), "{result:?}");
+    app.on_loaded(JobDone::SessionSaved {
+        id: retry.id.clone(),
+        path: path.clone(),
+        result,
+    });
+    let notice = app.notice().unwrap();
+    assert_eq!(notice.level, NoticeLevel::Info);
+    assert!(
+        notice.text.contains(&format!("Session saved to {shown}")),
+        "{notice:?}"
+    );
+    assert!(app.session().unwrap().save_error.is_none());
+    let buf = render(&mut app, 120, 40);
+    assert!(
+        status_line(&buf).contains("✓ finished"),
+        "{}",
+        status_line(&buf)
+    );
+    let saved = SessionStore::load_path(&path).unwrap();
+    assert_eq!(saved.turns[0].text, "Worth it.");
+    assert_eq!(
+        saved.status,
+        persona_sim::sim::session::SessionStatus::Completed
+    );
+
+    // Nothing left to retry.
+    assert!(press_code(&mut app, KeyCode::F(8)).is_none());
+    assert!(app.notice().unwrap().text.contains("last save worked"));
+}
+
+/// F8 does nothing over a running debate (the runner saves after each
+/// turn) and says so; the hint bar offers F8 only when a save failed.
+#[test]
+fn f8_waits_for_the_run_and_is_hinted_only_after_a_failed_save() {
+    let mut app = new_app();
+    let config = start_debate(&mut app);
+    app.begin_session(Session::new(&config, backend()));
+    app.on_sim_event(SimEvent::SessionSaveFailed {
+        path: "/nowhere/s.json".into(),
+        message: "disk full".into(),
+    });
+    assert!(
+        app.notice()
+            .unwrap()
+            .text
+            .contains("/nowhere/s.json: disk full")
+    );
+    assert!(press_code(&mut app, KeyCode::F(8)).is_none());
+    assert!(app.notice().unwrap().text.contains("once it ends"));
+    // A later save that works clears it.
+    app.on_sim_event(SimEvent::SessionSaved {
+        path: "/nowhere/s.json".into(),
+    });
+    assert!(app.session().unwrap().save_error.is_none());
+    app.on_sim_event(SimEvent::Done {
+        outcome: Outcome::Cancelled,
+    });
+    press_code(&mut app, KeyCode::Esc);
+    assert!(app.notice().is_none());
+    let hints = status_hints(&mut app);
+    assert!(!hints.contains("F8"), "{hints}");
+    app.on_sim_event(SimEvent::SessionSaveFailed {
+        path: "/nowhere/s.json".into(),
+        message: "disk full".into(),
+    });
+    press_code(&mut app, KeyCode::Esc);
+    let hints = status_hints(&mut app);
+    assert!(hints.contains("F8 save again"), "{hints}");
+}
+
+/// The hint line (second to last row) at 120×40.
+fn status_hints(app: &mut App) -> String {
+    let buf = render(app, 120, 40);
+    row_text(&buf, buf.area.height - 2, 0, buf.area.width)
+}

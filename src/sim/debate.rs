@@ -218,6 +218,16 @@ pub enum SimEvent {
     ReportFailed {
         message: String,
     },
+    /// The session file could not be written (sent by the session runner
+    /// before the event whose save failed). The session is only in memory.
+    SessionSaveFailed {
+        path: std::path::PathBuf,
+        message: String,
+    },
+    /// The session file was written again after a failed save.
+    SessionSaved {
+        path: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

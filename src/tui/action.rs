@@ -50,6 +50,8 @@ pub enum Action {
     ToggleReport,
     /// Write (or rewrite) the report of the session on screen.
     WriteReport,
+    /// Save the session on screen again, after its save failed.
+    RetrySave,
     /// Ask the editor's text as a follow-up question.
     FollowUp,
     /// Open the "export as" chooser; then export in that format.
@@ -138,6 +140,13 @@ pub enum JobDone {
     SynthProgress(SynthEvent),
     BatchDone(BatchResult),
     BackedUp(Result<std::path::PathBuf, String>),
+    /// A session saved again from the TUI: its id, its file, and why the
+    /// save failed if it did (naming the file).
+    SessionSaved {
+        id: String,
+        path: std::path::PathBuf,
+        result: Result<(), String>,
+    },
 }
 
 /// News about the panel file, from the writer and the watcher.
@@ -155,6 +164,8 @@ pub enum Effect {
     /// Cancels whatever runs: debate, report or follow-up.
     CancelDebate,
     WriteReport(Box<Session>),
+    /// Writes the session file (again), off the UI thread.
+    SaveSession(Box<Session>),
     FollowUp {
         session: Box<Session>,
         question: String,

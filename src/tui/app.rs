@@ -455,6 +455,7 @@ impl App {
                 };
             }
             Action::WriteReport => return self.write_report(),
+            Action::RetrySave => return self.retry_save(),
             Action::FollowUp => return self.follow_up(),
             Action::ExportMenu => match &self.session {
                 Some(_) => self.open(Overlay::ExportMenu(ExportMenu)),
@@ -595,6 +596,7 @@ impl App {
             JobDone::BackedUp(Err(e)) => {
                 self.set_notice(NoticeLevel::Error, format!("Backup failed: {e}"))
             }
+            JobDone::SessionSaved { id, path, result } => self.on_session_saved(&id, &path, result),
         }
     }
 }

@@ -2,6 +2,8 @@
 //! follow-up), following its events into the conversation view, and opening
 //! a saved session as if it had just run.
 
+use std::path::Path;
+
 use super::action::Effect;
 use super::app::{App, Focus, NoticeLevel, Phase, RunState, Screen, new_editor, plural};
 use super::panes::conversation::{Entry, EntryKind};
@@ -292,10 +294,85 @@ impl App {
         }
     }
 
+    /// F8: writes the session on screen again after its save failed.
+    pub(crate) fn retry_save(&mut self) -> Option<Effect> {
+        if self.is_running() {
+            self.set_notice(
+                NoticeLevel::Info,
+                "The run saves the session again after each turn; F8 works once it ends",
+            );
+            return None;
+        }
+        let Some(session) = &self.session else {
+            self.set_notice(NoticeLevel::Error, "No session to save: run a debate first");
+            return None;
+        };
+        if session.save_error.is_none() {
+            self.set_notice(
+                NoticeLevel::Info,
+                "Nothing to save again: the last save worked",
+            );
+            return None;
+        }
+        let session = Box::new(session.clone());
+        self.set_notice(NoticeLevel::Info, "Saving the session again…");
+        Some(Effect::SaveSession(session))
+    }
+
+    /// The answer to F8.
+    pub fn on_session_saved(&mut self, id: &str, path: &Path, result: Result<(), String>) {
+        let Some(session) = self.session.as_mut().filter(|s| s.id == id) else {
+            return;
+        };
+        match result {
+            Ok(()) => {
+                session.save_error = None;
+                let text = format!("Session saved to {}", path.display());
+                self.conversation
+                    .push(Entry::new(EntryKind::Info, text.clone()));
+                self.set_notice(NoticeLevel::Info, text);
+            }
+            Err(e) => {
+                session.save_error = Some(e);
+                self.show_save_failure();
+            }
+        }
+    }
+
+    /// Says that the session on screen is not saved, and how to retry;
+    /// replaces any "finished" or "saved" notice.
+    pub(crate) fn show_save_failure(&mut self) {
+        let Some(error) = self.session.as_ref().and_then(|s| s.save_error.clone()) else {
+            return;
+        };
+        let retry = if self.is_running() {
+            "tried again after each turn"
+        } else {
+            "F8 saves it again"
+        };
+        self.set_notice(
+            NoticeLevel::Error,
+            format!("Session not saved: {error} ({retry})"),
+        );
+    }
+
     pub fn on_sim_event(&mut self, event: SimEvent) {
+        let was_failing = self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.save_error.is_some());
         if let Some(session) = &mut self.session {
             session.apply(&event);
         }
+        // Events whose notice must not hide (or contradict) a failed save.
+        let settles = matches!(
+            event,
+            SimEvent::Done { .. }
+                | SimEvent::ReportStarted
+                | SimEvent::ReportReady { .. }
+                | SimEvent::ReportFailed { .. }
+                | SimEvent::SessionSaveFailed { .. }
+        );
         // Report tokens change only the report screen.
         self.dirty |=
             !matches!(event, SimEvent::ReportToken { .. }) || self.screen == Screen::Report;
@@ -481,6 +558,25 @@ impl App {
                     format!("Report failed: {message} (F7 retries)"),
                 );
             }
+            SimEvent::SessionSaveFailed { .. } => {
+                if !was_failing
+                    && let Some(error) = self.session.as_ref().and_then(|s| s.save_error.clone())
+                {
+                    self.conversation.push(Entry::new(
+                        EntryKind::Error,
+                        format!("Session not saved: {error}"),
+                    ));
+                }
+            }
+            SimEvent::SessionSaved { path } => {
+                let text = format!("Session saved to {}", path.display());
+                self.conversation
+                    .push(Entry::new(EntryKind::Info, text.clone()));
+                self.set_notice(NoticeLevel::Info, text);
+            }
+        }
+        if settles {
+            self.show_save_failure();
         }
     }
 

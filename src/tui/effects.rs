@@ -22,7 +22,7 @@ use crate::persona::writer::PanelWriter;
 use crate::sim::debate::SimEvent;
 use crate::sim::export::export_to_dir;
 use crate::sim::session::{
-    ReportPolicy, Session, SessionStore, run_followup, run_report, run_session,
+    ReportPolicy, Session, SessionStore, run_followup, run_report, run_session, save_failure_text,
 };
 use crate::sim::synth::{synthesize_batch, synthesize_one};
 
@@ -163,6 +163,21 @@ impl Effects {
                     run_followup(backend, *session, question, persona_ids, store, cancel, tx)
                 }));
             }
+            Effect::SaveSession(session) => {
+                let store = self.places.sessions.clone();
+                self.background(move || {
+                    let path = store.path(&session.id);
+                    let result = store.save(&session).map(|_| ()).map_err(|e| {
+                        tracing::error!(target: "session", error = %e, "session save failed again");
+                        save_failure_text(&path, &e.to_string())
+                    });
+                    JobDone::SessionSaved {
+                        id: session.id.clone(),
+                        path,
+                        result,
+                    }
+                });
+            }
             Effect::CancelDebate => {
                 // The runner records the cancel in the session and closes
                 // its channel; the loop keeps draining until then.
@@ -271,8 +286,22 @@ impl Effects {
     pub async fn shutdown(mut self) {
         if let Some(d) = self.debate.take() {
             d.cancel.cancel();
-            if tokio::time::timeout(SAVE_ON_QUIT, d.task).await.is_err() {
-                tracing::warn!(target: "session", "quit before the session was saved");
+            // No one reads the events any more: the runner's sends must
+            // fail at once, not wait on a full channel.
+            drop(d.events);
+            match tokio::time::timeout(SAVE_ON_QUIT, d.task).await {
+                Err(_) => tracing::warn!(target: "session", "quit before the session was saved"),
+                Ok(Ok(session)) => match &session.save_error {
+                    Some(e) => {
+                        tracing::error!(target: "session", id = %session.id, error = %e, "the session was not saved on quit")
+                    }
+                    None => {
+                        tracing::info!(target: "session", id = %session.id, status = session.status_label(), turns = session.turns.len(), "session saved on quit")
+                    }
+                },
+                Ok(Err(e)) => {
+                    tracing::error!(target: "session", error = %e, "the run failed on quit")
+                }
             }
         }
         for task in [self.fetch_task.take(), self.synth_task.take()]

@@ -79,6 +79,11 @@ fn not_idle_with_session(app: &App) -> bool {
     !idle_with_session(app)
 }
 
+/// The session on screen could not be saved and no run is writing it.
+fn save_failed(app: &App) -> bool {
+    !app.is_running() && app.session().is_some_and(|s| s.save_error.is_some())
+}
+
 fn not_in_editor(app: &App) -> bool {
     app.focus() != Focus::Editor
 }
@@ -223,6 +228,14 @@ pub static SCREEN: &[Binding] = &[
         "F7",
         "write (or rewrite) the feedback report",
         Action::WriteReport,
+    ),
+    hinted_when(
+        &[key(KeyCode::F(8))],
+        "F8",
+        "save the session again after its save failed",
+        ("F8", "save again"),
+        Action::RetrySave,
+        save_failed,
     ),
     hinted(
         &[key(KeyCode::Tab)],

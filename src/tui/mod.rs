@@ -33,12 +33,13 @@ use crate::sim::session::SessionStore;
 use action::PanelMsg;
 use app::{App, NoticeLevel};
 use effects::{Effects, FetchMsg, Places};
-use terminal::{QuitSignals, TerminalGuard};
+use terminal::{Ending, QuitSignals, TerminalGuard};
 
 /// At most ~60 frames a second.
 const FRAME_INTERVAL: Duration = Duration::from_millis(16);
 
-pub async fn run(services: &Services, loaded: Loaded) -> anyhow::Result<()> {
+/// Runs the TUI until it ends; how it ended gives the exit code.
+pub async fn run(services: &Services, loaded: Loaded) -> anyhow::Result<Ending> {
     let settings = &services.settings;
     let metrics = services
         .metrics
@@ -90,12 +91,14 @@ pub async fn run(services: &Services, loaded: Loaded) -> anyhow::Result<()> {
     let mut signals = QuitSignals::new()?;
     let mut events = EventStream::new();
     let mut last_frame = Instant::now() - FRAME_INTERVAL;
-    let result: anyhow::Result<()> = async {
+    let ending: Ending = async {
         while !app.should_quit() {
             let now = Instant::now();
             app.set_now(now.into_std());
             if app.dirty() && now >= last_frame + FRAME_INTERVAL {
-                terminal.draw(&mut app)?;
+                if let Err(e) = terminal.draw(&mut app) {
+                    return Ending::TerminalLost(e);
+                }
                 app.take_dirty();
                 last_frame = now;
             }
@@ -113,8 +116,8 @@ pub async fn run(services: &Services, loaded: Loaded) -> anyhow::Result<()> {
                             effects.apply(effect, &mut app);
                         }
                     }
-                    Some(Err(e)) => return Err(e).context("reading terminal input failed"),
-                    None => break,
+                    Some(Err(e)) => return Ending::TerminalLost(e),
+                    None => return Ending::TerminalLost(std::io::ErrorKind::UnexpectedEof.into()),
                 },
                 event = effects.next_sim_event() => effects.on_sim_event(event, &mut app),
                 Some(msg) = panel_rx.recv() => {
@@ -139,20 +142,26 @@ pub async fn run(services: &Services, loaded: Loaded) -> anyhow::Result<()> {
                 },
                 _ = tokio::time::sleep_until(frame_due), if app.dirty() => {}
                 _ = sleep_until_some(deadline), if deadline.is_some() => app.mark_dirty(),
-                _ = signals.recv() => break,
+                signal = signals.recv() => return Ending::Signal(signal),
             }
             let created = app.take_created();
             if created > 0 {
                 metrics.personas_created.inc_by(created as u64);
             }
         }
-        Ok(())
+        Ending::Quit
     }
     .await;
+    if let Ending::TerminalLost(_) = ending {
+        // Nothing more is written to it: restoring it cannot fail or hang.
+        terminal::mark_lost();
+    }
+    tracing::info!(target: "app", "ending: {ending}; saving and exiting");
     drop(terminal);
     drop(watcher);
     effects.shutdown().await;
-    result
+    tracing::info!(target: "app", "exit code {}: {ending}", ending.exit_code());
+    Ok(ending)
 }
 
 async fn sleep_until_some(deadline: Option<Instant>) {

@@ -1,8 +1,15 @@
 //! The one place that touches the real terminal: raw mode, the alternate
 //! screen, paste, mouse and keyboard flags on the way in; all of it undone on
-//! the way out, on error, on panic and on SIGHUP/SIGTERM.
+//! the way out, on error, on panic and on SIGHUP/SIGTERM/SIGINT.
+//!
+//! The terminal can also go away under the app (a dropped SSH connection, a
+//! killed tmux): the first write that fails marks it lost. From then on
+//! writes to it are dropped, and stdout and stderr, where they were that
+//! terminal, point at /dev/null, so no later print (ratatui's `Terminal`
+//! drop, the default panic hook, a logging crate) can fail and panic.
 
-use std::io::{self, Stdout, Write};
+use std::fmt;
+use std::io::{self, IsTerminal, Stdout, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
@@ -22,23 +29,132 @@ use super::ui;
 
 static KEYBOARD_ENHANCED: AtomicBool = AtomicBool::new(false);
 static MOUSE_CAPTURED: AtomicBool = AtomicBool::new(false);
+/// A write to the terminal failed: it is gone.
+static LOST: AtomicBool = AtomicBool::new(false);
+/// Whether stdout / stderr were the terminal when the app took it.
+static STDOUT_TTY: AtomicBool = AtomicBool::new(false);
+static STDERR_TTY: AtomicBool = AtomicBool::new(false);
+
+/// Why the TUI ended; [`Ending::exit_code`] is the process's exit code.
+#[derive(Debug)]
+pub enum Ending {
+    /// `q`, Ctrl-C (a key in raw mode) and the like.
+    Quit,
+    Signal(QuitSignal),
+    /// Writing to or reading from the terminal failed: it is gone.
+    TerminalLost(io::Error),
+}
+
+impl Ending {
+    /// 0 for a quit; 128 + the signal's number for a signal (129 SIGHUP,
+    /// 130 SIGINT, 143 SIGTERM), as a shell reports a signal death; 74
+    /// (`EX_IOERR`) when the terminal failed.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Ending::Quit => 0,
+            Ending::Signal(QuitSignal::Hangup) => 129,
+            Ending::Signal(QuitSignal::Interrupt) => 130,
+            Ending::Signal(QuitSignal::Terminate) => 143,
+            Ending::TerminalLost(_) => 74,
+        }
+    }
+}
+
+impl fmt::Display for Ending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ending::Quit => f.write_str("quit"),
+            Ending::Signal(QuitSignal::Hangup) => f.write_str("SIGHUP: the terminal hung up"),
+            Ending::Signal(QuitSignal::Interrupt) => f.write_str("SIGINT"),
+            Ending::Signal(QuitSignal::Terminate) => f.write_str("SIGTERM"),
+            Ending::TerminalLost(e) => write!(f, "the terminal is gone: {e}"),
+        }
+    }
+}
+
+/// Whether the terminal has been found gone.
+pub fn terminal_lost() -> bool {
+    LOST.load(Ordering::SeqCst)
+}
+
+/// Marks the terminal gone (once): writes to it are dropped from now on,
+/// and stdout and stderr, if they were the terminal, go to /dev/null.
+pub fn mark_lost() {
+    if LOST.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
+            return;
+        };
+        for (fd, was_tty) in [(1, &STDOUT_TTY), (2, &STDERR_TTY)] {
+            if was_tty.load(Ordering::SeqCst) {
+                // SAFETY: dup2 on descriptors this process owns; the old
+                // description (the dead terminal) is closed for `fd` only.
+                unsafe { libc::dup2(null.as_raw_fd(), fd) };
+            }
+        }
+    }
+}
+
+/// Stdout as the terminal: the first failed write marks the terminal lost
+/// (and still fails, so the loop learns of it); later writes succeed
+/// without doing anything.
+pub struct TtyOut(Stdout);
+
+impl TtyOut {
+    fn new() -> TtyOut {
+        TtyOut(io::stdout())
+    }
+
+    fn checked<T>(result: io::Result<T>) -> io::Result<T> {
+        if let Err(e) = &result
+            && e.kind() != io::ErrorKind::Interrupted
+        {
+            mark_lost();
+        }
+        result
+    }
+}
+
+impl Write for TtyOut {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if terminal_lost() {
+            return Ok(buf.len());
+        }
+        Self::checked(self.0.write(buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if terminal_lost() {
+            return Ok(());
+        }
+        Self::checked(self.0.flush())
+    }
+}
 
 /// Owns the terminal; restores it on drop, and a panic hook restores it on
 /// panic before the message is printed.
 pub struct TerminalGuard {
-    terminal: Terminal<CrosstermBackend<Stdout>>,
+    terminal: Terminal<CrosstermBackend<TtyOut>>,
 }
 
 impl TerminalGuard {
     pub fn enter(mouse: bool) -> anyhow::Result<Self> {
+        STDOUT_TTY.store(io::stdout().is_terminal(), Ordering::SeqCst);
+        STDERR_TTY.store(io::stderr().is_terminal(), Ordering::SeqCst);
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             restore_terminal();
             tracing::error!(target: "app", "panic: {info}");
+            // The default hook ignores a failed write to stderr; and once
+            // the terminal is lost, stderr is /dev/null.
             previous(info);
         }));
         crossterm::terminal::enable_raw_mode().context("cannot switch the terminal to raw mode")?;
-        let mut stdout = io::stdout();
+        let mut stdout = TtyOut::new();
         let setup = (|| -> io::Result<()> {
             execute!(
                 stdout,
@@ -75,12 +191,12 @@ impl TerminalGuard {
     }
 
     /// Draws one frame inside a synchronized update, so terminals never
-    /// show a half-drawn frame.
-    pub fn draw(&mut self, app: &mut App) -> anyhow::Result<()> {
+    /// show a half-drawn frame. An error means the terminal is gone.
+    pub fn draw(&mut self, app: &mut App) -> io::Result<()> {
         execute!(self.terminal.backend_mut(), BeginSynchronizedUpdate)?;
         let result = self.terminal.draw(|frame| ui::draw(frame, app)).map(|_| ());
         execute!(self.terminal.backend_mut(), EndSynchronizedUpdate)?;
-        result.context("drawing the screen failed")
+        result
     }
 }
 
@@ -90,9 +206,10 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// Safe to call more than once.
+/// Safe to call more than once; writes nothing to a lost terminal (and a
+/// write that fails marks it lost), so it cannot hang or fail on a dead one.
 fn restore_terminal() {
-    let mut stdout = io::stdout();
+    let mut stdout = TtyOut::new();
     if KEYBOARD_ENHANCED.swap(false, Ordering::SeqCst) {
         let _ = execute!(stdout, PopKeyboardEnhancementFlags);
     }
@@ -105,15 +222,28 @@ fn restore_terminal() {
         LeaveAlternateScreen,
         cursor::Show
     );
-    let _ = crossterm::terminal::disable_raw_mode();
     let _ = stdout.flush();
+    // Fails at once (EIO) on a hung-up terminal.
+    let _ = crossterm::terminal::disable_raw_mode();
 }
 
-/// The signals that end the app like `q`: SIGHUP (the terminal went away,
-/// e.g. a dropped SSH connection) and SIGTERM. Elsewhere, none.
+/// A signal that ends the app like `q`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuitSignal {
+    /// The terminal went away (e.g. a dropped SSH connection).
+    Hangup,
+    Interrupt,
+    Terminate,
+}
+
+/// The signals that end the app like `q`: SIGHUP, SIGINT (raw mode turns
+/// Ctrl-C into a key, so only `kill -INT` sends it) and SIGTERM. Elsewhere,
+/// none.
 pub struct QuitSignals {
     #[cfg(unix)]
     hangup: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
 }
@@ -125,6 +255,7 @@ impl QuitSignals {
             use tokio::signal::unix::{SignalKind, signal};
             Ok(QuitSignals {
                 hangup: signal(SignalKind::hangup())?,
+                interrupt: signal(SignalKind::interrupt())?,
                 terminate: signal(SignalKind::terminate())?,
             })
         }
@@ -132,13 +263,36 @@ impl QuitSignals {
         Ok(QuitSignals {})
     }
 
-    pub async fn recv(&mut self) {
+    pub async fn recv(&mut self) -> QuitSignal {
         #[cfg(unix)]
         tokio::select! {
-            _ = self.hangup.recv() => {}
-            _ = self.terminate.recv() => {}
+            _ = self.hangup.recv() => QuitSignal::Hangup,
+            _ = self.interrupt.recv() => QuitSignal::Interrupt,
+            _ = self.terminate.recv() => QuitSignal::Terminate,
         }
         #[cfg(not(unix))]
-        std::future::pending::<()>().await
+        std::future::pending().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_say_why_the_app_ended() {
+        let codes: Vec<u8> = [
+            Ending::Quit,
+            Ending::Signal(QuitSignal::Hangup),
+            Ending::Signal(QuitSignal::Interrupt),
+            Ending::Signal(QuitSignal::Terminate),
+            Ending::TerminalLost(io::ErrorKind::BrokenPipe.into()),
+        ]
+        .iter()
+        .map(Ending::exit_code)
+        .collect();
+        assert_eq!(codes, [0, 129, 130, 143, 74]);
+        let lost = Ending::TerminalLost(io::Error::from_raw_os_error(5));
+        assert!(lost.to_string().starts_with("the terminal is gone: "));
     }
 }

@@ -255,6 +255,15 @@ impl Session {
                 self.report_error = Some(message.clone());
                 true
             }
+            // About the file, not the session: never a reason to save.
+            SimEvent::SessionSaveFailed { path, message } => {
+                self.save_error = Some(save_failure_text(path, message));
+                false
+            }
+            SimEvent::SessionSaved { .. } => {
+                self.save_error = None;
+                false
+            }
         }
     }
 
@@ -312,6 +321,16 @@ impl Session {
     /// Whether any turn's counts are estimated (the server sent no usage).
     pub fn usage_estimated(&self) -> bool {
         self.turns.iter().any(|t| t.usage_estimated)
+    }
+}
+
+/// Why a session file could not be written, naming the file.
+pub fn save_failure_text(path: &std::path::Path, message: &str) -> String {
+    let shown = path.display().to_string();
+    if message.contains(&shown) {
+        message.to_string()
+    } else {
+        format!("{shown}: {message}")
     }
 }
 

@@ -55,6 +55,7 @@ impl Recorder<'_> {
         // the same time as its file.
         self.session.updated_at = super::now();
         let snapshot = self.session.clone();
+        let path = store.path(&snapshot.id);
         let store = store.clone();
         let failure = match tokio::task::spawn_blocking(move || store.save(&snapshot)).await {
             Ok(Ok(_)) => None,
@@ -64,7 +65,20 @@ impl Recorder<'_> {
         if let Some(e) = &failure {
             tracing::error!(target: "session", error = %e, "session save failed");
         }
+        // The face hears of a failure, and of the first save that works
+        // after one, so it never says "saved" when the file is not there.
+        let news = match (&failure, &self.session.save_error) {
+            (Some(message), _) => Some(SimEvent::SessionSaveFailed {
+                path,
+                message: message.clone(),
+            }),
+            (None, Some(_)) => Some(SimEvent::SessionSaved { path }),
+            (None, None) => None,
+        };
         self.session.save_error = failure;
+        if let Some(event) = news {
+            let _ = self.tx.send(event).await;
+        }
     }
 
     async fn record(&mut self, mut event: SimEvent) {

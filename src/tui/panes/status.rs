@@ -129,6 +129,10 @@ pub fn render_status(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 fn state_text(app: &App, with_speaker: bool) -> (String, Style) {
+    // Never "finished" while the session file is not written.
+    if !app.is_running() && app.session.as_ref().is_some_and(|s| s.save_error.is_some()) {
+        return (" ✗ not saved · F8 ".into(), theme::error());
+    }
     match &app.run {
         RunState::Idle => (" idle ".into(), theme::dim()),
         RunState::Running {
