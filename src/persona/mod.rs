@@ -104,8 +104,16 @@ pub fn without_bom(text: &str) -> &str {
 
 /// Parses and validates a panel from JSON text.
 pub fn parse_panel(text: &str) -> Result<Vec<Persona>, PanelError> {
+    let text = without_bom(text);
+    // Fast path, straight into personas (a third of the time of going
+    // through a `Value`: every locked change parses the whole panel). A
+    // file it refuses is parsed again below, for an error naming the record.
+    if let Some(personas) = parse_typed(text) {
+        validate_panel(&personas)?;
+        return Ok(personas);
+    }
     let value: serde_json::Value =
-        serde_json::from_str(without_bom(text)).map_err(|e| PanelError::Syntax(e.to_string()))?;
+        serde_json::from_str(text).map_err(|e| PanelError::Syntax(e.to_string()))?;
     let records = match value {
         serde_json::Value::Array(items) => items,
         serde_json::Value::Object(mut map) => match map.remove("personas") {
@@ -136,6 +144,20 @@ pub fn parse_panel(text: &str) -> Result<Vec<Persona>, PanelError> {
     }
     validate_panel(&personas)?;
     Ok(personas)
+}
+
+/// A panel file as a list, or as an object with a `personas` list; `None`
+/// when it is neither or a record does not fit.
+fn parse_typed(text: &str) -> Option<Vec<Persona>> {
+    #[derive(Deserialize)]
+    struct Wrapped {
+        personas: Vec<Persona>,
+    }
+    match text.trim_start().as_bytes().first()? {
+        b'[' => serde_json::from_str(text).ok(),
+        b'{' => serde_json::from_str::<Wrapped>(text).ok().map(|w| w.personas),
+        _ => None,
+    }
 }
 
 /// Checks the rules serde cannot: each persona's fields

@@ -252,6 +252,31 @@ pub fn write_beside(paths: &StorePaths, path: &Path, text: &str) -> Result<(), S
     })
 }
 
+/// Makes the main file as it is now (`text`, read under the lock) the
+/// rolling backup: a hard link to it renamed over the backup, so its bytes
+/// are not written again (a 10k panel is 4.5 MB); where links cannot be
+/// made, the text is written.
+fn keep_as_backup(paths: &StorePaths, text: &str) -> Result<(), StoreError> {
+    let linked = (|| -> io::Result<()> {
+        let main = crate::atomic_file::resolve_links(&paths.main)?;
+        let backup = crate::atomic_file::resolve_links(&paths.backup)?;
+        let tmp = backup.with_file_name(format!(
+            ".{}.link-{}",
+            backup.file_name().unwrap_or_default().to_string_lossy(),
+            std::process::id()
+        ));
+        let _ = fs::remove_file(&tmp);
+        fs::hard_link(&main, &tmp)?;
+        fs::rename(&tmp, &backup).inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+        })
+    })();
+    match linked {
+        Ok(()) => Ok(()),
+        Err(_) => write_beside(paths, &paths.backup, text),
+    }
+}
+
 /// Reads a file that must hold a valid panel.
 pub fn read_panel_file(path: &Path) -> Result<Vec<Persona>, StoreError> {
     read_panel_text(path).map(|(panel, _)| panel)
@@ -410,7 +435,7 @@ pub fn change<T, E>(
     let text = panel_to_json(&panel);
     let saved = text != before;
     if saved {
-        write_beside(paths, &paths.backup, &before)?;
+        keep_as_backup(paths, &before)?;
         write_beside(paths, &paths.main, &text)?;
         tracing::info!(target: "store", count = panel.len(), "personas saved");
     }
