@@ -155,7 +155,9 @@ fn parse_typed(text: &str) -> Option<Vec<Persona>> {
     }
     match text.trim_start().as_bytes().first()? {
         b'[' => serde_json::from_str(text).ok(),
-        b'{' => serde_json::from_str::<Wrapped>(text).ok().map(|w| w.personas),
+        b'{' => serde_json::from_str::<Wrapped>(text)
+            .ok()
+            .map(|w| w.personas),
         _ => None,
     }
 }

@@ -160,7 +160,7 @@ impl SessionStore {
             path: path.to_path_buf(),
             detail,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let text = crate::atomic_file::read_to_string(path).map_err(|e| err(e.to_string()))?;
         // The version first, so a newer format is reported as such and not
         // as whatever field this build fails to parse.
         #[derive(Deserialize)]
