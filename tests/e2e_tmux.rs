@@ -5,83 +5,14 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::MockServer;
-
-struct Tmux {
-    session: String,
-}
-
-impl Tmux {
-    /// A detached session of `width`×`height` running `command` in a shell.
-    fn start(name: &str, width: u16, height: u16, command: &str) -> Tmux {
-        let session = format!("persona-sim-e2e-{name}-{}", std::process::id());
-        let (w, h) = (width.to_string(), height.to_string());
-        Tmux::run(&[
-            "new-session",
-            "-d",
-            "-s",
-            &session,
-            "-x",
-            &w,
-            "-y",
-            &h,
-            command,
-        ]);
-        Tmux { session }
-    }
-
-    fn run(args: &[&str]) -> String {
-        let out = Command::new("tmux").args(args).output().expect("tmux runs");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", &self.session];
-        args.extend_from_slice(keys);
-        Tmux::run(&args);
-    }
-    fn text(&self, text: &str) {
-        Tmux::run(&["send-keys", "-t", &self.session, "-l", text]);
-    }
-    fn screen(&self) -> String {
-        Tmux::run(&["capture-pane", "-p", "-t", &self.session])
-    }
-    /// Waits until the screen satisfies `check`, or fails with the screen.
-    fn wait_for(&self, what: &str, timeout: Duration, check: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let screen = self.screen();
-            if check(&screen) {
-                return screen;
-            }
-            if Instant::now() > deadline {
-                panic!("timed out waiting for {what}; screen:\n{screen}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        Tmux::run(&["kill-session", "-t", &self.session]);
-    }
-}
+use support::tmux::Tmux;
 
 /// CPU time (user + system, in clock ticks) of the app running in the pane.
-fn app_cpu_ticks(session: &str) -> Option<u64> {
-    let shell = Tmux::run(&["display-message", "-p", "-t", session, "#{pane_pid}"]);
-    let out = Command::new("pgrep")
-        .args(["-P", shell.trim()])
-        .output()
-        .ok()?;
-    let pid = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()?
-        .trim()
-        .to_string();
+fn app_cpu_ticks(tmux: &Tmux) -> Option<u64> {
+    let pid = tmux.app_pid()?;
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name, which is in parentheses.
     let rest = &stat[stat.rfind(')')? + 2..];
@@ -113,9 +44,9 @@ async fn debate_in_a_real_terminal_then_quit_restores_it() {
         });
         // Idle means idle: no redraws, no polling.
         std::thread::sleep(Duration::from_millis(300));
-        let before = app_cpu_ticks(&tmux.session).expect("the app's pid and CPU time");
+        let before = app_cpu_ticks(&tmux).expect("the app's pid and CPU time");
         std::thread::sleep(Duration::from_secs(2));
-        let used = app_cpu_ticks(&tmux.session).unwrap() - before;
+        let used = app_cpu_ticks(&tmux).unwrap() - before;
         eprintln!("idle CPU over 2 s: {used} ticks (1 tick = 10 ms)");
         assert!(used <= 1, "idle app used {used} ticks of CPU in 2 s");
         tmux.keys(&["Space", "j", "Space", "Tab"]);
@@ -473,18 +404,8 @@ async fn the_tui_serves_metrics_and_survives_a_taken_port() {
 }
 
 /// Counts what the app in the pane has open: its pid and open descriptors.
-fn app_open_fds(session: &str) -> Option<(u32, usize)> {
-    let shell = Tmux::run(&["display-message", "-p", "-t", session, "#{pane_pid}"]);
-    let out = Command::new("pgrep")
-        .args(["-P", shell.trim()])
-        .output()
-        .ok()?;
-    let pid: u32 = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()?
-        .trim()
-        .parse()
-        .ok()?;
+fn app_open_fds(tmux: &Tmux) -> Option<(u32, usize)> {
+    let pid = tmux.app_pid()?;
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
     Some((pid, fds))
 }
@@ -569,7 +490,7 @@ async fn idle_connections_to_the_metrics_port_never_starve_the_tui() {
         for _ in 0..3 {
             tmux.keys(&["F1"]);
             tmux.wait_for("the help overlay", wait, |s| s.contains("┌ Keys"));
-            most = most.max(app_open_fds(&tmux.session).map_or(0, |(_, n)| n));
+            most = most.max(app_open_fds(&tmux).map_or(0, |(_, n)| n));
             tmux.keys(&["Escape"]);
             tmux.wait_for("help closed", wait, |s| !s.contains("┌ Keys"));
         }
@@ -580,7 +501,7 @@ async fn idle_connections_to_the_metrics_port_never_starve_the_tui() {
             s.contains("✓ finished") || s.contains("error")
         });
         assert!(screen.contains("✓ finished"), "{screen}");
-        most = most.max(app_open_fds(&tmux.session).map_or(0, |(_, n)| n));
+        most = most.max(app_open_fds(&tmux).map_or(0, |(_, n)| n));
         (tmux, most)
     })
     .await
