@@ -4,11 +4,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
+use persona_sim::api_keys::KeyStore;
 use persona_sim::cli::args::{Cli, Command, ModelCommand, PersonasCommand};
 use persona_sim::config::Settings;
 use persona_sim::persona::store::{self, StorePaths};
 use persona_sim::services::Services;
-use persona_sim::{cli, tui};
+use persona_sim::{cli, serve, tui};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -46,7 +47,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     let paths = StorePaths::for_file(&settings.personas_path);
     // The TUI serves metrics; short-lived commands only log their calls.
-    let services = Services::new(settings, cli.command.is_none());
+    // The TUI and the API serve metrics; short-lived commands only log.
+    let serving = matches!(cli.command, None | Some(Command::Serve(_)));
+    let services = Services::new(settings, serving);
     let settings = &services.settings;
     match &cli.command {
         None => {
@@ -97,6 +100,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &settings.sessions_dir,
                 &mut std::io::stdout().lock(),
             )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Keys(command)) => {
+            cli::keys::run(command, &settings.data_dir, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Serve(args)) => {
+            // Recover or create the panel before the first request.
+            for notice in store::load(&paths)?.notices {
+                eprintln!("note: {notice}");
+            }
+            let state = serve::state::ApiState::new(
+                paths.clone(),
+                settings.sessions_dir.clone(),
+                KeyStore::in_dir(&settings.data_dir),
+                services.backend.clone(),
+                services.metrics.clone(),
+                settings.environment.clone(),
+            );
+            let options = serve::ServeOptions {
+                bind: args.bind,
+                cors_origins: args.cors_origins.clone(),
+                max_body: args.max_body_mb.saturating_mul(1024 * 1024),
+                ..serve::ServeOptions::default()
+            };
+            runtime.block_on(serve::run(state, options))?;
             Ok(ExitCode::SUCCESS)
         }
     }

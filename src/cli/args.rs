@@ -132,6 +132,38 @@ pub enum Command {
     /// Saved debates: list, read, export.
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// Serve the Persona API over HTTP (JSON; API keys; see the README).
+    Serve(ServeArgs),
+    /// API keys for `serve`: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Anything but loopback needs an API key first.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
+    pub bind: std::net::SocketAddr,
+    /// An origin a browser page may call the API from (repeatable), e.g.
+    /// https://tools.example.com; none by default.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
+    /// Largest request body, in megabytes.
+    #[arg(long, default_value_t = 16, value_name = "MB")]
+    pub max_body_mb: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a key and print it (only this once; only its hash is kept).
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// The keys there are (names, first characters, dates; never the keys).
+    List,
+    /// Revoke the active key with this name: it stops working at once.
+    Revoke { name: String },
 }
 
 #[derive(Debug, Subcommand)]

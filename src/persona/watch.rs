@@ -15,15 +15,15 @@ use super::store::read_panel_file;
 /// How often the file is looked at.
 pub const POLL_EVERY: Duration = Duration::from_millis(250);
 
-/// What identifies one version of the file.
+/// What identifies one version of a file: size, modification time, inode.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Signature {
+pub struct Signature {
     len: u64,
     modified: Option<SystemTime>,
     inode: u64,
 }
 
-fn signature(path: &std::path::Path) -> Option<Signature> {
+pub fn signature(path: &std::path::Path) -> Option<Signature> {
     let meta = std::fs::metadata(path).ok()?;
     #[cfg(unix)]
     let inode = std::os::unix::fs::MetadataExt::ino(&meta);

@@ -1,0 +1,114 @@
+//! What wraps every route: the API key check, one log line per request,
+//! and errors in the one JSON shape even when axum or a layer made them.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+use super::state::ApiState;
+
+/// The name of the key a request came with (in the request's extensions).
+#[derive(Debug, Clone)]
+pub struct KeyName(pub String);
+
+/// `Authorization: Bearer KEY` with an active key, else 401 (the same
+/// answer whether the header is missing, malformed or the key wrong).
+pub async fn require_key(
+    State(state): State<ApiState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let key = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let name = key.and_then(|key| crate::api_keys::check(&state.active_keys(), key));
+    let Some(name) = name else {
+        return ApiError::unauthorized().into_response();
+    };
+    request.extensions_mut().insert(KeyName(name));
+    next.run(request).await
+}
+
+/// One line per request: method, route, status, latency, request id and
+/// key name (never the key). A request id the client sent is kept (if it
+/// is short and printable), else one is made; it is returned in
+/// `x-request-id`. An error response that is not JSON (axum's own 404,
+/// 405, 413, a timeout) is given the one error shape.
+pub async fn log_and_shape(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_graphic()))
+        .map(String::from)
+        .unwrap_or_else(new_request_id);
+    let mut response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        let headers = response.headers().clone();
+        response = ApiError::from_status(status).into_response();
+        for name in [header::RETRY_AFTER, header::ALLOW] {
+            if let Some(value) = headers.get(&name) {
+                response.headers_mut().insert(name, value.clone());
+            }
+        }
+    }
+    let key = response
+        .extensions()
+        .get::<KeyName>()
+        .map(|k| k.0.clone())
+        .unwrap_or_else(|| "-".into());
+    let millis = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(
+        target: "api",
+        %method,
+        route,
+        status = status.as_u16(),
+        latency_ms = format!("{millis:.2}"),
+        request_id = %id,
+        key,
+        "request"
+    );
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// Copies the key name into the response, so the log line (outside the
+/// auth layer) can name it.
+pub async fn key_to_response(request: Request, next: Next) -> Response {
+    let key = request.extensions().get::<KeyName>().cloned();
+    let mut response = next.run(request).await;
+    if let Some(key) = key {
+        response.extensions_mut().insert(key);
+    }
+    response
+}
+
+fn new_request_id() -> String {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return "unknown".into();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

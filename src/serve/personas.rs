@@ -1,0 +1,463 @@
+//! The persona routes: list, get, create, patch, delete, search, stats,
+//! export (streamed) and import (all or nothing). Reads come from the
+//! cached panel; every change is one locked change of the panel file, so a
+//! TUI and the API can work on one panel at once and lose nothing.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::persona::import::{self, CheckedRecords};
+use crate::persona::ops::{self, PanelOpError};
+use crate::persona::rules;
+use crate::persona::search::Query as SearchQuery;
+use crate::persona::{PanelError, Persona, TechProficiency, csv, stats};
+
+use super::error::ApiError;
+use super::state::{ApiState, Panel};
+
+/// Most personas one list or search page holds.
+pub const MAX_LIMIT: usize = 1000;
+const DEFAULT_LIMIT: usize = 50;
+
+#[derive(Debug, Deserialize)]
+pub struct ListParams {
+    pub limit: Option<usize>,
+    pub offset: Option<usize>,
+    /// `low`, `medium` or `high`.
+    pub proficiency: Option<String>,
+    /// Words the location must contain (any case).
+    pub location: Option<String>,
+    pub occupation: Option<String>,
+    /// `id` (default), `name`, `age`; `-` first for descending.
+    pub sort: Option<String>,
+    /// For search: the query, in the TUI filter's language.
+    pub q: Option<String>,
+}
+
+fn contains(field: &str, wanted: &Option<String>) -> bool {
+    wanted
+        .as_ref()
+        .is_none_or(|w| field.to_lowercase().contains(&w.to_lowercase()))
+}
+
+/// The page `params` asks for out of `rows` (indices into the panel).
+fn page(panel: &Panel, mut rows: Vec<usize>, params: &ListParams) -> Result<Value, ApiError> {
+    let proficiency = match &params.proficiency {
+        None => None,
+        Some(text) => Some(rules::parse_proficiency(text).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "proficiency must be one of {}",
+                TechProficiency::ALL.map(|p| p.to_string()).join(", ")
+            ))
+        })?),
+    };
+    rows.retain(|&i| {
+        let p = &panel.personas[i];
+        proficiency.is_none_or(|level| p.tech_proficiency == level)
+            && contains(&p.location, &params.location)
+            && contains(&p.occupation, &params.occupation)
+    });
+    if let Some(sort) = &params.sort {
+        let (key, descending) = match sort.strip_prefix('-') {
+            Some(key) => (key, true),
+            None => (sort.as_str(), false),
+        };
+        let personas = &panel.personas;
+        match key {
+            "id" => rows.sort_by_key(|&i| personas[i].id),
+            "name" => rows.sort_by_cached_key(|&i| personas[i].name.to_lowercase()),
+            "age" => rows.sort_by_key(|&i| (personas[i].age.is_none(), personas[i].age)),
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "cannot sort by {other:?}: use id, name or age, with - for descending"
+                )));
+            }
+        }
+        if descending {
+            rows.reverse();
+        }
+    }
+    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1 to {MAX_LIMIT}"
+        )));
+    }
+    let offset = params.offset.unwrap_or(0);
+    let total = rows.len();
+    let items: Vec<&Persona> = rows
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|&i| &panel.personas[i])
+        .collect();
+    let next = offset + items.len();
+    Ok(json!({
+        "items": items,
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "next_offset": (next < total).then_some(next),
+    }))
+}
+
+pub async fn list(
+    State(state): State<ApiState>,
+    Query(params): Query<ListParams>,
+) -> Result<Json<Value>, ApiError> {
+    let panel = state.panel().await?;
+    let rows = (0..panel.personas.len()).collect();
+    Ok(Json(page(&panel, rows, &params)?))
+}
+
+pub async fn search(
+    State(state): State<ApiState>,
+    Query(params): Query<ListParams>,
+) -> Result<Json<Value>, ApiError> {
+    let q = params.q.as_deref().unwrap_or("").trim();
+    if q.is_empty() {
+        return Err(ApiError::bad_request(
+            "q is required: words, prof:high, loc:kenya, \"a phrase\"",
+        ));
+    }
+    let panel = state.panel().await?;
+    let rows = panel.index.filter(&panel.personas, &SearchQuery::parse(q));
+    Ok(Json(page(&panel, rows, &params)?))
+}
+
+pub async fn get(
+    State(state): State<ApiState>,
+    Path(id): Path<u32>,
+) -> Result<Json<Persona>, ApiError> {
+    let panel = state.panel().await?;
+    panel
+        .get(id)
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no persona with id {id}")))
+}
+
+pub async fn stats(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    let panel = state.panel().await?;
+    let stats = stats::stats(&panel.personas);
+    Ok(Json(
+        serde_json::to_value(stats).map_err(ApiError::internal)?,
+    ))
+}
+
+/// The body as JSON, or a 400 saying why not.
+fn json_body(body: &Bytes) -> Result<Value, ApiError> {
+    let text =
+        std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
+    serde_json::from_str(crate::persona::without_bom(text))
+        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
+}
+
+/// A record's problems as (path, message) pairs; `prefix` names the
+/// record in a list (`[3].`), empty for a single one.
+fn problems(checked: &CheckedRecords, in_list: bool) -> Vec<(String, String)> {
+    checked
+        .problems
+        .iter()
+        .map(|p| match p {
+            PanelError::Record {
+                index,
+                field,
+                reason,
+                ..
+            } => {
+                let path = if in_list {
+                    format!("[{}].{field}", index - 1)
+                } else {
+                    field.clone()
+                };
+                (path, reason.clone())
+            }
+            other => (String::new(), other.to_string()),
+        })
+        .collect()
+}
+
+fn op_error(e: PanelOpError) -> ApiError {
+    match e {
+        PanelOpError::NoSuchId(id) => ApiError::not_found(format!("no persona with id {id}")),
+        PanelOpError::IdTaken { id, name } => ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("id {id} is taken by #{id} {name}"),
+        ),
+        PanelOpError::Invalid(problems) => ApiError::invalid(
+            "the persona is not valid; nothing was changed",
+            problems.into_iter().map(|p| (p.field, p.reason)).collect(),
+        ),
+    }
+}
+
+/// `POST /v1/personas`: one persona from JSON (`id` optional: the next
+/// free one). 201 with the persona as saved.
+pub async fn create(State(state): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
+    let record = json_body(&body)?;
+    if !record.is_object() {
+        return Err(ApiError::bad_request("send one persona as a JSON object"));
+    }
+    let checked = import::check_records(std::slice::from_ref(&record));
+    if !checked.problems.is_empty() {
+        return Err(ApiError::invalid(
+            "the persona is not valid; nothing was saved",
+            problems(&checked, false),
+        ));
+    }
+    let persona = checked
+        .valid
+        .into_iter()
+        .next()
+        .expect("one valid record")
+        .persona;
+    let changed = state
+        .change(move |panel| {
+            let id = ops::add(panel, persona)?;
+            Ok::<_, PanelOpError>(panel.iter().find(|p| p.id == id).cloned())
+        })
+        .await?
+        .map_err(op_error)?;
+    let saved = changed
+        .value
+        .ok_or_else(|| ApiError::internal("added persona vanished"))?;
+    let location = format!("/v1/personas/{}", saved.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(saved),
+    )
+        .into_response())
+}
+
+/// A JSON value as the text `rules::set_field` takes: lists joined with
+/// "; ", numbers as digits, null or "" to clear.
+fn as_field_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => Some(String::new()),
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map(String::from))
+            .collect::<Option<Vec<_>>>()
+            .map(|items| items.join("; ")),
+        _ => None,
+    }
+}
+
+/// `PATCH /v1/personas/{id}`: the fields given, set as the CLI's `edit`
+/// sets them (all or nothing, every problem at once).
+pub async fn patch(
+    State(state): State<ApiState>,
+    Path(id): Path<u32>,
+    body: Bytes,
+) -> Result<Json<Persona>, ApiError> {
+    let Value::Object(fields) = json_body(&body)? else {
+        return Err(ApiError::bad_request(
+            "send the fields to change as a JSON object",
+        ));
+    };
+    let mut changes = Vec::new();
+    let mut bad = Vec::new();
+    for (field, value) in &fields {
+        if field == "id" {
+            bad.push((field.clone(), "the id cannot be changed".to_string()));
+            continue;
+        }
+        match as_field_text(value) {
+            Some(text) => changes.push((field.clone(), text)),
+            None => bad.push((
+                field.clone(),
+                "must be a string, number, list of strings or null".into(),
+            )),
+        }
+    }
+    if !bad.is_empty() {
+        return Err(ApiError::invalid("nothing was changed", bad));
+    }
+    let changed = state
+        .change(move |panel| ops::update(panel, id, &changes))
+        .await?
+        .map_err(op_error)?;
+    Ok(Json(changed.value.after))
+}
+
+pub async fn delete(
+    State(state): State<ApiState>,
+    Path(id): Path<u32>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .change(move |panel| ops::remove(panel, &[id]))
+        .await?
+        .map_err(op_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExportParams {
+    pub format: Option<String>,
+}
+
+/// Rows per chunk of a streamed export.
+const EXPORT_CHUNK: usize = 500;
+
+/// `GET /v1/personas/export?format=json|csv`: the panel, streamed in
+/// chunks as it is serialised, not built in memory first.
+pub async fn export(
+    State(state): State<ApiState>,
+    Query(params): Query<ExportParams>,
+) -> Result<Response, ApiError> {
+    let format = params.format.as_deref().unwrap_or("json");
+    let panel = state.panel().await?;
+    let (content_type, name) = match format {
+        "json" => ("application/json", "personas.json"),
+        "csv" => ("text/csv; charset=utf-8", "personas.csv"),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "format must be json or csv, not {other:?}"
+            )));
+        }
+    };
+    let csv = format == "csv";
+    let chunks = panel.personas.len().div_ceil(EXPORT_CHUNK).max(1);
+    let stream = futures::stream::iter(0..chunks + 1).map(move |n| {
+        let personas = &panel.personas;
+        let chunk = personas
+            .get(n * EXPORT_CHUNK..((n + 1) * EXPORT_CHUNK).min(personas.len()))
+            .unwrap_or(&[]);
+        let text = if csv {
+            match n {
+                // The header, then each chunk's rows without theirs.
+                0 => csv::to_csv(chunk),
+                _ if n == chunks => String::new(),
+                _ => body_rows(&csv::to_csv(chunk)),
+            }
+        } else {
+            json_chunk(chunk, n == 0, n == chunks)
+        };
+        Ok::<_, std::convert::Infallible>(Bytes::from(text))
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+use futures::StreamExt;
+
+/// A CSV text without its header line.
+fn body_rows(text: &str) -> String {
+    text.split_once('\n')
+        .map(|(_, rest)| rest.to_string())
+        .unwrap_or_default()
+}
+
+/// One chunk of a JSON array: `[` first, `,` between, `]` last.
+fn json_chunk(chunk: &[Persona], first: bool, last: bool) -> String {
+    if last {
+        return "]\n".into();
+    }
+    let mut text = String::new();
+    for (i, p) in chunk.iter().enumerate() {
+        text.push_str(if first && i == 0 { "[\n" } else { ",\n" });
+        text.push_str(&serde_json::to_string(p).expect("a persona serialises"));
+    }
+    if first && chunk.is_empty() {
+        text.push('[');
+    }
+    text
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ImportParams {
+    /// `merge` (default) adds to the panel; `replace` replaces it.
+    pub mode: Option<String>,
+}
+
+/// `POST /v1/personas/import`: a JSON list (or `{"personas": [...]}`) or
+/// CSV (`Content-Type: text/csv`), all or nothing: one bad record and
+/// nothing is imported (422 with every problem and its path).
+pub async fn import(
+    State(state): State<ApiState>,
+    Query(params): Query<ImportParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let replace = match params.mode.as_deref().unwrap_or("merge") {
+        "merge" => false,
+        "replace" => true,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "mode must be merge or replace, not {other:?}"
+            )));
+        }
+    };
+    let text =
+        std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
+    let is_csv = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/csv"));
+    let records = if is_csv {
+        csv::csv_records(text).map_err(|e| ApiError::bad_request(e.to_string()))?
+    } else {
+        import::json_records(text, false).map_err(|e| ApiError::bad_request(e.to_string()))?
+    };
+    if records.is_empty() {
+        return Err(ApiError::bad_request(
+            "no personas in the body; nothing was imported",
+        ));
+    }
+    let checked = import::check_records(&records);
+    if !checked.problems.is_empty() {
+        return Err(ApiError::invalid(
+            format!(
+                "{} of {} records are invalid; nothing was imported",
+                checked.invalid_records().len(),
+                checked.total
+            ),
+            problems(&checked, true),
+        ));
+    }
+    let incoming: Vec<Persona> = checked.valid.into_iter().map(|r| r.persona).collect();
+    let imported = incoming.len();
+    let changed = state
+        .change(move |panel| {
+            if replace {
+                panel.clear();
+            }
+            let choices = rules::merge(panel, incoming);
+            let renumbered: HashMap<String, u32> = choices
+                .iter()
+                .filter_map(|c| match c {
+                    rules::IdChoice::Renumbered { from, to } => Some((from.to_string(), *to)),
+                    _ => None,
+                })
+                .collect();
+            Ok::<_, PanelOpError>(renumbered)
+        })
+        .await?
+        .map_err(op_error)?;
+    Ok(Json(json!({
+        "imported": imported,
+        "renumbered": changed.value,
+        "total": changed.panel.len(),
+    })))
+}
