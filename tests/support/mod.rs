@@ -9,7 +9,8 @@
 //! - paused-clock tests against real sockets (`clock`),
 //! - a model download server (`download`),
 //! - driving the TUI on ratatui's `TestBackend` (`tui`),
-//! - the real binary under tmux (`tmux`).
+//! - the real binary under tmux (`tmux`),
+//! - the real `persona-sim serve` with a key (`serve`).
 #![allow(dead_code)]
 
 mod mock;
@@ -18,6 +19,7 @@ pub mod binary;
 pub mod clock;
 pub mod download;
 pub mod needs;
+pub mod serve;
 pub mod tmux;
 pub mod tui;
 
