@@ -108,8 +108,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Serve(args)) => {
             // Recover or create the panel before the first request.
-            for notice in store::load(&paths)?.notices {
+            let loaded = store::load(&paths)?;
+            for notice in &loaded.notices {
                 eprintln!("note: {notice}");
+            }
+            if let Some(metrics) = &services.metrics {
+                metrics.set_store_problem(store::write_problem(&loaded));
+                if services.backend.is_none() {
+                    metrics.set_backend_problem(Some("no LLM backend is configured".into()));
+                }
             }
             let state = serve::state::ApiState::new(
                 paths.clone(),

@@ -144,6 +144,9 @@ impl ApiState {
         // Read again on the next request: another process may have written
         // right after this change.
         self.panel.forget();
+        if let Some(metrics) = &self.metrics {
+            metrics.set_store_problem(result.as_ref().err().map(ToString::to_string));
+        }
         result.map_err(|e| match e {
             store::StoreError::Lock { .. } => ApiError::unavailable(e),
             other => ApiError::internal(other),
