@@ -631,3 +631,64 @@ async fn past_32_waiting_debates_and_jobs_the_answer_is_503_with_retry_after() {
     assert_eq!(code, 503, "{e}");
     assert!(mock.max_in_flight() <= 10);
 }
+
+/// In process, with a request timeout of 300 ms: a debate's event stream
+/// lasts seconds and is not cut. (The stream routes sit outside the
+/// timeout layer; moving them under it still passes, since that layer
+/// times only the response head, so this guards the behaviour, not where
+/// the route is registered.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_streams_outlive_the_request_timeout() {
+    use persona_sim::api_keys::KeyStore;
+    use persona_sim::persona::store::{self, StorePaths};
+    use persona_sim::serve::{ServeOptions, router, state::ApiState};
+
+    let mock = MockServer::persona_echo(Duration::from_millis(60)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let paths = StorePaths::for_file(dir.path().join("personas.json"));
+    store::load(&paths).unwrap();
+    let keys = KeyStore::in_dir(dir.path());
+    let key = keys.create("t").unwrap();
+    let backend = std::sync::Arc::new(persona_sim::llm::openai::OpenAiBackend::new(
+        support::openai_settings(&mock.base_url, Duration::from_secs(10)),
+    ));
+    let state = ApiState::new(
+        paths,
+        dir.path().join("sessions"),
+        keys,
+        Some(backend),
+        None,
+        "test".into(),
+    );
+    let options = ServeOptions {
+        request_timeout: Duration::from_millis(300),
+        ..ServeOptions::default()
+    };
+    let app = router(state, &options).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let api = Api {
+        child: std::process::Command::new("true").spawn().unwrap(),
+        base: format!("http://{addr}"),
+        key,
+        client: reqwest::Client::builder().no_proxy().build().unwrap(),
+    };
+    let (code, started) = api
+        .post(
+            "/v1/debates",
+            json!({"feature": "Slow replies", "persona_ids": [1, 2], "rounds": 1}),
+        )
+        .await;
+    assert_eq!(code, 202, "{started}");
+    let id = started["id"].as_str().unwrap();
+    let began = Instant::now();
+    let events = api.events(id, None, None).await;
+    let took = began.elapsed();
+    assert!(took > Duration::from_secs(1), "{took:?}");
+    assert_eq!(
+        events.last().unwrap().1,
+        json!({"event": "done", "outcome": "completed"})
+    );
+    server.abort();
+}
