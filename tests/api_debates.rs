@@ -692,3 +692,52 @@ async fn event_streams_outlive_the_request_timeout() {
     );
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_reports_the_personas_it_could_not_write_and_why() {
+    // Persona 3 of the batch never comes back as JSON.
+    let mock = MockServer::start(Vec::new(), Duration::ZERO, |body| {
+        if support::batch_index(body) == Some(3) {
+            Reply::text("Sorry, I cannot help with that.")
+        } else {
+            echo_reply(body)
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let api = Api::start(dir.path(), &mock.base_url).await;
+    let (code, job) = api
+        .post(
+            "/v1/personas/generate",
+            json!({"brief": "pharmacists", "count": 5, "dry_run": true}),
+        )
+        .await;
+    assert_eq!(code, 202, "{job}");
+    let id = job["job_id"].as_str().unwrap();
+    let started = Instant::now();
+    let view = loop {
+        let (_, view) = api.get(&format!("/v1/jobs/{id}")).await;
+        if view["status"] != "queued" && view["status"] != "running" {
+            break view;
+        }
+        assert!(started.elapsed() < WAIT, "{view}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(view["status"], "done", "{view}");
+    assert_eq!(view["progress"], json!({"done": 5, "total": 5}));
+    assert_eq!(view["results"].as_array().unwrap().len(), 4);
+    let failures = view["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{view}");
+    assert_eq!(failures[0]["index"], 2);
+    let reason = failures[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("gave up after 3 tries"), "{reason}");
+    // A dry run saves nothing.
+    let (_, list) = api.get("/v1/personas?limit=1000").await;
+    assert!(
+        !list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"].as_str().unwrap().starts_with("Mock Person"))
+    );
+}
