@@ -552,6 +552,14 @@ async fn sigterm_saves_running_debates_as_cancelled() {
     for id in &ids {
         api.events(id, None, Some(2)).await;
     }
+    // A synthesis job is running too: it is cancelled, not waited for.
+    let (code, job) = api
+        .post(
+            "/v1/personas/generate",
+            json!({"brief": "couriers", "count": 30}),
+        )
+        .await;
+    assert_eq!(code, 202, "{job}");
     let pid = api.child.id().to_string();
     assert!(
         std::process::Command::new("kill")
