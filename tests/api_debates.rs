@@ -749,3 +749,52 @@ async fn a_job_reports_the_personas_it_could_not_write_and_why() {
             .any(|p| p["name"].as_str().unwrap().starts_with("Mock Person"))
     );
 }
+
+/// While the model is silent, the stream sends a heartbeat comment every
+/// 15 s (this test waits for the first one: about 15 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_debate_stream_gets_heartbeats() {
+    let mock = MockServer::start(
+        vec![Reply::Stall {
+            pieces: vec!["Hmm".into()],
+            stall: Duration::from_secs(25),
+        }],
+        Duration::ZERO,
+        echo_reply,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let api = Api::start(dir.path(), &mock.base_url).await;
+    let (code, started) = api
+        .post(
+            "/v1/debates",
+            json!({"feature": "Quiet", "persona_ids": [1], "rounds": 1}),
+        )
+        .await;
+    assert_eq!(code, 202, "{started}");
+    let id = started["id"].as_str().unwrap();
+    let mut response = api
+        .req(reqwest::Method::GET, &format!("/v1/debates/{id}/events"))
+        .send()
+        .await
+        .unwrap();
+    let began = Instant::now();
+    let mut seen = String::new();
+    while began.elapsed() < Duration::from_secs(20) && !seen.contains(": heartbeat") {
+        match tokio::time::timeout(Duration::from_secs(20), response.chunk()).await {
+            Ok(Ok(Some(chunk))) => seen.push_str(std::str::from_utf8(&chunk).unwrap()),
+            other => panic!("the stream ended or stalled: {other:?}; so far: {seen}"),
+        }
+    }
+    let waited = began.elapsed();
+    eprintln!("first heartbeat after {waited:?}");
+    assert!(
+        seen.contains("\n: heartbeat\n") || seen.starts_with(": heartbeat"),
+        "{seen}"
+    );
+    assert!(waited >= Duration::from_secs(14), "{waited:?}");
+    let (code, _) = api
+        .send(reqwest::Method::DELETE, &format!("/v1/debates/{id}"), None)
+        .await;
+    assert_eq!(code, 200);
+}
