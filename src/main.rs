@@ -125,6 +125,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 services.backend.clone(),
                 services.metrics.clone(),
                 settings.environment.clone(),
+            )
+            .with_debate_settings(
+                settings.rounds,
+                settings.max_tokens_per_turn,
+                settings.max_tokens_total,
             );
             let options = serve::ServeOptions {
                 bind: args.bind,

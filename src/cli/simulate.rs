@@ -16,7 +16,7 @@ use crate::persona::Persona;
 use crate::sim::debate::{CUT_OFF_MARK, DebateConfig, Outcome, SimEvent};
 use crate::sim::export::write_export;
 use crate::sim::report::report_markdown;
-use crate::sim::session::{ReportPolicy, Session, SessionStore, run_session};
+use crate::sim::session::{ReportPolicy, Session, SessionStore, event_json, run_session};
 
 use super::model::model_error_hint;
 use super::{EXIT_INTERRUPTED, ready_backend};
@@ -133,7 +133,7 @@ pub async fn run(
             continue;
         }
         let written = match args.format {
-            Format::Jsonl => writeln!(out, "{}", serde_json::to_string(&event)?),
+            Format::Jsonl => writeln!(out, "{}", event_json(&event)),
             Format::Text => write_text(&mut out, &event, &personas),
         };
         // A closed pipe (e.g. `| head`) ends the run quietly; the session

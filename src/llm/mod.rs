@@ -1,6 +1,7 @@
 //! LLM backends behind one streaming trait.
 
 pub mod fetch;
+pub mod gated;
 pub mod grammar;
 #[cfg(feature = "local")]
 pub mod local;

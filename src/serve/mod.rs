@@ -5,13 +5,18 @@
 //!
 //! - [`personas`]: list, get, create, patch, delete, search, stats,
 //!   export, import (`/v1/personas…`, and the seed's `/v1/persona…`).
+//! - [`synthesis`]: personas written by the model, one or a job of many.
+//! - [`debates`]: debates run in the background, their event streams,
+//!   the saved sessions.
 //! - [`middleware`]: the key check, the request log, the error shape.
 //! - [`state`]: the cached panel and keys, the services.
 
+pub mod debates;
 pub mod error;
 pub mod middleware;
 pub mod personas;
 pub mod state;
+pub mod synthesis;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -71,6 +76,14 @@ fn api_routes(state: &ApiState) -> Router<ApiState> {
                     .delete(personas::delete),
             );
     }
+    with_key(
+        router.merge(synthesis::routes()).merge(debates::routes()),
+        state,
+    )
+}
+
+/// The key check (and the key's name for the log) around `router`.
+fn with_key(router: Router<ApiState>, state: &ApiState) -> Router<ApiState> {
     router
         .layer(axum::middleware::from_fn(middleware::key_to_response))
         .layer(axum::middleware::from_fn_with_state(
@@ -91,6 +104,8 @@ pub fn router(state: ApiState, options: &ServeOptions) -> anyhow::Result<Router>
             axum::http::StatusCode::REQUEST_TIMEOUT,
             options.request_timeout,
         ))
+        // Event streams last as long as their debate: no timeout.
+        .merge(with_key(debates::stream_routes(), &state))
         .with_state(state);
     if !options.cors_origins.is_empty() {
         let origins = options
@@ -152,6 +167,13 @@ pub async fn run(state: ApiState, options: ServeOptions) -> anyhow::Result<()> {
             tracing::info!(target: "api", "shutting down");
             eprintln!("shutting down");
         }
+    }
+    // Running debates are cancelled and given a moment to save, as the
+    // TUI does on quit; jobs are cancelled (what they saved stays).
+    state.work.shutdown.cancel();
+    let unsaved = state.work.debates.cancel_all(debates::SAVE_WAIT).await;
+    if unsaved > 0 {
+        tracing::warn!(target: "api", unsaved, "debates not saved before shutdown");
     }
     Ok(())
 }

@@ -3,7 +3,13 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
 use crate::api_keys::{KeyRecord, KeyStore};
 use crate::llm::ChatBackend;
@@ -14,6 +20,80 @@ use crate::persona::store::{self, StorePaths};
 use crate::persona::watch::{Signature, signature};
 
 use super::error::ApiError;
+use super::{debates, synthesis};
+
+/// LLM calls in flight at once across the whole server (synthesis and
+/// debates share them).
+pub const MAX_LLM_CALLS: usize = 10;
+/// Jobs and debates admitted and not yet finished; one more gets 503.
+pub const MAX_PENDING: usize = 32;
+/// What a 503 for a full queue asks the client to wait, in seconds.
+pub const RETRY_AFTER_SECS: u64 = 5;
+
+/// A place in the work queue (a job or a debate), given back on drop.
+pub struct Admitted(Arc<AtomicUsize>);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The long-running work of the server: debates, synthesis jobs, and the
+/// one gate every LLM call passes.
+pub struct Work {
+    pub llm_permits: Arc<Semaphore>,
+    pub debates: debates::Registry,
+    pub jobs: synthesis::Registry,
+    pending: Arc<AtomicUsize>,
+    /// Cancelled on shutdown: every debate's and job's token is a child.
+    pub shutdown: CancellationToken,
+    /// Rounds when a request names none, tokens per turn and for the
+    /// whole debate, as the settings say.
+    pub default_rounds: u32,
+    pub max_tokens_per_turn: u32,
+    pub max_tokens_total: Option<u32>,
+}
+
+impl Work {
+    fn new() -> Work {
+        Work {
+            llm_permits: Arc::new(Semaphore::new(MAX_LLM_CALLS)),
+            debates: debates::Registry::default(),
+            jobs: synthesis::Registry::default(),
+            pending: Arc::new(AtomicUsize::new(0)),
+            shutdown: CancellationToken::new(),
+            default_rounds: crate::sim::debate::DEFAULT_ROUNDS,
+            max_tokens_per_turn: crate::sim::debate::DEFAULT_MAX_TOKENS_PER_TURN,
+            max_tokens_total: None,
+        }
+    }
+
+    /// A place in the queue, or `None` when it is full (answer [`busy`]).
+    pub fn admit(&self) -> Option<Admitted> {
+        let taken = self
+            .pending
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < MAX_PENDING).then_some(n + 1)
+            });
+        taken.ok().map(|_| Admitted(self.pending.clone()))
+    }
+}
+
+/// The 503 (with `Retry-After`) for a full queue.
+pub fn busy() -> Response {
+    let mut response = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        format!("{MAX_PENDING} debates and synthesis jobs are waiting or running; try again later"),
+    )
+    .into_response();
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(RETRY_AFTER_SECS),
+    );
+    response
+}
 
 /// The panel as read from the file, with what lookups need.
 pub struct Panel {
@@ -85,6 +165,7 @@ pub struct ApiState {
     pub metrics: Option<Arc<Metrics>>,
     pub backend: Option<Arc<dyn ChatBackend>>,
     pub environment: String,
+    pub work: Arc<Work>,
     panel: Arc<Cached<Panel>>,
     keys: Arc<Cached<Vec<KeyRecord>>>,
     key_store: KeyStore,
@@ -108,7 +189,39 @@ impl ApiState {
             backend,
             environment,
             key_store,
+            work: Arc::new(Work::new()),
         }
+    }
+
+    /// The rounds and token limits debates run with (from the settings).
+    pub fn with_debate_settings(
+        mut self,
+        rounds: u32,
+        per_turn: u32,
+        total: Option<u32>,
+    ) -> ApiState {
+        let work = Arc::get_mut(&mut self.work).expect("set before the state is shared");
+        work.default_rounds = rounds;
+        work.max_tokens_per_turn = per_turn;
+        work.max_tokens_total = total;
+        self
+    }
+
+    /// The backend behind the server-wide gate of [`MAX_LLM_CALLS`], or a
+    /// 503 saying none is configured.
+    pub fn gated_backend(&self) -> Result<Arc<dyn ChatBackend>, ApiError> {
+        let backend = self.backend.clone().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no_backend",
+                "no LLM backend is configured: start the server with OPENAI_API_KEY (and \
+                 OPENAI_BASE_URL for another OpenAI-compatible server) set",
+            )
+        })?;
+        Ok(Arc::new(crate::llm::gated::Gated::new(
+            backend,
+            self.work.llm_permits.clone(),
+        )))
     }
 
     /// The panel as it is on disk now (read again if another process, or

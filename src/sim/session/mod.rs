@@ -324,6 +324,12 @@ impl Session {
     }
 }
 
+/// One event as JSON, as every face sends it: a line of `simulate --format
+/// jsonl`, the data of one event of the API's event stream.
+pub fn event_json(event: &SimEvent) -> String {
+    serde_json::to_string(event).expect("events serialise")
+}
+
 /// Why a session file could not be written, naming the file.
 pub fn save_failure_text(path: &std::path::Path, message: &str) -> String {
     let shown = path.display().to_string();

@@ -1,0 +1,429 @@
+//! Persona synthesis over HTTP: `POST /v1/personas/generate` writes one
+//! persona at once (201 saved, or 200 for a dry run), or starts a job for
+//! 2 to 100 (`202`, then `GET /v1/jobs/{id}`). Every LLM call goes through
+//! the server-wide gate ([`super::state::MAX_LLM_CALLS`]); accepted
+//! personas are saved one locked change at a time, ids renumbered when
+//! taken ([`rules::merge`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::persona::{Persona, rules};
+use crate::sim::synth::{MAX_BATCH, SynthEvent, synthesize_batch, synthesize_one};
+
+use super::error::ApiError;
+use super::state::ApiState;
+
+/// Jobs running at once; the others wait as `queued`.
+pub const RUNNING_JOBS: usize = 2;
+/// Finished jobs kept for `GET /v1/jobs/{id}`.
+const KEEP_FINISHED: usize = 200;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    fn finished(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Done | JobStatus::Failed | JobStatus::Cancelled
+        )
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    /// The persona's place in the batch (0-based).
+    pub index: usize,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JobView {
+    pub id: String,
+    pub status: JobStatus,
+    pub brief: String,
+    pub dry_run: bool,
+    pub created: String,
+    pub progress: Progress,
+    /// The personas written (saved ones carry their panel id).
+    pub results: Vec<Persona>,
+    pub failures: Vec<Failure>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Progress {
+    /// Personas finished, accepted or failed.
+    pub done: usize,
+    pub total: usize,
+}
+
+pub struct Job {
+    view: Mutex<JobView>,
+    cancel: CancellationToken,
+}
+
+impl Job {
+    fn update(&self, f: impl FnOnce(&mut JobView)) {
+        f(&mut self.view.lock().expect("job lock"));
+    }
+
+    fn view(&self) -> JobView {
+        self.view.lock().expect("job lock").clone()
+    }
+}
+
+/// By id, and the ids oldest first.
+type ByAge<T> = (HashMap<String, Arc<T>>, Vec<String>);
+
+/// The synthesis jobs of this server, and the slots they run in.
+pub struct Registry {
+    jobs: Mutex<ByAge<Job>>,
+    slots: Arc<Semaphore>,
+}
+
+impl Default for Registry {
+    fn default() -> Registry {
+        Registry {
+            jobs: Mutex::default(),
+            slots: Arc::new(Semaphore::new(RUNNING_JOBS)),
+        }
+    }
+}
+
+impl Registry {
+    fn get(&self, id: &str) -> Option<Arc<Job>> {
+        self.jobs.lock().expect("jobs lock").0.get(id).cloned()
+    }
+
+    fn insert(&self, id: String, job: Arc<Job>) {
+        let mut guard = self.jobs.lock().expect("jobs lock");
+        let (map, order) = &mut *guard;
+        map.insert(id.clone(), job);
+        order.push(id);
+        let finished: Vec<String> = order
+            .iter()
+            .filter(|id| map.get(*id).is_some_and(|j| j.view().status.finished()))
+            .cloned()
+            .collect();
+        for old in finished
+            .iter()
+            .take(finished.len().saturating_sub(KEEP_FINISHED))
+        {
+            map.remove(old);
+            order.retain(|id| id != old);
+        }
+    }
+}
+
+pub fn routes() -> Router<ApiState> {
+    let mut router = Router::new();
+    for base in ["/v1/personas", "/v1/persona"] {
+        router = router.route(&format!("{base}/generate"), post(generate));
+    }
+    router.route("/v1/jobs/{id}", get(job).delete(cancel_job))
+}
+
+struct Request {
+    brief: String,
+    count: usize,
+    dry_run: bool,
+}
+
+fn check(body: &Bytes) -> Result<Request, ApiError> {
+    let text =
+        std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
+    let body: Value = serde_json::from_str(crate::persona::without_bom(text))
+        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
+    let Some(object) = body.as_object() else {
+        return Err(ApiError::invalid(
+            "the body must be a JSON object",
+            vec![(String::new(), "expected an object".into())],
+        ));
+    };
+    let mut problems = Vec::new();
+    let brief = match object.get("brief") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
+        Some(Value::String(_)) => {
+            problems.push(("brief".into(), "must not be empty".into()));
+            String::new()
+        }
+        None | Some(Value::Null) => {
+            problems.push(("brief".into(), "is required".into()));
+            String::new()
+        }
+        Some(_) => {
+            problems.push(("brief".into(), "must be a string".into()));
+            String::new()
+        }
+    };
+    let count = match object.get("count") {
+        None | Some(Value::Null) => 1,
+        Some(v) => match v.as_u64() {
+            Some(n) if (1..=MAX_BATCH as u64).contains(&n) => n as usize,
+            _ => {
+                problems.push((
+                    "count".into(),
+                    format!("must be a whole number from 1 to {MAX_BATCH}"),
+                ));
+                0
+            }
+        },
+    };
+    let dry_run = match object.get("dry_run") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            problems.push(("dry_run".into(), "must be true or false".into()));
+            false
+        }
+    };
+    if !problems.is_empty() {
+        return Err(ApiError::invalid(
+            "the synthesis request is not valid; nothing was started",
+            problems,
+        ));
+    }
+    Ok(Request {
+        brief,
+        count,
+        dry_run,
+    })
+}
+
+/// Appends `persona` to the panel (a new id if its own is taken); the
+/// persona as saved.
+async fn save(state: &ApiState, persona: Persona) -> Result<Persona, ApiError> {
+    let changed = state
+        .change(move |panel| {
+            rules::merge(panel, vec![persona]);
+            Ok::<_, std::convert::Infallible>(panel.last().cloned().expect("just added"))
+        })
+        .await?;
+    match changed {
+        Ok(changed) => Ok(changed.value),
+        Err(never) => match never {},
+    }
+}
+
+fn new_job_id() -> String {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Unique enough within one process.
+        let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+        bytes = nanos.to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `POST /v1/personas/generate`.
+pub async fn generate(State(state): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
+    let request = check(&body)?;
+    let backend = state.gated_backend()?;
+    if request.count == 1 {
+        let panel = state.panel().await?;
+        let persona = synthesize_one(&*backend, &request.brief, &panel.personas)
+            .await
+            .map_err(|reason| {
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "synthesis_failed",
+                    format!("the model did not write a valid persona: {reason}"),
+                )
+            })?;
+        if request.dry_run {
+            return Ok((StatusCode::OK, Json(persona)).into_response());
+        }
+        let saved = save(&state, persona).await?;
+        let location = format!("/v1/personas/{}", saved.id);
+        return Ok((
+            StatusCode::CREATED,
+            [(header::LOCATION, location)],
+            Json(saved),
+        )
+            .into_response());
+    }
+    let Some(admitted) = state.work.admit() else {
+        return Ok(super::state::busy());
+    };
+    let id = new_job_id();
+    let job = Arc::new(Job {
+        view: Mutex::new(JobView {
+            id: id.clone(),
+            status: JobStatus::Queued,
+            brief: request.brief.clone(),
+            dry_run: request.dry_run,
+            created: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            progress: Progress {
+                done: 0,
+                total: request.count,
+            },
+            results: Vec::new(),
+            failures: Vec::new(),
+            error: None,
+        }),
+        cancel: state.work.shutdown.child_token(),
+    });
+    state.work.jobs.insert(id.clone(), job.clone());
+    let slots = state.work.jobs.slots.clone();
+    let run_state = state.clone();
+    tokio::spawn(async move {
+        let _admitted = admitted;
+        let cancel = job.cancel.clone();
+        let _slot = tokio::select! {
+            slot = slots.acquire_owned() => slot,
+            _ = cancel.cancelled() => {
+                job.update(|v| v.status = JobStatus::Cancelled);
+                return;
+            }
+        };
+        job.update(|v| v.status = JobStatus::Running);
+        let status = run_job(&run_state, &job, backend, request).await;
+        job.update(|v| v.status = status);
+        tracing::info!(target: "api", id = %job.view().id, ?status, "synthesis job ended");
+    });
+    let location = format!("/v1/jobs/{id}");
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location.clone())],
+        Json(json!({"job_id": id, "location": location})),
+    )
+        .into_response())
+}
+
+async fn run_job(
+    state: &ApiState,
+    job: &Job,
+    backend: Arc<dyn crate::llm::ChatBackend>,
+    request: Request,
+) -> JobStatus {
+    let panel = match state.panel().await {
+        Ok(panel) => panel.personas.clone(),
+        Err(e) => {
+            job.update(|v| v.error = Some(e.message));
+            return JobStatus::Failed;
+        }
+    };
+    let (tx, mut rx) = mpsc::channel(64);
+    let batch = tokio::spawn(synthesize_batch(
+        backend,
+        request.brief,
+        request.count,
+        panel,
+        tx,
+    ));
+    // Aborted (its calls dropped, their permits given back) however this
+    // ends.
+    let abort = batch.abort_handle();
+    let _abort_on_drop = scopeguard(move || abort.abort());
+    loop {
+        let event = tokio::select! {
+            biased;
+            _ = job.cancel.cancelled() => return JobStatus::Cancelled,
+            event = rx.recv() => event,
+        };
+        match event {
+            None => break,
+            Some(SynthEvent::Accepted { index, persona }) => {
+                let kept = if request.dry_run {
+                    Ok(persona)
+                } else {
+                    save(state, persona).await
+                };
+                job.update(|v| {
+                    v.progress.done += 1;
+                    match kept {
+                        Ok(p) => v.results.push(p),
+                        Err(e) => v.failures.push(Failure {
+                            index,
+                            reason: format!("could not be saved: {}", e.message),
+                        }),
+                    }
+                });
+            }
+            Some(SynthEvent::Failed { index, reason }) => job.update(|v| {
+                v.progress.done += 1;
+                v.failures.push(Failure { index, reason });
+            }),
+            Some(SynthEvent::Retrying { .. } | SynthEvent::Slowed { .. }) => {}
+        }
+    }
+    if job.cancel.is_cancelled() {
+        return JobStatus::Cancelled;
+    }
+    let view = job.view();
+    if view.results.is_empty() && !view.failures.is_empty() {
+        JobStatus::Failed
+    } else {
+        JobStatus::Done
+    }
+}
+
+/// Runs `f` when dropped.
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
+}
+
+/// `GET /v1/jobs/{id}`.
+pub async fn job(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    state
+        .work
+        .jobs
+        .get(&id)
+        .map(|job| Json(job.view()))
+        .ok_or_else(|| ApiError::not_found(format!("no job with id {id}")))
+}
+
+/// `DELETE /v1/jobs/{id}`: cancels a queued or running job; what was saved
+/// stays saved.
+pub async fn cancel_job(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    let job = state
+        .work
+        .jobs
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found(format!("no job with id {id}")))?;
+    job.cancel.cancel();
+    // The job task sets the status; give it a moment.
+    for _ in 0..50 {
+        if job.view().status.finished() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Ok(Json(job.view()))
+}
