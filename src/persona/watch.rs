@@ -54,10 +54,12 @@ impl PanelWatcher {
         notify: impl Fn(Vec<Persona>) + Send + 'static,
     ) -> Self {
         let (tx, rx) = std_mpsc::channel();
+        // Taken now, not when the thread first runs: a change made in
+        // between would otherwise look like the starting point.
+        let mut seen = signature(&path);
         let thread = std::thread::Builder::new()
             .name("persona-watch".into())
             .spawn(move || {
-                let mut seen = signature(&path);
                 loop {
                     let forced = match rx.recv_timeout(every) {
                         Ok(Control::Poke) => true,

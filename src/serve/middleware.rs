@@ -105,6 +105,21 @@ pub async fn key_to_response(request: Request, next: Next) -> Response {
     response
 }
 
+/// A body announced (Content-Length) larger than `max` is refused at once
+/// with 413, before a byte of it is read; one sent without a length is cut
+/// at `max` by axum's body limit.
+pub async fn refuse_announced_too_large(max: usize, request: Request, next: Next) -> Response {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|len| len > max as u64) {
+        return ApiError::from_status(axum::http::StatusCode::PAYLOAD_TOO_LARGE).into_response();
+    }
+    next.run(request).await
+}
+
 fn new_request_id() -> String {
     let mut bytes = [0u8; 8];
     if getrandom::fill(&mut bytes).is_err() {

@@ -121,9 +121,13 @@ pub fn router(state: ApiState, options: &ServeOptions) -> anyhow::Result<Router>
                 .max_age(Duration::from_secs(600)),
         );
     }
+    let max_body = options.max_body;
     Ok(open
         .merge(api)
-        .layer(DefaultBodyLimit::max(options.max_body))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            middleware::refuse_announced_too_large(max_body, request, next)
+        }))
         .layer(axum::middleware::from_fn(middleware::log_and_shape)))
 }
 
