@@ -123,6 +123,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 bind: args.bind,
                 cors_origins: args.cors_origins.clone(),
                 max_body: args.max_body_mb.saturating_mul(1024 * 1024),
+                rate_limit: args.rate_limit,
                 ..serve::ServeOptions::default()
             };
             runtime.block_on(serve::run(state, options))?;
