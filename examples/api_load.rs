@@ -255,8 +255,15 @@ fn main() {
     );
     println!("| request | connections | requests/s | p50 ms | p99 ms | max ms | non-200 |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
+    // API_LOAD_CASE=list (a part of a case's name) runs only that case, at
+    // 16 connections, and skips the start-up (for a profiler).
+    let only = std::env::var("API_LOAD_CASE").ok();
     for (name, path) in cases {
-        for connections in CONNECTIONS {
+        if only.as_deref().is_some_and(|o| !name.contains(o)) {
+            continue;
+        }
+        let connections: &[usize] = if only.is_some() { &[16] } else { &CONNECTIONS };
+        for &connections in connections {
             let o = run_case(&server, connections, path);
             println!(
                 "| {name} | {connections} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
@@ -269,6 +276,9 @@ fn main() {
         }
     }
     drop(server);
+    if only.is_some() {
+        return;
+    }
 
     // Start-up with a big panel: from nothing (the file on disk) to the
     // first answered request, as `serve` does it: load (and recover) the
