@@ -136,6 +136,20 @@ fn every_route_is_documented_and_every_documented_route_is_served() {
         doc["info"]["description"].as_str().unwrap().contains(alias),
         "the description names the alias"
     );
+    // Operation ids are unique (clients generated from the document).
+    let ids: Vec<&str> = documented
+        .iter()
+        .map(|(method, path)| {
+            doc["paths"][path][method.to_lowercase()]["operationId"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        ids.iter().collect::<BTreeSet<_>>().len(),
+        ids.len(),
+        "{ids:?}"
+    );
     // Every key route asks for the bearer scheme, the open ones for none.
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"],

@@ -187,31 +187,31 @@ pub enum KeyErrors {
 }
 
 /// `GET /healthz`: liveness, `OK` while the process serves.
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "operations",
     responses((status = 200, description = "The process is serving", body = String, content_type = "text/plain")))]
 #[allow(dead_code)]
 fn healthz_doc() {}
 
 /// `GET /health`: healthy, or degraded with the reasons (always 200).
-#[utoipa::path(get, path = "/health", tag = "operations",
+#[utoipa::path(get, path = "/health", operation_id = "health", tag = "operations",
     responses((status = 200, description = "`status` is `healthy` or `degraded` (with `reasons`)", body = Object)))]
 #[allow(dead_code)]
 fn health_doc() {}
 
 /// `GET /metrics`: Prometheus text format.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain")))]
 #[allow(dead_code)]
 fn metrics_doc() {}
 
 /// `GET /openapi.json`: this document.
-#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+#[utoipa::path(get, path = "/openapi.json", operation_id = "openapi", tag = "operations",
     responses((status = 200, description = "The OpenAPI 3.1 document", body = Object)))]
 #[allow(dead_code)]
 fn openapi_doc() {}
 
 /// `GET /docs`: a page that renders this document (no internet needed).
-#[utoipa::path(get, path = "/docs", tag = "operations",
+#[utoipa::path(get, path = "/docs", operation_id = "docs", tag = "operations",
     responses((status = 200, description = "HTML", body = String, content_type = "text/html")))]
 #[allow(dead_code)]
 fn docs_doc() {}

@@ -114,7 +114,7 @@ fn page(panel: &Panel, mut rows: Vec<usize>, params: &ListParams) -> Result<Valu
 }
 
 /// List personas, a page at a time, filtered and sorted.
-#[utoipa::path(get, path = "/v1/personas", tag = "personas", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/personas", operation_id = "listPersonas", tag = "personas", security(("bearer" = [])),
     params(ListParams),
     responses(
         (status = 200, description = "A page of personas", body = super::docs::PersonaPage),
@@ -131,7 +131,7 @@ pub async fn list(
 }
 
 /// Search personas with the TUI filter's language (`q`), a page at a time.
-#[utoipa::path(get, path = "/v1/personas/search", tag = "personas", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/personas/search", operation_id = "searchPersonas", tag = "personas", security(("bearer" = [])),
     params(ListParams),
     responses(
         (status = 200, description = "A page of the personas matching `q`", body = super::docs::PersonaPage),
@@ -154,7 +154,7 @@ pub async fn search(
 }
 
 /// One persona by id.
-#[utoipa::path(get, path = "/v1/personas/{id}", tag = "personas", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/personas/{id}", operation_id = "getPersona", tag = "personas", security(("bearer" = [])),
     params(("id" = u32, Path, description = "The persona's id")),
     responses(
         (status = 200, description = "The persona", body = super::docs::Persona),
@@ -174,7 +174,7 @@ pub async fn get(
 }
 
 /// The panel's statistics: proficiency, countries, occupations, traits, ages, diversity.
-#[utoipa::path(get, path = "/v1/personas/stats", tag = "personas", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/personas/stats", operation_id = "panelStats", tag = "personas", security(("bearer" = [])),
     responses(
         (status = 200, description = "The panel described", body = super::docs::PanelStats),
         super::docs::KeyErrors,
@@ -237,7 +237,7 @@ fn op_error(e: PanelOpError) -> ApiError {
 
 /// `POST /v1/personas`: one persona from JSON (`id` optional: the next
 /// free one). 201 with the persona as saved.
-#[utoipa::path(post, path = "/v1/personas", tag = "personas", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/personas", operation_id = "createPersona", tag = "personas", security(("bearer" = [])),
     request_body = super::docs::NewPersona,
     responses(
         (status = 201, description = "Saved; `Location` names it", body = super::docs::Persona,
@@ -302,7 +302,7 @@ fn as_field_text(value: &Value) -> Option<String> {
 
 /// `PATCH /v1/personas/{id}`: the fields given, set as the CLI's `edit`
 /// sets them (all or nothing, every problem at once).
-#[utoipa::path(patch, path = "/v1/personas/{id}", tag = "personas", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/v1/personas/{id}", operation_id = "patchPersona", tag = "personas", security(("bearer" = [])),
     params(("id" = u32, Path, description = "The persona's id")),
     request_body = super::docs::PersonaPatch,
     responses(
@@ -348,7 +348,7 @@ pub async fn patch(
 }
 
 /// Delete one persona.
-#[utoipa::path(delete, path = "/v1/personas/{id}", tag = "personas", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/personas/{id}", operation_id = "deletePersona", tag = "personas", security(("bearer" = [])),
     params(("id" = u32, Path, description = "The persona's id")),
     responses(
         (status = 204, description = "Deleted"),
@@ -378,7 +378,7 @@ const EXPORT_CHUNK: usize = 500;
 
 /// `GET /v1/personas/export?format=json|csv`: the panel, streamed in
 /// chunks as it is serialised, not built in memory first.
-#[utoipa::path(get, path = "/v1/personas/export", tag = "personas", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/personas/export", operation_id = "exportPersonas", tag = "personas", security(("bearer" = [])),
     params(ExportParams),
     responses(
         (status = 200, description = "The whole panel, streamed, as an attachment",
@@ -468,7 +468,7 @@ pub struct ImportParams {
 /// `POST /v1/personas/import`: a JSON list (or `{"personas": [...]}`) or
 /// CSV (`Content-Type: text/csv`), all or nothing: one bad record and
 /// nothing is imported (422 with every problem and its path).
-#[utoipa::path(post, path = "/v1/personas/import", tag = "personas", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/personas/import", operation_id = "importPersonas", tag = "personas", security(("bearer" = [])),
     params(ImportParams),
     request_body(description = "A JSON list of personas (or `{\"personas\": [...]}`), or CSV",
         content((Vec<super::docs::NewPersona> = "application/json"), (String = "text/csv"))),
