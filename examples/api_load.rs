@@ -54,15 +54,17 @@ fn write_panel(dir: &std::path::Path, n: usize) -> StorePaths {
     paths
 }
 
-/// What `serve` does at start (load the panel once, build the state and
-/// router, listen), on a runtime of its own.
+/// What `serve` does at start (load the panel once and keep it for the
+/// first request, build the state and router, listen), on a runtime of
+/// its own.
 fn start_server(dir: tempfile::TempDir, paths: StorePaths) -> Server {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("server runtime");
-    store::load(&paths).expect("panel loads");
+    let seen = persona_sim::persona::watch::signature(&paths.main);
+    let loaded = store::load(&paths).expect("panel loads");
     let key_store = KeyStore::in_dir(dir.path());
     let key = key_store.create("load").expect("key");
     let metrics = Arc::new(Metrics::new());
@@ -74,6 +76,7 @@ fn start_server(dir: tempfile::TempDir, paths: StorePaths) -> Server {
         Some(metrics.clone()),
         "bench".into(),
     );
+    state.prime_panel(seen, loaded.personas);
     let options = ServeOptions {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         rate_limit: 0,
@@ -282,8 +285,8 @@ fn main() {
 
     // Start-up with a big panel: from nothing (the file on disk) to the
     // first answered request, as `serve` does it: load (and recover) the
-    // panel, build the state and router, listen; the first request reads
-    // the panel into the cache and builds the search index.
+    // panel, keep it (with its search index) for the first request, build
+    // the state and router, listen.
     let dir = tempfile::tempdir().expect("temp dir");
     let paths = write_panel(dir.path(), BIG_PANEL);
     let size = std::fs::metadata(&paths.main).map(|m| m.len()).unwrap_or(0);

@@ -107,8 +107,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Serve(args)) => {
-            // Recover or create the panel before the first request.
-            for notice in store::load(&paths)?.notices {
+            // Recover or create the panel before the first request, and
+            // keep it for the first request.
+            let seen = persona_sim::persona::watch::signature(&paths.main);
+            let loaded = store::load(&paths)?;
+            for notice in &loaded.notices {
                 eprintln!("note: {notice}");
             }
             let state = serve::state::ApiState::new(
@@ -119,6 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 services.metrics.clone(),
                 settings.environment.clone(),
             );
+            state.prime_panel(seen, loaded.personas);
             let options = serve::ServeOptions {
                 bind: args.bind,
                 cors_origins: args.cors_origins.clone(),
