@@ -107,7 +107,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Serve(args)) => {
-            // Recover or create the panel before the first request.
+            // Recover or create the panel before the first request, and
+            // keep it for the first request.
+            let seen = persona_sim::persona::watch::signature(&paths.main);
             let loaded = store::load(&paths)?;
             for notice in &loaded.notices {
                 eprintln!("note: {notice}");
@@ -131,10 +133,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 settings.max_tokens_per_turn,
                 settings.max_tokens_total,
             );
+            state.prime_panel(seen, loaded.personas);
             let options = serve::ServeOptions {
                 bind: args.bind,
                 cors_origins: args.cors_origins.clone(),
                 max_body: args.max_body_mb.saturating_mul(1024 * 1024),
+                rate_limit: args.rate_limit,
                 ..serve::ServeOptions::default()
             };
             runtime.block_on(serve::run(state, options))?;

@@ -313,7 +313,7 @@ async fn cors_allows_only_the_listed_origins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_personas_import_and_export_as_streamed_csv() {
-    let (api, _dir) = Api::start(&[]);
+    let (api, _dir) = Api::start(&["--rate-limit", "0"]);
     let records: Vec<Value> = (0..10_000)
         .map(|i| new_persona(&format!("Bulk {i:05}")))
         .collect();
@@ -349,7 +349,7 @@ async fn ten_thousand_personas_import_and_export_as_streamed_csv() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_and_the_cli_change_one_panel_at_once_and_lose_nothing() {
-    let (api, _dir) = Api::start(&[]);
+    let (api, _dir) = Api::start(&["--rate-limit", "0"]);
     let data = api.server.data.clone();
     let cli = std::thread::spawn(move || {
         for i in 0..40 {
@@ -396,7 +396,7 @@ async fn the_api_and_the_cli_change_one_panel_at_once_and_lose_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_during_writes_leaves_a_valid_panel() {
-    let (mut api, _dir) = Api::start(&[]);
+    let (mut api, _dir) = Api::start(&["--rate-limit", "0"]);
     let base = api.server.base.clone();
     let key = api.server.key.clone();
     let writer = tokio::spawn(async move {

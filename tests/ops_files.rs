@@ -23,6 +23,7 @@ const ALERTS: &[&str] = &[
     "PersonaSimHeartbeatStale",
     "PersonaSimSlowResponses",
     "PersonaSimSlowFirstToken",
+    "PersonaSimApiServerErrors",
 ];
 
 fn assets() -> PathBuf {
@@ -263,6 +264,7 @@ fn alert_rules_name_every_alert_with_severity_and_annotations() {
         "app_response_time_seconds_bucket",
         "app_llm_time_to_first_token_seconds_bucket",
         r#"up{job="persona-sim"}"#,
+        "app_http_requests_total",
     ] {
         assert!(text.contains(metric), "no alert uses {metric}");
     }
@@ -412,6 +414,10 @@ tests:
         values: '0+10x30'
       - series: 'app_llm_time_to_first_token_seconds_bucket{{job="persona-sim",backend="openai",model="gpt-4o-mini",le="+Inf"}}'
         values: '0+10x30'
+      - series: 'app_http_requests_total{{job="persona-sim",route="/v1/personas/{{id}}",method="GET",status="200"}}'
+        values: '0+60x30'
+      - series: 'app_http_requests_total{{job="persona-sim",route="/v1/personas/{{id}}",method="GET",status="503"}}'
+        values: '0+30x30'
     promql_expr_test:
       - expr: count by (alertname, severity) (ALERTS{{alertstate="firing"}})
         eval_time: 20m
@@ -425,6 +431,8 @@ tests:
           - labels: '{{alertname="PersonaSimSlowResponses",severity="warning"}}'
             value: 1
           - labels: '{{alertname="PersonaSimSlowFirstToken",severity="warning"}}'
+            value: 1
+          - labels: '{{alertname="PersonaSimApiServerErrors",severity="warning"}}'
             value: 1
       # Still pending until its `for` has passed.
       - expr: count by (alertname) (ALERTS{{alertname="PersonaSimSlowResponses",alertstate="pending"}})
@@ -452,6 +460,10 @@ tests:
         values: '0+10x30'
       - series: 'app_llm_time_to_first_token_seconds_bucket{{job="persona-sim",backend="openai",model="gpt-4o-mini",le="+Inf"}}'
         values: '0+10x30'
+      - series: 'app_http_requests_total{{job="persona-sim",route="/v1/personas/{{id}}",method="GET",status="200"}}'
+        values: '0+999x30'
+      - series: 'app_http_requests_total{{job="persona-sim",route="/v1/personas/{{id}}",method="GET",status="503"}}'
+        values: '0+1x30'
     alert_rule_test:
 {quiet}"#
     )

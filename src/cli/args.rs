@@ -151,6 +151,10 @@ pub struct ServeArgs {
     /// Largest request body, in megabytes.
     #[arg(long, default_value_t = 16, value_name = "MB")]
     pub max_body_mb: usize,
+    /// Requests per second per API key (bursts of twice that); over it a
+    /// client gets 429 with Retry-After. 0 turns the limit off.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub rate_limit: u32,
 }
 
 #[derive(Debug, Subcommand)]

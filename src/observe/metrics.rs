@@ -19,6 +19,31 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 /// Response-time buckets in seconds: LLM calls run from a second to minutes.
 const LATENCY_BUCKETS: &[f64] = &[0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0];
 const FIRST_TOKEN_BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0];
+/// HTTP API buckets in seconds: a cached read is well under a millisecond,
+/// a locked change of a big panel tens of milliseconds, an import seconds.
+const HTTP_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// The API's main (route, method, status) label sets, exported as 0 from
+/// the first scrape so a rate or ratio over them is defined before the
+/// first request. `route` is always the route pattern, never the raw path.
+pub const HTTP_INITIAL_SERIES: &[(&str, &str, &str)] = &[
+    ("/v1/personas", "GET", "200"),
+    ("/v1/personas", "GET", "401"),
+    ("/v1/personas", "GET", "429"),
+    ("/v1/personas", "POST", "201"),
+    ("/v1/personas", "POST", "422"),
+    ("/v1/personas/{id}", "GET", "200"),
+    ("/v1/personas/{id}", "GET", "404"),
+    ("/v1/personas/{id}", "PATCH", "200"),
+    ("/v1/personas/{id}", "DELETE", "204"),
+    ("/v1/personas/search", "GET", "200"),
+    ("/v1/personas/stats", "GET", "200"),
+    ("/v1/personas/export", "GET", "200"),
+    ("/v1/personas/import", "POST", "200"),
+    ("unmatched", "GET", "404"),
+];
 
 /// The operation an LLM call serves (the `endpoint` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +78,10 @@ pub struct Metrics {
     pub http_connections_shed: IntCounter,
     /// HTTP connections being served.
     pub http_connections_open: IntGauge,
+    /// API requests by route pattern, method and status.
+    pub http_requests: IntCounterVec,
+    /// API request durations by route pattern and method.
+    pub http_request_duration: HistogramVec,
     /// Every metric's name, in registration order (see [`Metrics::names`]).
     names: Vec<String>,
     health: Mutex<HealthProblems>,
@@ -132,6 +161,27 @@ impl Metrics {
         let http_connections_open =
             IntGauge::new("app_http_connections_open", "HTTP connections being served")
                 .expect("valid metric");
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "app_http_requests_total",
+                "HTTP API requests by route pattern, method and status",
+            ),
+            &["route", "method", "status"],
+        )
+        .expect("valid metric");
+        let http_request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "app_http_request_duration_seconds",
+                "HTTP API request duration, from the request to the response head",
+            )
+            .buckets(HTTP_BUCKETS.to_vec()),
+            &["route", "method"],
+        )
+        .expect("valid metric");
+        for (route, method, status) in HTTP_INITIAL_SERIES {
+            http_requests.with_label_values(&[*route, *method, *status]);
+            http_request_duration.with_label_values(&[*route, *method]);
+        }
         let mut names = Vec::new();
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
@@ -145,6 +195,8 @@ impl Metrics {
             Box::new(personas_created.clone()),
             Box::new(http_connections_shed.clone()),
             Box::new(http_connections_open.clone()),
+            Box::new(http_requests.clone()),
+            Box::new(http_request_duration.clone()),
         ] {
             names.extend(collector.desc().iter().map(|d| d.fq_name.clone()));
             registry
@@ -164,6 +216,8 @@ impl Metrics {
             personas_created,
             http_connections_shed,
             http_connections_open,
+            http_requests,
+            http_request_duration,
             names,
             health: Mutex::new(HealthProblems::default()),
         };
@@ -203,6 +257,17 @@ impl Metrics {
             Outcome::BudgetReached => "budget_reached",
         };
         self.debates_finished.with_label_values(&[label]).inc();
+    }
+
+    /// One API request: `route` is the matched route pattern (or
+    /// `unmatched`), never the raw path, so ids do not grow the label set.
+    pub fn http_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+        self.http_requests
+            .with_label_values(&[route, method, status.to_string().as_str()])
+            .inc();
+        self.http_request_duration
+            .with_label_values(&[route, method])
+            .observe(elapsed.as_secs_f64());
     }
 
     /// The Prometheus text format.
@@ -304,6 +369,8 @@ mod tests {
             // From the first scrape, before any connection.
             "app_http_connections_shed_total 0",
             "app_http_connections_open 0",
+            "app_http_requests_total{method=\"GET\",route=\"/v1/personas\",status=\"200\"} 0",
+            "app_http_request_duration_seconds_count{method=\"GET\",route=\"/v1/personas/{id}\"} 0",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }
@@ -315,6 +382,21 @@ mod tests {
         }
         // Two instances never collide (no global registry).
         let _other = Metrics::new();
+    }
+
+    #[test]
+    fn http_requests_are_counted_by_route_pattern() {
+        let m = Metrics::new();
+        m.http_request("/v1/personas/{id}", "GET", 200, Duration::from_micros(300));
+        m.http_request("/v1/personas/{id}", "GET", 200, Duration::from_millis(3));
+        let text = m.render();
+        for needle in [
+            "app_http_requests_total{method=\"GET\",route=\"/v1/personas/{id}\",status=\"200\"} 2",
+            "app_http_request_duration_seconds_bucket{method=\"GET\",route=\"/v1/personas/{id}\",le=\"0.0005\"} 1",
+            "app_http_request_duration_seconds_bucket{method=\"GET\",route=\"/v1/personas/{id}\",le=\"0.005\"} 2",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
     }
 
     #[test]

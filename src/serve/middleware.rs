@@ -1,12 +1,15 @@
 //! What wraps every route: the API key check, one log line per request,
 //! and errors in the one JSON shape even when axum or a layer made them.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+
+use crate::observe::metrics::Metrics;
 
 use super::error::ApiError;
 use super::state::ApiState;
@@ -91,6 +94,34 @@ pub async fn log_and_shape(request: Request, next: Next) -> Response {
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }
+    response
+}
+
+/// Counts every request in `app_http_requests_total{route,method,status}`
+/// and times it in `app_http_request_duration_seconds{route,method}`, by
+/// the matched route pattern (`/v1/personas/{id}`, never the raw path), or
+/// `unmatched`. Outside every other layer, so 401, 429 and 404 count too.
+pub async fn record_http(
+    State(metrics): State<Option<Arc<Metrics>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(metrics) = metrics else {
+        return next.run(request).await;
+    };
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string());
+    let response = next.run(request).await;
+    metrics.http_request(
+        route.as_deref().unwrap_or("unmatched"),
+        method.as_str(),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     response
 }
 

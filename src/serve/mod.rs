@@ -8,11 +8,15 @@
 //! - [`synthesis`]: personas written by the model, one or a job of many.
 //! - [`debates`]: debates run in the background, their event streams,
 //!   the saved sessions.
-//! - [`middleware`]: the key check, the request log, the error shape.
+//! - [`middleware`]: the key check, the request log, the error shape,
+//!   the HTTP metrics; [`limit`]: requests per second per key.
+//! - [`docs`]: the OpenAPI document (`/openapi.json`) and its page (`/docs`).
 //! - [`state`]: the cached panel and keys, the services.
 
 pub mod debates;
+pub mod docs;
 pub mod error;
+pub mod limit;
 pub mod middleware;
 pub mod personas;
 pub mod state;
@@ -25,7 +29,7 @@ use anyhow::{Context, bail};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, header};
-use axum::routing::get;
+use axum::routing::{MethodFilter, MethodRouter, get, on};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
@@ -42,6 +46,8 @@ pub struct ServeOptions {
     pub max_body: usize,
     /// Longest a plain request may take (event streams are exempt).
     pub request_timeout: Duration,
+    /// Requests per second per API key (bursts of twice that); 0: no limit.
+    pub rate_limit: u32,
 }
 
 impl Default for ServeOptions {
@@ -52,39 +58,117 @@ impl Default for ServeOptions {
             // A 10k-persona import is about 4.5 MB.
             max_body: 16 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            rate_limit: limit::DEFAULT_RATE,
         }
     }
 }
 
-/// The routes that need a key, for both spellings of the prefix.
-fn api_routes(state: &ApiState) -> Router<ApiState> {
+/// The two spellings of the persona routes' prefix: `/v1/personas` and
+/// the seed's `/v1/persona` (an alias: same handlers; the OpenAPI document
+/// describes `/v1/personas` once and says so).
+pub const PERSONA_PREFIXES: [&str; 2] = ["/v1/personas", "/v1/persona"];
+
+/// A persona route's handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersonaRoute {
+    List,
+    Create,
+    Search,
+    Stats,
+    Export,
+    Import,
+    Get,
+    Patch,
+    Delete,
+}
+
+/// The key-protected persona routes, (method, path after the prefix,
+/// handler): the router is built from this list and the OpenAPI test
+/// checks the document against it, so the two cannot drift apart.
+pub const PERSONA_ROUTES: &[(&str, &str, PersonaRoute)] = &[
+    ("GET", "", PersonaRoute::List),
+    ("POST", "", PersonaRoute::Create),
+    ("GET", "/search", PersonaRoute::Search),
+    ("GET", "/stats", PersonaRoute::Stats),
+    ("GET", "/export", PersonaRoute::Export),
+    ("POST", "/import", PersonaRoute::Import),
+    ("GET", "/{id}", PersonaRoute::Get),
+    ("PATCH", "/{id}", PersonaRoute::Patch),
+    ("DELETE", "/{id}", PersonaRoute::Delete),
+];
+
+/// The routes open without a key (health and metrics come from
+/// [`crate::observe::http::router`]; the document and its page from
+/// [`docs::routes`]).
+pub const OPEN_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/health"),
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+];
+
+/// Every (method, path) the router serves: the open routes, then the
+/// persona routes under both prefixes.
+pub fn routes() -> Vec<(&'static str, String)> {
+    let mut all: Vec<(&'static str, String)> = OPEN_ROUTES
+        .iter()
+        .map(|(method, path)| (*method, path.to_string()))
+        .collect();
+    for base in PERSONA_PREFIXES {
+        for (method, path, _) in PERSONA_ROUTES {
+            all.push((*method, format!("{base}{path}")));
+        }
+    }
+    all
+}
+
+fn persona_handler(method: &str, route: PersonaRoute) -> MethodRouter<ApiState> {
+    let filter = Method::from_bytes(method.as_bytes())
+        .ok()
+        .and_then(|m| MethodFilter::try_from(m).ok())
+        .expect("PERSONA_ROUTES names standard methods");
+    match route {
+        PersonaRoute::List => on(filter, personas::list),
+        PersonaRoute::Create => on(filter, personas::create),
+        PersonaRoute::Search => on(filter, personas::search),
+        PersonaRoute::Stats => on(filter, personas::stats),
+        PersonaRoute::Export => on(filter, personas::export),
+        PersonaRoute::Import => on(filter, personas::import),
+        PersonaRoute::Get => on(filter, personas::get),
+        PersonaRoute::Patch => on(filter, personas::patch),
+        PersonaRoute::Delete => on(filter, personas::delete),
+    }
+}
+
+/// The routes that need a key, for both spellings of the prefix; the rate
+/// limit applies after the key check, per key.
+fn api_routes(state: &ApiState, limiter: Option<limit::KeyLimiter>) -> Router<ApiState> {
     let mut router = Router::new();
-    for base in ["/v1/personas", "/v1/persona"] {
-        router = router
-            .route(base, get(personas::list).post(personas::create))
-            .route(&format!("{base}/search"), get(personas::search))
-            .route(&format!("{base}/stats"), get(personas::stats))
-            .route(&format!("{base}/export"), get(personas::export))
-            .route(
-                &format!("{base}/import"),
-                axum::routing::post(personas::import),
-            )
-            .route(
-                &format!("{base}/{{id}}"),
-                get(personas::get)
-                    .patch(personas::patch)
-                    .delete(personas::delete),
-            );
+    for base in PERSONA_PREFIXES {
+        for (method, path, route) in PERSONA_ROUTES {
+            router = router.route(&format!("{base}{path}"), persona_handler(method, *route));
+        }
     }
     with_key(
         router.merge(synthesis::routes()).merge(debates::routes()),
         state,
+        limiter,
     )
 }
 
-/// The key check (and the key's name for the log) around `router`.
-fn with_key(router: Router<ApiState>, state: &ApiState) -> Router<ApiState> {
+/// The key check (and the key's name for the log) around `router`, then
+/// the key's rate limit.
+fn with_key(
+    router: Router<ApiState>,
+    state: &ApiState,
+    limiter: Option<limit::KeyLimiter>,
+) -> Router<ApiState> {
     router
+        .layer(axum::middleware::from_fn_with_state(
+            limiter,
+            limit::rate_limit,
+        ))
         .layer(axum::middleware::from_fn(middleware::key_to_response))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -98,14 +182,17 @@ pub fn router(state: ApiState, options: &ServeOptions) -> anyhow::Result<Router>
     let open = match &state.metrics {
         Some(metrics) => crate::observe::http::router(metrics.clone(), &state.environment),
         None => Router::new().route("/healthz", get(|| async { "OK" })),
-    };
-    let mut api = api_routes(&state)
+    }
+    .merge(docs::routes());
+    let metrics = state.metrics.clone();
+    let limiter = limit::KeyLimiter::per_second(options.rate_limit);
+    let mut api = api_routes(&state, limiter.clone())
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             options.request_timeout,
         ))
         // Event streams last as long as their debate: no timeout.
-        .merge(with_key(debates::stream_routes(), &state))
+        .merge(with_key(debates::stream_routes(), &state, limiter))
         .with_state(state);
     if !options.cors_origins.is_empty() {
         let origins = options
@@ -128,7 +215,11 @@ pub fn router(state: ApiState, options: &ServeOptions) -> anyhow::Result<Router>
         .layer(axum::middleware::from_fn(move |request, next| {
             middleware::refuse_announced_too_large(max_body, request, next)
         }))
-        .layer(axum::middleware::from_fn(middleware::log_and_shape)))
+        .layer(axum::middleware::from_fn(middleware::log_and_shape))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            middleware::record_http,
+        )))
 }
 
 /// Whether `addr` is reachable only from this machine.
@@ -163,7 +254,7 @@ pub async fn run(state: ApiState, options: ServeOptions) -> anyhow::Result<()> {
         .context("serve needs the metrics registry")?;
     tracing::info!(target: "api", %bound, "serving the Persona API");
     eprintln!(
-        "persona-sim API on http://{bound} (docs: GET /v1/personas with a key; /healthz, /health, /metrics open)"
+        "persona-sim API on http://{bound} (docs: http://{bound}/docs; /openapi.json, /healthz, /health, /metrics open)"
     );
     tokio::select! {
         _ = serve_router(listener, app, Limits::default(), counters) => {}

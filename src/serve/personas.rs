@@ -26,18 +26,23 @@ use super::state::{ApiState, Panel};
 pub const MAX_LIMIT: usize = 1000;
 const DEFAULT_LIMIT: usize = 50;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// Personas per page, 1 to 1000 (default 50).
     pub limit: Option<usize>,
+    /// Personas to skip (default 0).
     pub offset: Option<usize>,
     /// `low`, `medium` or `high`.
     pub proficiency: Option<String>,
     /// Words the location must contain (any case).
     pub location: Option<String>,
+    /// Words the occupation must contain (any case).
     pub occupation: Option<String>,
     /// `id` (default), `name`, `age`; `-` first for descending.
     pub sort: Option<String>,
-    /// For search: the query, in the TUI filter's language.
+    /// For search (required there): the query, in the TUI filter's
+    /// language: words, `prof:high`, `loc:kenya`, `"a phrase"`.
     pub q: Option<String>,
 }
 
@@ -108,6 +113,14 @@ fn page(panel: &Panel, mut rows: Vec<usize>, params: &ListParams) -> Result<Valu
     }))
 }
 
+/// List personas, a page at a time, filtered and sorted.
+#[utoipa::path(get, path = "/v1/personas", operation_id = "listPersonas", tag = "personas", security(("bearer" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of personas", body = super::docs::PersonaPage),
+        (status = 400, description = "A bad limit, proficiency or sort", body = super::docs::ErrorBody),
+        super::docs::KeyErrors,
+    ))]
 pub async fn list(
     State(state): State<ApiState>,
     Query(params): Query<ListParams>,
@@ -117,6 +130,14 @@ pub async fn list(
     Ok(Json(page(&panel, rows, &params)?))
 }
 
+/// Search personas with the TUI filter's language (`q`), a page at a time.
+#[utoipa::path(get, path = "/v1/personas/search", operation_id = "searchPersonas", tag = "personas", security(("bearer" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of the personas matching `q`", body = super::docs::PersonaPage),
+        (status = 400, description = "No `q`, or a bad limit, proficiency or sort", body = super::docs::ErrorBody),
+        super::docs::KeyErrors,
+    ))]
 pub async fn search(
     State(state): State<ApiState>,
     Query(params): Query<ListParams>,
@@ -132,6 +153,14 @@ pub async fn search(
     Ok(Json(page(&panel, rows, &params)?))
 }
 
+/// One persona by id.
+#[utoipa::path(get, path = "/v1/personas/{id}", operation_id = "getPersona", tag = "personas", security(("bearer" = [])),
+    params(("id" = u32, Path, description = "The persona's id")),
+    responses(
+        (status = 200, description = "The persona", body = super::docs::Persona),
+        (status = 404, description = "No persona has this id", body = super::docs::ErrorBody),
+        super::docs::KeyErrors,
+    ))]
 pub async fn get(
     State(state): State<ApiState>,
     Path(id): Path<u32>,
@@ -144,6 +173,12 @@ pub async fn get(
         .ok_or_else(|| ApiError::not_found(format!("no persona with id {id}")))
 }
 
+/// The panel's statistics: proficiency, countries, occupations, traits, ages, diversity.
+#[utoipa::path(get, path = "/v1/personas/stats", operation_id = "panelStats", tag = "personas", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The panel described", body = super::docs::PanelStats),
+        super::docs::KeyErrors,
+    ))]
 pub async fn stats(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
     let panel = state.panel().await?;
     let stats = stats::stats(&panel.personas);
@@ -202,6 +237,16 @@ fn op_error(e: PanelOpError) -> ApiError {
 
 /// `POST /v1/personas`: one persona from JSON (`id` optional: the next
 /// free one). 201 with the persona as saved.
+#[utoipa::path(post, path = "/v1/personas", operation_id = "createPersona", tag = "personas", security(("bearer" = [])),
+    request_body = super::docs::NewPersona,
+    responses(
+        (status = 201, description = "Saved; `Location` names it", body = super::docs::Persona,
+            headers(("Location" = String, description = "/v1/personas/{id}"))),
+        (status = 400, description = "Not a JSON object", body = super::docs::ErrorBody),
+        (status = 409, description = "The id is taken", body = super::docs::ErrorBody),
+        (status = 422, description = "Not valid: every problem with its field (`details`)", body = super::docs::ErrorBody),
+        super::docs::KeyErrors,
+    ))]
 pub async fn create(State(state): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
     let record = json_body(&body)?;
     if !record.is_object() {
@@ -257,6 +302,16 @@ fn as_field_text(value: &Value) -> Option<String> {
 
 /// `PATCH /v1/personas/{id}`: the fields given, set as the CLI's `edit`
 /// sets them (all or nothing, every problem at once).
+#[utoipa::path(patch, path = "/v1/personas/{id}", operation_id = "patchPersona", tag = "personas", security(("bearer" = [])),
+    params(("id" = u32, Path, description = "The persona's id")),
+    request_body = super::docs::PersonaPatch,
+    responses(
+        (status = 200, description = "The persona as saved", body = super::docs::Persona),
+        (status = 400, description = "Not a JSON object", body = super::docs::ErrorBody),
+        (status = 404, description = "No persona has this id", body = super::docs::ErrorBody),
+        (status = 422, description = "Not valid; nothing was changed", body = super::docs::ErrorBody),
+        super::docs::KeyErrors,
+    ))]
 pub async fn patch(
     State(state): State<ApiState>,
     Path(id): Path<u32>,
@@ -292,6 +347,14 @@ pub async fn patch(
     Ok(Json(changed.value.after))
 }
 
+/// Delete one persona.
+#[utoipa::path(delete, path = "/v1/personas/{id}", operation_id = "deletePersona", tag = "personas", security(("bearer" = [])),
+    params(("id" = u32, Path, description = "The persona's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No persona has this id", body = super::docs::ErrorBody),
+        super::docs::KeyErrors,
+    ))]
 pub async fn delete(
     State(state): State<ApiState>,
     Path(id): Path<u32>,
@@ -303,8 +366,10 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportParams {
+    /// `json` (default) or `csv`.
     pub format: Option<String>,
 }
 
@@ -313,6 +378,14 @@ const EXPORT_CHUNK: usize = 500;
 
 /// `GET /v1/personas/export?format=json|csv`: the panel, streamed in
 /// chunks as it is serialised, not built in memory first.
+#[utoipa::path(get, path = "/v1/personas/export", operation_id = "exportPersonas", tag = "personas", security(("bearer" = [])),
+    params(ExportParams),
+    responses(
+        (status = 200, description = "The whole panel, streamed, as an attachment",
+            content((Vec<super::docs::Persona> = "application/json"), (String = "text/csv"))),
+        (status = 400, description = "A format other than json or csv", body = super::docs::ErrorBody),
+        super::docs::KeyErrors,
+    ))]
 pub async fn export(
     State(state): State<ApiState>,
     Query(params): Query<ExportParams>,
@@ -385,7 +458,8 @@ fn json_chunk(chunk: &[Persona], first: bool, last: bool) -> String {
     text
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImportParams {
     /// `merge` (default) adds to the panel; `replace` replaces it.
     pub mode: Option<String>,
@@ -394,6 +468,17 @@ pub struct ImportParams {
 /// `POST /v1/personas/import`: a JSON list (or `{"personas": [...]}`) or
 /// CSV (`Content-Type: text/csv`), all or nothing: one bad record and
 /// nothing is imported (422 with every problem and its path).
+#[utoipa::path(post, path = "/v1/personas/import", operation_id = "importPersonas", tag = "personas", security(("bearer" = [])),
+    params(ImportParams),
+    request_body(description = "A JSON list of personas (or `{\"personas\": [...]}`), or CSV",
+        content((Vec<super::docs::NewPersona> = "application/json"), (String = "text/csv"))),
+    responses(
+        (status = 200, description = "Imported; taken ids renumbered", body = super::docs::ImportResult),
+        (status = 400, description = "Not JSON/CSV, no records, or a bad mode", body = super::docs::ErrorBody),
+        (status = 413, description = "Larger than `serve --max-body-mb`", body = super::docs::ErrorBody),
+        (status = 422, description = "Invalid records, each problem with its path (`[3].age`); nothing was imported", body = super::docs::ErrorBody),
+        super::docs::KeyErrors,
+    ))]
 pub async fn import(
     State(state): State<ApiState>,
     Query(params): Query<ImportParams>,
