@@ -10,7 +10,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::persona::import::{self, CheckedRecords};
@@ -52,8 +52,24 @@ fn contains(field: &str, wanted: &Option<String>) -> bool {
         .is_none_or(|w| field.to_lowercase().contains(&w.to_lowercase()))
 }
 
-/// The page `params` asks for out of `rows` (indices into the panel).
-fn page(panel: &Panel, mut rows: Vec<usize>, params: &ListParams) -> Result<Value, ApiError> {
+/// One page of a list or search, serialised straight from the panel.
+#[derive(Serialize)]
+struct Page<'a> {
+    items: Vec<&'a Persona>,
+    total: usize,
+    limit: usize,
+    offset: usize,
+    next_offset: Option<usize>,
+}
+
+/// The page `params` asks for out of `rows` (indices into the panel;
+/// `None`: every persona, in panel order), as a JSON response. A plain
+/// page of the whole panel touches only the personas it shows.
+fn page(
+    panel: &Panel,
+    rows: Option<Vec<usize>>,
+    params: &ListParams,
+) -> Result<Response, ApiError> {
     let proficiency = match &params.proficiency {
         None => None,
         Some(text) => Some(rules::parse_proficiency(text).ok_or_else(|| {
@@ -63,32 +79,6 @@ fn page(panel: &Panel, mut rows: Vec<usize>, params: &ListParams) -> Result<Valu
             ))
         })?),
     };
-    rows.retain(|&i| {
-        let p = &panel.personas[i];
-        proficiency.is_none_or(|level| p.tech_proficiency == level)
-            && contains(&p.location, &params.location)
-            && contains(&p.occupation, &params.occupation)
-    });
-    if let Some(sort) = &params.sort {
-        let (key, descending) = match sort.strip_prefix('-') {
-            Some(key) => (key, true),
-            None => (sort.as_str(), false),
-        };
-        let personas = &panel.personas;
-        match key {
-            "id" => rows.sort_by_key(|&i| personas[i].id),
-            "name" => rows.sort_by_cached_key(|&i| personas[i].name.to_lowercase()),
-            "age" => rows.sort_by_key(|&i| (personas[i].age.is_none(), personas[i].age)),
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "cannot sort by {other:?}: use id, name or age, with - for descending"
-                )));
-            }
-        }
-        if descending {
-            rows.reverse();
-        }
-    }
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
         return Err(ApiError::bad_request(format!(
@@ -96,21 +86,73 @@ fn page(panel: &Panel, mut rows: Vec<usize>, params: &ListParams) -> Result<Valu
         )));
     }
     let offset = params.offset.unwrap_or(0);
-    let total = rows.len();
-    let items: Vec<&Persona> = rows
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(|&i| &panel.personas[i])
-        .collect();
+    let filtered =
+        proficiency.is_some() || params.location.is_some() || params.occupation.is_some();
+    let rows = match rows {
+        None if !filtered && params.sort.is_none() => None,
+        None => Some((0..panel.personas.len()).collect()),
+        Some(rows) => Some(rows),
+    };
+    let (items, total): (Vec<&Persona>, usize) = match rows {
+        None => {
+            let all = &panel.personas;
+            let shown = all.iter().skip(offset).take(limit).collect();
+            (shown, all.len())
+        }
+        Some(mut rows) => {
+            if filtered {
+                rows.retain(|&i| {
+                    let p = &panel.personas[i];
+                    proficiency.is_none_or(|level| p.tech_proficiency == level)
+                        && contains(&p.location, &params.location)
+                        && contains(&p.occupation, &params.occupation)
+                });
+            }
+            if let Some(sort) = &params.sort {
+                sort_rows(panel, &mut rows, sort)?;
+            }
+            let shown = rows
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .map(|&i| &panel.personas[i])
+                .collect();
+            (shown, rows.len())
+        }
+    };
     let next = offset + items.len();
-    Ok(json!({
-        "items": items,
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-        "next_offset": (next < total).then_some(next),
-    }))
+    let page = Page {
+        next_offset: (next < total).then_some(next),
+        items,
+        total,
+        limit,
+        offset,
+    };
+    let body = serde_json::to_vec(&page).map_err(ApiError::internal)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// Sorts `rows` by `sort`: `id`, `name` or `age`, `-` first for descending.
+fn sort_rows(panel: &Panel, rows: &mut [usize], sort: &str) -> Result<(), ApiError> {
+    let (key, descending) = match sort.strip_prefix('-') {
+        Some(key) => (key, true),
+        None => (sort, false),
+    };
+    let personas = &panel.personas;
+    match key {
+        "id" => rows.sort_by_key(|&i| personas[i].id),
+        "name" => rows.sort_by_cached_key(|&i| personas[i].name.to_lowercase()),
+        "age" => rows.sort_by_key(|&i| (personas[i].age.is_none(), personas[i].age)),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "cannot sort by {other:?}: use id, name or age, with - for descending"
+            )));
+        }
+    }
+    if descending {
+        rows.reverse();
+    }
+    Ok(())
 }
 
 /// List personas, a page at a time, filtered and sorted.
@@ -124,10 +166,9 @@ fn page(panel: &Panel, mut rows: Vec<usize>, params: &ListParams) -> Result<Valu
 pub async fn list(
     State(state): State<ApiState>,
     Query(params): Query<ListParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let panel = state.panel().await?;
-    let rows = (0..panel.personas.len()).collect();
-    Ok(Json(page(&panel, rows, &params)?))
+    page(&panel, None, &params)
 }
 
 /// Search personas with the TUI filter's language (`q`), a page at a time.
@@ -141,7 +182,7 @@ pub async fn list(
 pub async fn search(
     State(state): State<ApiState>,
     Query(params): Query<ListParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let q = params.q.as_deref().unwrap_or("").trim();
     if q.is_empty() {
         return Err(ApiError::bad_request(
@@ -150,7 +191,7 @@ pub async fn search(
     }
     let panel = state.panel().await?;
     let rows = panel.index.filter(&panel.personas, &SearchQuery::parse(q));
-    Ok(Json(page(&panel, rows, &params)?))
+    page(&panel, Some(rows), &params)
 }
 
 /// One persona by id.
@@ -179,12 +220,13 @@ pub async fn get(
         (status = 200, description = "The panel described", body = super::docs::PanelStats),
         super::docs::KeyErrors,
     ))]
-pub async fn stats(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+pub async fn stats(State(state): State<ApiState>) -> Result<Response, ApiError> {
     let panel = state.panel().await?;
-    let stats = stats::stats(&panel.personas);
-    Ok(Json(
-        serde_json::to_value(stats).map_err(ApiError::internal)?,
-    ))
+    let body = panel.stats_json.get_or_init(|| {
+        let stats = stats::stats(&panel.personas);
+        Bytes::from(serde_json::to_vec(&stats).expect("stats serialise"))
+    });
+    Ok(([(header::CONTENT_TYPE, "application/json")], body.clone()).into_response())
 }
 
 /// The body as JSON, or a 400 saying why not.

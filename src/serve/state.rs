@@ -100,6 +100,9 @@ pub struct Panel {
     pub personas: Vec<Persona>,
     pub by_id: HashMap<u32, usize>,
     pub index: SearchIndex,
+    /// `/stats` as JSON, made on first use (5 ms at 10k), once per version
+    /// of the file.
+    pub stats_json: std::sync::OnceLock<axum::body::Bytes>,
 }
 
 impl Panel {
@@ -114,6 +117,7 @@ impl Panel {
             personas,
             by_id,
             index,
+            stats_json: std::sync::OnceLock::new(),
         }
     }
 
