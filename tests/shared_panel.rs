@@ -345,3 +345,82 @@ fn a_tui_shows_another_processs_add_within_a_second() {
     assert!(screen.contains("Personas 0/15"), "{screen}");
     quit_tui(&tui);
 }
+
+#[test]
+fn the_api_and_a_tui_change_one_panel_at_once_and_lose_nothing() {
+    if !support::needs::tmux() {
+        return;
+    }
+    const EACH: usize = 30;
+    let dir = tempfile::tempdir().unwrap();
+    let (data, panel) = (dir.path().join("data"), dir.path().join("team.json"));
+    assert!(
+        persona_sim(&data, &panel, &["personas", "list"], "")
+            .status
+            .success()
+    );
+    let server = support::serve::Server::start_on_panel(&data, &panel, &["--rate-limit", "0"]);
+    let tui = start_tui("api", &data, &panel);
+    let (base, key) = (server.base.clone(), server.key.clone());
+    let api = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let client = reqwest::Client::new();
+            let mut acked = Vec::new();
+            for i in 0..EACH {
+                let name = format!("Api-{i:03}");
+                let response = client
+                    .post(format!("{base}/v1/personas"))
+                    .bearer_auth(&key)
+                    .header("content-type", "application/json")
+                    .body(record(&name))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status().as_u16(), 201);
+                acked.push(name);
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            acked
+        })
+    });
+    let mut tui_acked = Vec::new();
+    for i in 0..EACH {
+        let name = format!("T-{i:03}");
+        tui.keys(&["c"]);
+        tui.wait_for("the copy form", Duration::from_secs(10), |s| {
+            s.contains("(copy)")
+        });
+        tui.keys(&["C-u"]);
+        tui.text(&name);
+        tui.keys(&["Enter"]);
+        tui.wait_for(
+            &format!("{name} in the list"),
+            Duration::from_secs(10),
+            |s| s.contains(&name) && !s.contains("New persona"),
+        );
+        tui_acked.push(name);
+    }
+    let api_acked = api.join().expect("the API loop");
+    // The TUI shows the API's personas too.
+    tui.keys(&["/"]);
+    tui.text("Api-029");
+    tui.wait_for(
+        "the API's last persona in the TUI",
+        Duration::from_secs(5),
+        |s| s.contains("Api-029 ·"),
+    );
+    tui.keys(&["Escape"]);
+    quit_tui(&tui);
+    let names: HashSet<String> = read_panel(&panel).into_iter().map(|p| p.name).collect();
+    let lost: Vec<&String> = api_acked
+        .iter()
+        .chain(&tui_acked)
+        .filter(|n| !names.contains(*n))
+        .collect();
+    assert!(lost.is_empty(), "lost: {lost:?}");
+    assert_eq!(names.len(), 14 + 2 * EACH);
+}

@@ -46,9 +46,26 @@ impl Server {
         Server::start_with_key(data, key, extra)
     }
 
-    pub fn start_with_key(data: &Path, key: String, extra: &[&str]) -> Server {
-        let mut args = vec!["serve", "--bind", "127.0.0.1:0"];
+    /// Starts `serve` on the panel file `panel` (not the data folder's).
+    pub fn start_on_panel(data: &Path, panel: &Path, extra: &[&str]) -> Server {
+        let key = create_key(data, "test");
+        let panel = panel.to_str().expect("a UTF-8 path");
+        let mut args = vec!["--personas", panel];
         args.extend_from_slice(extra);
+        Server::start_with_key(data, key, &args)
+    }
+
+    /// `extra` may start with global flags (`--personas FILE`), which go
+    /// before `serve`.
+    pub fn start_with_key(data: &Path, key: String, extra: &[&str]) -> Server {
+        let global = if extra.first() == Some(&"--personas") {
+            2
+        } else {
+            0
+        };
+        let mut args = extra[..global].to_vec();
+        args.extend(["serve", "--bind", "127.0.0.1:0"]);
+        args.extend_from_slice(&extra[global..]);
         let mut child = command(data, &args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
