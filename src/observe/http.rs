@@ -62,11 +62,23 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
         "service": "persona-sim",
         "environment": state.environment,
         "version": env!("CARGO_PKG_VERSION"),
+        "checks": {
+            "store": check(&health.store),
+            "llm_backend": check(&health.backend),
+        },
     });
     if health.degraded {
         body["reasons"] = json!(health.reasons);
     }
     (StatusCode::OK, Json(body))
+}
+
+/// `{"ok": true}`, or `{"ok": false, "problem": "..."}`.
+fn check(problem: &Option<String>) -> serde_json::Value {
+    match problem {
+        None => json!({"ok": true}),
+        Some(p) => json!({"ok": false, "problem": p}),
+    }
 }
 
 /// Binds and serves in the background with the default [`Limits`]; keeps

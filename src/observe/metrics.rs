@@ -98,6 +98,10 @@ struct HealthProblems {
 pub struct Health {
     pub degraded: bool,
     pub reasons: Vec<String>,
+    /// The persona store's problem, if it has one.
+    pub store: Option<String>,
+    /// The LLM backend's problem, if it has one.
+    pub backend: Option<String>,
 }
 
 impl Metrics {
@@ -308,6 +312,8 @@ impl Metrics {
         Health {
             degraded: !reasons.is_empty(),
             reasons,
+            store: problems.store.clone(),
+            backend: problems.backend.clone(),
         }
     }
 }
