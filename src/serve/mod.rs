@@ -108,8 +108,24 @@ pub const OPEN_ROUTES: &[(&str, &str)] = &[
     ("GET", "/docs"),
 ];
 
-/// Every (method, path) the router serves: the open routes, then the
-/// persona routes under both prefixes.
+/// The key-protected synthesis and debate routes, (method, full path):
+/// [`synthesis::routes`], [`debates::routes`] and
+/// [`debates::stream_routes`] serve them, and the OpenAPI test checks both
+/// the document and the router against this list.
+pub const WORK_ROUTES: &[(&str, &str)] = &[
+    ("POST", "/v1/personas/generate"),
+    ("POST", "/v1/persona/generate"),
+    ("GET", "/v1/jobs/{id}"),
+    ("DELETE", "/v1/jobs/{id}"),
+    ("POST", "/v1/debates"),
+    ("GET", "/v1/debates/{id}"),
+    ("DELETE", "/v1/debates/{id}"),
+    ("GET", "/v1/debates/{id}/events"),
+    ("GET", "/v1/sessions"),
+];
+
+/// Every (method, path) the router serves: the open routes, the persona
+/// routes under both prefixes, then the synthesis and debate routes.
 pub fn routes() -> Vec<(&'static str, String)> {
     let mut all: Vec<(&'static str, String)> = OPEN_ROUTES
         .iter()
@@ -119,6 +135,9 @@ pub fn routes() -> Vec<(&'static str, String)> {
         for (method, path, _) in PERSONA_ROUTES {
             all.push((*method, format!("{base}{path}")));
         }
+    }
+    for (method, path) in WORK_ROUTES {
+        all.push((*method, path.to_string()));
     }
     all
 }
