@@ -12,13 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use futures::Stream;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -138,19 +136,6 @@ impl Registry {
         }
         unsaved
     }
-}
-
-/// The routes that answer at once (under the request timeout).
-pub fn routes() -> Router<ApiState> {
-    Router::new()
-        .route("/v1/debates", axum::routing::post(start))
-        .route("/v1/debates/{id}", get(session).delete(cancel))
-        .route("/v1/sessions", get(sessions))
-}
-
-/// The event streams: long-lived, so never under the request timeout.
-pub fn stream_routes() -> Router<ApiState> {
-    Router::new().route("/v1/debates/{id}/events", get(events))
 }
 
 /// What `POST /v1/debates` asks for, checked.

@@ -9,12 +9,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc};
@@ -135,14 +133,6 @@ impl Registry {
             order.retain(|id| id != old);
         }
     }
-}
-
-pub fn routes() -> Router<ApiState> {
-    let mut router = Router::new();
-    for base in ["/v1/personas", "/v1/persona"] {
-        router = router.route(&format!("{base}/generate"), post(generate));
-    }
-    router.route("/v1/jobs/{id}", get(job).delete(cancel_job))
 }
 
 struct Request {
