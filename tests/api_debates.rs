@@ -98,6 +98,36 @@ impl Api {
         self.send(reqwest::Method::GET, path, None).await
     }
 
+    /// Asserts that `value`'s fields are those of the OpenAPI document's
+    /// schema `name` (every field written is described; every field
+    /// described but not written is optional there).
+    async fn assert_matches_schema(&self, name: &str, value: &Value) {
+        let (code, doc) = self.get("/openapi.json").await;
+        assert_eq!(code, 200);
+        let schema = &doc["components"]["schemas"][name];
+        let described: std::collections::BTreeSet<&str> = schema["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no schema {name}"))
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let written: std::collections::BTreeSet<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert!(
+            written.is_subset(&described),
+            "{name}: not described: {:?}",
+            written.difference(&described).collect::<Vec<_>>()
+        );
+        for required in schema["required"].as_array().into_iter().flatten() {
+            let field = required.as_str().unwrap();
+            assert!(written.contains(field), "{name}: {field} not written");
+        }
+    }
+
     /// Reads a debate's event stream (from `last_id` + 1 when given) until
     /// it ends or `stop_after` events came: (id, JSON) pairs.
     async fn events(
@@ -203,6 +233,7 @@ async fn the_event_stream_says_what_simulate_jsonl_prints_and_resumes() {
         )
         .await;
     assert_eq!(code, 202, "{started}");
+    api.assert_matches_schema("DebateStarted", &started).await;
     let id = started["id"].as_str().unwrap().to_string();
     let streamed = api.events(&id, None, None).await;
     let ids: Vec<usize> = streamed.iter().map(|(i, _)| *i).collect();
@@ -221,6 +252,7 @@ async fn the_event_stream_says_what_simulate_jsonl_prints_and_resumes() {
 
     // The session is saved as the CLI's is.
     let session = wait_for_status(&api, &id, &["completed"]).await;
+    api.assert_matches_schema("Session", &session).await;
     assert_eq!(session["turns"].as_array().unwrap().len(), 4);
     assert!(session["report"].is_object());
     assert!(
@@ -365,6 +397,7 @@ async fn synthesis_jobs_never_have_more_than_ten_calls_in_flight() {
         )
         .await;
     assert_eq!(code, 202, "{a}");
+    api.assert_matches_schema("JobStarted", &a).await;
     let (code, b) = api
         .post(
             "/v1/personas/generate",

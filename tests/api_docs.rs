@@ -169,6 +169,56 @@ fn every_route_is_documented_and_every_documented_route_is_served() {
     }
 }
 
+#[test]
+fn the_work_routes_document_their_answers() {
+    let doc = document();
+    let op = |method: &str, path: &str| doc["paths"][path][method].clone();
+    let statuses = |op: &Value| -> BTreeSet<String> {
+        op["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let set =
+        |codes: &[&str]| -> BTreeSet<String> { codes.iter().map(|c| c.to_string()).collect() };
+    let generate = op("post", "/v1/personas/generate");
+    assert_eq!(
+        statuses(&generate),
+        set(&[
+            "200", "201", "202", "400", "401", "422", "429", "502", "503"
+        ])
+    );
+    let start = op("post", "/v1/debates");
+    assert_eq!(
+        statuses(&start),
+        set(&["202", "400", "401", "422", "429", "503"])
+    );
+    for op in [&generate, &start] {
+        assert!(op["responses"]["202"]["headers"]["Location"].is_object());
+        assert!(op["responses"]["503"]["headers"]["Retry-After"].is_object());
+        let busy = op["responses"]["503"]["description"].as_str().unwrap();
+        assert!(
+            busy.contains("busy") && busy.contains("no_backend"),
+            "{busy}"
+        );
+    }
+    assert_eq!(
+        statuses(&op("delete", "/v1/debates/{id}")),
+        set(&["200", "401", "404", "409", "429", "503"])
+    );
+    let events = op("get", "/v1/debates/{id}/events");
+    assert!(events["responses"]["200"]["content"]["text/event-stream"].is_object());
+    assert!(
+        events["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "Last-Event-ID" && p["in"] == "header")
+    );
+}
+
 #[tokio::test]
 async fn the_router_answers_every_route_in_its_list() {
     let server = start(0).await;
@@ -259,6 +309,110 @@ fn the_mirror_schemas_match_what_the_core_types_serialise() {
         schemas["TechProficiency"]["enum"],
         serde_json::json!(["Low", "Medium", "High"])
     );
+}
+
+#[test]
+fn the_job_and_session_mirrors_match_what_the_real_types_serialise() {
+    use persona_sim::llm::BackendInfo;
+    use persona_sim::serve::synthesis::{Failure, JobStatus, JobView, Progress};
+    use persona_sim::sim::debate::DebateConfig;
+    use persona_sim::sim::session::Session;
+
+    let doc = document();
+    let schemas = &doc["components"]["schemas"];
+    let properties = |name: &str| -> BTreeSet<String> {
+        schemas[name]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no schema {name}"))
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let keys = |v: &Value| -> BTreeSet<String> { v.as_object().unwrap().keys().cloned().collect() };
+    let panel = parse_panel(BUILTIN_PANEL_JSON).unwrap();
+
+    // A job with every field set (`error` is left out when there is none).
+    let job = JobView {
+        id: "0123456789abcdef".into(),
+        status: JobStatus::Running,
+        brief: "nurses".into(),
+        dry_run: false,
+        created: "2026-01-01T00:00:00+00:00".into(),
+        progress: Progress { done: 1, total: 3 },
+        results: vec![panel[0].clone()],
+        failures: vec![Failure {
+            index: 1,
+            reason: "no".into(),
+        }],
+        error: Some("stopped".into()),
+    };
+    let job = serde_json::to_value(&job).unwrap();
+    assert_eq!(properties("Job"), keys(&job));
+    assert_eq!(properties("Progress"), keys(&job["progress"]));
+    assert_eq!(properties("Failure"), keys(&job["failures"][0]));
+    let statuses: Vec<Value> = [
+        JobStatus::Queued,
+        JobStatus::Running,
+        JobStatus::Done,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+    ]
+    .iter()
+    .map(|s| serde_json::to_value(s).unwrap())
+    .collect();
+    assert_eq!(schemas["JobStatus"]["enum"], Value::Array(statuses));
+
+    // A new session writes every field but the optional ones.
+    let config = DebateConfig {
+        feature: "dark mode".into(),
+        personas: panel[..2].to_vec(),
+        rounds: 1,
+        max_tokens_per_turn: 100,
+        max_tokens_total: None,
+    };
+    let info = BackendInfo {
+        kind: "test",
+        model: "m".into(),
+        endpoint: "memory".into(),
+    };
+    let session = serde_json::to_value(Session::new(&config, info)).unwrap();
+    let written = keys(&session);
+    let documented = properties("Session");
+    assert!(
+        written.is_subset(&documented),
+        "not in the mirror: {:?}",
+        written.difference(&documented).collect::<Vec<_>>()
+    );
+    let optional: BTreeSet<String> = ["report", "report_error", "error", "pid"]
+        .map(String::from)
+        .into();
+    let missing: BTreeSet<String> = documented.difference(&written).cloned().collect();
+    assert!(missing.is_subset(&optional), "never written: {missing:?}");
+    let required: BTreeSet<String> = schemas["Session"]["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert!(required.is_subset(&written), "{required:?}");
+}
+
+#[tokio::test]
+async fn the_sessions_page_matches_its_mirror() {
+    let server = start(0).await;
+    let key = server.keys[0].as_str();
+    let (status, _, body) = send(&server, "GET", "/v1/sessions", Some(key)).await;
+    assert_eq!(status, 200, "{body}");
+    let page: Value = serde_json::from_str(&body).unwrap();
+    let doc = document();
+    let mirror: BTreeSet<String> = doc["components"]["schemas"]["SessionPage"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let served: BTreeSet<String> = page.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(mirror, served);
 }
 
 #[tokio::test]

@@ -12,13 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use futures::Stream;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -140,19 +138,6 @@ impl Registry {
     }
 }
 
-/// The routes that answer at once (under the request timeout).
-pub fn routes() -> Router<ApiState> {
-    Router::new()
-        .route("/v1/debates", axum::routing::post(start))
-        .route("/v1/debates/{id}", get(session).delete(cancel))
-        .route("/v1/sessions", get(sessions))
-}
-
-/// The event streams: long-lived, so never under the request timeout.
-pub fn stream_routes() -> Router<ApiState> {
-    Router::new().route("/v1/debates/{id}/events", get(events))
-}
-
 /// What `POST /v1/debates` asks for, checked.
 struct Request {
     feature: String,
@@ -259,6 +244,18 @@ fn store(state: &ApiState) -> SessionStore {
 }
 
 /// `POST /v1/debates`: 202 with the id; the debate runs in the background.
+#[utoipa::path(post, path = "/v1/debates", operation_id = "startDebate", tag = "debates", security(("bearer" = [])),
+    request_body = super::docs::DebateRequest,
+    responses(
+        (status = 202, description = "Started; it runs in the background. `Location` names its session", body = super::docs::DebateStarted,
+            headers(("Location" = String, description = "/v1/debates/{id}"))),
+        (status = 400, description = "Not UTF-8 or not JSON", body = super::docs::ErrorBody),
+        (status = 422, description = "Not valid (e.g. an unknown persona id): every problem with its field (`details`); nothing was started", body = super::docs::ErrorBody),
+        super::docs::KeyErrors,
+        (status = 503, description = "`no_backend`: no LLM backend is configured; `busy`: the work queue is full \
+            (with `Retry-After`); `unavailable`: the panel file is locked too long or unreadable", body = super::docs::ErrorBody,
+            headers(("Retry-After" = u64, description = "With `busy` only: seconds to wait before trying again"))),
+    ))]
 pub async fn start(State(state): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
     let body = body_json(&body)?;
     let panel = state.panel().await?;
@@ -353,6 +350,13 @@ async fn saved(state: &ApiState, id: &str) -> Result<Session, ApiError> {
 
 /// `GET /v1/debates/{id}`: the session as saved (while it runs, as of its
 /// last finished turn).
+#[utoipa::path(get, path = "/v1/debates/{id}", operation_id = "getDebate", tag = "debates", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The debate's session id")),
+    responses(
+        (status = 200, description = "The session as saved (while it runs, as of its last finished turn)", body = super::docs::Session),
+        (status = 404, description = "No session has exactly this id", body = super::docs::ErrorBody),
+        super::docs::KeyErrors,
+    ))]
 pub async fn session(
     State(state): State<ApiState>,
     Path(id): Path<String>,
@@ -362,6 +366,14 @@ pub async fn session(
 
 /// `DELETE /v1/debates/{id}`: cancels a running debate, waits for it to be
 /// saved as cancelled, and answers with the session.
+#[utoipa::path(delete, path = "/v1/debates/{id}", operation_id = "cancelDebate", tag = "debates", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The debate's session id")),
+    responses(
+        (status = 200, description = "Cancelled; the session as saved", body = super::docs::Session),
+        (status = 404, description = "No session has exactly this id", body = super::docs::ErrorBody),
+        (status = 409, description = "`not_running`: the debate has ended, or does not run on this server", body = super::docs::ErrorBody),
+        super::docs::KeyErrors,
+    ))]
 pub async fn cancel(
     State(state): State<ApiState>,
     Path(id): Path<String>,
@@ -390,6 +402,21 @@ pub async fn cancel(
 
 /// `GET /v1/debates/{id}/events`: everything said so far from
 /// `Last-Event-ID` + 1 (or the start), then live events until the last.
+#[utoipa::path(get, path = "/v1/debates/{id}/events", operation_id = "debateEvents", tag = "debates", security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The debate's session id"),
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event (its `id:`)"),
+    ),
+    responses(
+        (status = 200, description = "Server-Sent Events: each event's `data:` is one JSON event as \
+            `simulate --format jsonl` prints it, its `id:` the event's index; a `heartbeat` comment \
+            every 15 s while idle; the stream ends after the debate's last event. No request timeout",
+            body = String, content_type = "text/event-stream"),
+        (status = 400, description = "`Last-Event-ID` is not an event's id", body = super::docs::ErrorBody),
+        (status = 404, description = "No debate with this id runs or ran on this server since it started \
+            (`GET /v1/debates/{id}` reads a saved session)", body = super::docs::ErrorBody),
+        super::docs::KeyErrors,
+    ))]
 pub async fn events(
     State(state): State<ApiState>,
     Path(id): Path<String>,
@@ -435,13 +462,23 @@ pub async fn events(
         .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat")))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Paging {
+    /// Sessions per page, 1 to 1000 (default 50).
     pub limit: Option<usize>,
+    /// Sessions to skip (default 0).
     pub offset: Option<usize>,
 }
 
 /// `GET /v1/sessions`: saved sessions, newest first.
+#[utoipa::path(get, path = "/v1/sessions", operation_id = "listSessions", tag = "debates", security(("bearer" = [])),
+    params(Paging),
+    responses(
+        (status = 200, description = "A page of saved sessions, newest first", body = super::docs::SessionPage),
+        (status = 400, description = "A bad limit", body = super::docs::ErrorBody),
+        super::docs::KeyErrors,
+    ))]
 pub async fn sessions(
     State(state): State<ApiState>,
     Query(paging): Query<Paging>,

@@ -8,7 +8,8 @@
 //! seed's `/v1/persona` prefix is an alias with the same operations (the
 //! document's description says so).
 //!
-//! The schemas of core types (`Persona`, `PanelStats`) are described here
+//! The schemas of core and serve types (`Persona`, `PanelStats`, the
+//! debate `Session`, the synthesis `Job`, …) are described here
 //! by mirror structs, so utoipa stays out of `src/persona` (the core uses
 //! no face crate); a test checks each mirror's fields against what the
 //! real type serialises.
@@ -23,7 +24,7 @@ use axum::routing::get;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
-use super::personas;
+use super::{debates, personas, synthesis};
 
 /// The level as the panel file and the API answer spell it.
 #[derive(ToSchema)]
@@ -168,6 +169,168 @@ pub struct ErrorDetail {
     details: Option<serde_json::Value>,
 }
 
+/// A debate to start.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DebateRequest {
+    /// The feature the personas debate; not empty.
+    feature: String,
+    /// 1 to 20 distinct persona ids from the panel.
+    persona_ids: Vec<u32>,
+    /// 1 to 10 (default: the server's default rounds).
+    #[schema(minimum = 1, maximum = 10, nullable = false)]
+    rounds: Option<u32>,
+    /// Write a report at the end (default false).
+    #[schema(nullable = false)]
+    report: Option<bool>,
+}
+
+/// A debate started: its id, its session and its event stream.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DebateStarted {
+    id: String,
+    /// `/v1/debates/{id}`: the session.
+    location: String,
+    /// `/v1/debates/{id}/events`: the event stream.
+    events: String,
+}
+
+/// A debate's session as saved (the file `simulate` and the TUI write).
+/// The nested parts are described by the session file's format.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Session {
+    version: u32,
+    id: String,
+    /// RFC 3339, local time with offset.
+    created_at: String,
+    updated_at: String,
+    /// `running`, `completed`, `failed`, `cancelled` or `budget_reached`.
+    status: String,
+    feature: String,
+    /// The personas as they were when the debate ran.
+    personas: Vec<Persona>,
+    /// `rounds`, `max_tokens_per_turn`, `max_tokens_total`.
+    #[schema(value_type = Object)]
+    settings: serde_json::Value,
+    /// `kind`, `model`, `endpoint`.
+    #[schema(value_type = Object)]
+    backend: serde_json::Value,
+    /// Each persona's turn, in order.
+    #[schema(value_type = Vec<Object>)]
+    turns: Vec<serde_json::Value>,
+    /// Every token of the session.
+    #[schema(value_type = Object)]
+    usage: serde_json::Value,
+    /// Left out when there is none.
+    #[schema(value_type = Option<Object>, nullable = false)]
+    report: Option<serde_json::Value>,
+    #[schema(nullable = false)]
+    report_error: Option<String>,
+    #[schema(nullable = false)]
+    error: Option<String>,
+    /// The process that wrote a running session (informative only).
+    #[schema(nullable = false)]
+    pid: Option<u32>,
+}
+
+/// A saved session, in short.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SessionSummary {
+    id: String,
+    /// `running`, `incomplete` (its process died), `completed`, `failed`,
+    /// `cancelled` or `budget reached`.
+    status: String,
+    created: String,
+    feature: String,
+    /// The personas' names.
+    personas: Vec<String>,
+}
+
+/// One page of saved sessions, newest first.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SessionPage {
+    items: Vec<SessionSummary>,
+    total: usize,
+    limit: usize,
+    offset: usize,
+    /// The next page's offset; null on the last page.
+    next_offset: Option<usize>,
+    /// Session files that could not be read (left out of the list).
+    unreadable: usize,
+}
+
+/// Personas to write with the model.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct GenerateRequest {
+    /// What kind of persona to write; not empty.
+    brief: String,
+    /// 1 (default: written at once) to 100 (2 or more: a job).
+    #[schema(minimum = 1, maximum = 100, nullable = false)]
+    count: Option<usize>,
+    /// Write but do not save (default false).
+    #[schema(nullable = false)]
+    dry_run: Option<bool>,
+}
+
+/// A synthesis job started.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct JobStarted {
+    job_id: String,
+    /// `/v1/jobs/{id}`.
+    location: String,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Progress {
+    /// Personas finished, accepted or failed.
+    done: usize,
+    total: usize,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Failure {
+    /// The persona's place in the batch (0-based).
+    index: usize,
+    reason: String,
+}
+
+/// A synthesis job and what it has written so far.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Job {
+    id: String,
+    status: JobStatus,
+    brief: String,
+    dry_run: bool,
+    created: String,
+    progress: Progress,
+    /// The personas written (saved ones carry their panel id).
+    results: Vec<Persona>,
+    failures: Vec<Failure>,
+    /// Why the job failed as a whole; left out otherwise.
+    #[schema(nullable = false)]
+    error: Option<String>,
+}
+
 /// The answers every key-protected route can give besides its own.
 #[derive(IntoResponses)]
 #[allow(dead_code)]
@@ -241,7 +404,9 @@ impl Modify for BearerKey {
     info(
         title = "persona-sim Persona API",
         description = "The panel of virtual personas over HTTP: list, search, read, create, \
-            change, delete, import and export personas, and the panel's statistics. JSON in and \
+            change, delete, import and export personas, and the panel's statistics; personas written by the model (one, or a job \
+            of many); debates run in the background, followed as Server-Sent Events, and their \
+            saved sessions. JSON in and \
             out; every error is `{\"error\": {\"code\", \"message\", \"details\"}}`.\n\n\
             Every `/v1` route needs an API key (`Authorization: Bearer <key>`; make one with \
             `persona-sim keys create --name NAME`) and is limited per key (`serve --rate-limit`, \
@@ -259,6 +424,14 @@ impl Modify for BearerKey {
         personas::get,
         personas::patch,
         personas::delete,
+        synthesis::generate,
+        synthesis::job,
+        synthesis::cancel_job,
+        debates::start,
+        debates::session,
+        debates::cancel,
+        debates::events,
+        debates::sessions,
         healthz_doc,
         health_doc,
         metrics_doc,
@@ -266,11 +439,14 @@ impl Modify for BearerKey {
         docs_doc,
     ),
     components(schemas(
-        Persona, NewPersona, PersonaPatch, PersonaPage, PanelStats, ImportResult, ErrorBody
+        Persona, NewPersona, PersonaPatch, PersonaPage, PanelStats, ImportResult, ErrorBody,
+        DebateRequest, DebateStarted, Session, SessionPage, GenerateRequest, JobStarted, Job
     )),
     modifiers(&BearerKey),
     tags(
         (name = "personas", description = "The panel (API key needed)"),
+        (name = "synthesis", description = "Personas written by the model, one or a job of many (API key needed)"),
+        (name = "debates", description = "Debates run in the background, their event streams, saved sessions (API key needed)"),
         (name = "operations", description = "Health, metrics and this document (no key)"),
     )
 )]

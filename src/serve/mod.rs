@@ -108,8 +108,37 @@ pub const OPEN_ROUTES: &[(&str, &str)] = &[
     ("GET", "/docs"),
 ];
 
-/// Every (method, path) the router serves: the open routes, then the
-/// persona routes under both prefixes.
+/// A synthesis or debate route's handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkRoute {
+    Generate,
+    GetJob,
+    CancelJob,
+    StartDebate,
+    GetDebate,
+    CancelDebate,
+    /// The event stream: long-lived, so never under the request timeout.
+    DebateEvents,
+    Sessions,
+}
+
+/// The key-protected synthesis and debate routes, (method, full path,
+/// handler): built into the router like [`PERSONA_ROUTES`], and checked
+/// against the document by the same test.
+pub const WORK_ROUTES: &[(&str, &str, WorkRoute)] = &[
+    ("POST", "/v1/personas/generate", WorkRoute::Generate),
+    ("POST", "/v1/persona/generate", WorkRoute::Generate),
+    ("GET", "/v1/jobs/{id}", WorkRoute::GetJob),
+    ("DELETE", "/v1/jobs/{id}", WorkRoute::CancelJob),
+    ("POST", "/v1/debates", WorkRoute::StartDebate),
+    ("GET", "/v1/debates/{id}", WorkRoute::GetDebate),
+    ("DELETE", "/v1/debates/{id}", WorkRoute::CancelDebate),
+    ("GET", "/v1/debates/{id}/events", WorkRoute::DebateEvents),
+    ("GET", "/v1/sessions", WorkRoute::Sessions),
+];
+
+/// Every (method, path) the router serves: the open routes, the persona
+/// routes under both prefixes, then the synthesis and debate routes.
 pub fn routes() -> Vec<(&'static str, String)> {
     let mut all: Vec<(&'static str, String)> = OPEN_ROUTES
         .iter()
@@ -120,14 +149,21 @@ pub fn routes() -> Vec<(&'static str, String)> {
             all.push((*method, format!("{base}{path}")));
         }
     }
+    for (method, path, _) in WORK_ROUTES {
+        all.push((*method, path.to_string()));
+    }
     all
 }
 
-fn persona_handler(method: &str, route: PersonaRoute) -> MethodRouter<ApiState> {
-    let filter = Method::from_bytes(method.as_bytes())
+fn method_filter(method: &str) -> MethodFilter {
+    Method::from_bytes(method.as_bytes())
         .ok()
         .and_then(|m| MethodFilter::try_from(m).ok())
-        .expect("PERSONA_ROUTES names standard methods");
+        .expect("the route lists name standard methods")
+}
+
+fn persona_handler(method: &str, route: PersonaRoute) -> MethodRouter<ApiState> {
+    let filter = method_filter(method);
     match route {
         PersonaRoute::List => on(filter, personas::list),
         PersonaRoute::Create => on(filter, personas::create),
@@ -141,8 +177,35 @@ fn persona_handler(method: &str, route: PersonaRoute) -> MethodRouter<ApiState> 
     }
 }
 
-/// The routes that need a key, for both spellings of the prefix; the rate
-/// limit applies after the key check, per key.
+fn work_handler(method: &str, route: WorkRoute) -> MethodRouter<ApiState> {
+    let filter = method_filter(method);
+    match route {
+        WorkRoute::Generate => on(filter, synthesis::generate),
+        WorkRoute::GetJob => on(filter, synthesis::job),
+        WorkRoute::CancelJob => on(filter, synthesis::cancel_job),
+        WorkRoute::StartDebate => on(filter, debates::start),
+        WorkRoute::GetDebate => on(filter, debates::session),
+        WorkRoute::CancelDebate => on(filter, debates::cancel),
+        WorkRoute::DebateEvents => on(filter, debates::events),
+        WorkRoute::Sessions => on(filter, debates::sessions),
+    }
+}
+
+/// The synthesis and debate routes: the event streams when `streams`,
+/// the others (answered at once) when not.
+fn work_routes(streams: bool) -> Router<ApiState> {
+    let mut router = Router::new();
+    for (method, path, route) in WORK_ROUTES {
+        if (*route == WorkRoute::DebateEvents) == streams {
+            router = router.route(path, work_handler(method, *route));
+        }
+    }
+    router
+}
+
+/// The routes that need a key and answer at once, for both spellings of
+/// the persona prefix; the rate limit applies after the key check, per
+/// key.
 fn api_routes(state: &ApiState, limiter: Option<limit::KeyLimiter>) -> Router<ApiState> {
     let mut router = Router::new();
     for base in PERSONA_PREFIXES {
@@ -150,11 +213,7 @@ fn api_routes(state: &ApiState, limiter: Option<limit::KeyLimiter>) -> Router<Ap
             router = router.route(&format!("{base}{path}"), persona_handler(method, *route));
         }
     }
-    with_key(
-        router.merge(synthesis::routes()).merge(debates::routes()),
-        state,
-        limiter,
-    )
+    with_key(router.merge(work_routes(false)), state, limiter)
 }
 
 /// The key check (and the key's name for the log) around `router`, then
@@ -192,7 +251,7 @@ pub fn router(state: ApiState, options: &ServeOptions) -> anyhow::Result<Router>
             options.request_timeout,
         ))
         // Event streams last as long as their debate: no timeout.
-        .merge(with_key(debates::stream_routes(), &state, limiter))
+        .merge(with_key(work_routes(true), &state, limiter))
         .with_state(state);
     if !options.cors_origins.is_empty() {
         let origins = options

@@ -9,12 +9,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc};
@@ -137,14 +135,6 @@ impl Registry {
     }
 }
 
-pub fn routes() -> Router<ApiState> {
-    let mut router = Router::new();
-    for base in ["/v1/personas", "/v1/persona"] {
-        router = router.route(&format!("{base}/generate"), post(generate));
-    }
-    router.route("/v1/jobs/{id}", get(job).delete(cancel_job))
-}
-
 struct Request {
     brief: String,
     count: usize,
@@ -238,6 +228,22 @@ fn new_job_id() -> String {
 }
 
 /// `POST /v1/personas/generate`.
+#[utoipa::path(post, path = "/v1/personas/generate", operation_id = "generatePersonas", tag = "synthesis", security(("bearer" = [])),
+    request_body = super::docs::GenerateRequest,
+    responses(
+        (status = 200, description = "`count` 1 and `dry_run`: the persona written, not saved", body = super::docs::Persona),
+        (status = 201, description = "`count` 1: the persona written and saved; `Location` names it", body = super::docs::Persona,
+            headers(("Location" = String, description = "/v1/personas/{id}"))),
+        (status = 202, description = "`count` 2 or more: a job started; `Location` names it", body = super::docs::JobStarted,
+            headers(("Location" = String, description = "/v1/jobs/{id}"))),
+        (status = 400, description = "Not UTF-8 or not JSON", body = super::docs::ErrorBody),
+        (status = 422, description = "Not valid: every problem with its field (`details`); nothing was started", body = super::docs::ErrorBody),
+        (status = 502, description = "`synthesis_failed`: the model did not write a valid persona", body = super::docs::ErrorBody),
+        super::docs::KeyErrors,
+        (status = 503, description = "`no_backend`: no LLM backend is configured; `busy`: the work queue is full \
+            (with `Retry-After`); `unavailable`: the panel file is locked too long or unreadable", body = super::docs::ErrorBody,
+            headers(("Retry-After" = u64, description = "With `busy` only: seconds to wait before trying again"))),
+    ))]
 pub async fn generate(State(state): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
     let request = check(&body)?;
     let backend = state.gated_backend()?;
@@ -394,6 +400,13 @@ fn scopeguard(f: impl FnOnce()) -> impl Drop {
 }
 
 /// `GET /v1/jobs/{id}`.
+#[utoipa::path(get, path = "/v1/jobs/{id}", operation_id = "getJob", tag = "synthesis", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The job and what it has written so far", body = super::docs::Job),
+        (status = 404, description = "No job with this id (finished jobs are kept for a while)", body = super::docs::ErrorBody),
+        super::docs::KeyErrors,
+    ))]
 pub async fn job(
     State(state): State<ApiState>,
     Path(id): Path<String>,
@@ -408,6 +421,13 @@ pub async fn job(
 
 /// `DELETE /v1/jobs/{id}`: cancels a queued or running job; what was saved
 /// stays saved.
+#[utoipa::path(delete, path = "/v1/jobs/{id}", operation_id = "cancelJob", tag = "synthesis", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The job after cancelling (what was saved stays saved)", body = super::docs::Job),
+        (status = 404, description = "No job with this id", body = super::docs::ErrorBody),
+        super::docs::KeyErrors,
+    ))]
 pub async fn cancel_job(
     State(state): State<ApiState>,
     Path(id): Path<String>,
