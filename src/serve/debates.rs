@@ -28,6 +28,7 @@ use crate::sim::debate::DebateConfig;
 use crate::sim::session::{ReportPolicy, Session, SessionStore, event_json, run_session};
 
 use super::error::ApiError;
+use super::fields::{Fields, json_body};
 use super::state::ApiState;
 
 /// Rounds a request may ask for.
@@ -146,43 +147,16 @@ struct Request {
     report: bool,
 }
 
-fn body_json(body: &Bytes) -> Result<Value, ApiError> {
-    let text =
-        std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
-    serde_json::from_str(crate::persona::without_bom(text))
-        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
-}
-
 /// Checks the request against the panel: every problem, with its path.
 fn check(body: &Value, panel: &[Persona], default_rounds: u32) -> Result<Request, ApiError> {
-    let Some(object) = body.as_object() else {
-        return Err(ApiError::invalid(
-            "the body must be a JSON object",
-            vec![(String::new(), "expected an object".into())],
-        ));
-    };
-    let mut problems = Vec::new();
-    let feature = match object.get("feature") {
-        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-        Some(Value::String(_)) => {
-            problems.push(("feature".into(), "must not be empty".into()));
-            String::new()
-        }
-        None | Some(Value::Null) => {
-            problems.push(("feature".into(), "is required".into()));
-            String::new()
-        }
-        Some(_) => {
-            problems.push(("feature".into(), "must be a string".into()));
-            String::new()
-        }
-    };
+    let mut fields = Fields::of(body)?;
+    let feature = fields.text("feature");
     let mut persona_ids = Vec::new();
-    match object.get("persona_ids") {
-        Some(Value::Array(items)) if items.is_empty() => {
-            problems.push(("persona_ids".into(), "name at least one persona".into()))
-        }
-        Some(Value::Array(items)) if items.len() > MAX_PERSONAS => problems.push((
+    match fields.object.get("persona_ids") {
+        Some(Value::Array(items)) if items.is_empty() => fields
+            .problems
+            .push(("persona_ids".into(), "name at least one persona".into())),
+        Some(Value::Array(items)) if items.len() > MAX_PERSONAS => fields.problems.push((
             "persona_ids".into(),
             format!("at most {MAX_PERSONAS} personas take part in one debate"),
         )),
@@ -190,47 +164,33 @@ fn check(body: &Value, panel: &[Persona], default_rounds: u32) -> Result<Request
             for (i, item) in items.iter().enumerate() {
                 let path = format!("persona_ids[{i}]");
                 match item.as_u64().and_then(|n| u32::try_from(n).ok()) {
-                    None => problems.push((path, "must be a persona id (a whole number)".into())),
-                    Some(id) if persona_ids.contains(&id) => {
-                        problems.push((path, format!("persona {id} is listed twice")))
-                    }
-                    Some(id) if !panel.iter().any(|p| p.id == id) => {
-                        problems.push((path, format!("no persona with id {id}")))
-                    }
+                    None => fields
+                        .problems
+                        .push((path, "must be a persona id (a whole number)".into())),
+                    Some(id) if persona_ids.contains(&id) => fields
+                        .problems
+                        .push((path, format!("persona {id} is listed twice"))),
+                    Some(id) if !panel.iter().any(|p| p.id == id) => fields
+                        .problems
+                        .push((path, format!("no persona with id {id}"))),
                     Some(id) => persona_ids.push(id),
                 }
             }
         }
-        None | Some(Value::Null) => problems.push(("persona_ids".into(), "is required".into())),
-        Some(_) => problems.push(("persona_ids".into(), "must be a list of ids".into())),
+        None | Some(Value::Null) => fields
+            .problems
+            .push(("persona_ids".into(), "is required".into())),
+        Some(_) => fields
+            .problems
+            .push(("persona_ids".into(), "must be a list of ids".into())),
     }
-    let rounds = match object.get("rounds") {
-        None | Some(Value::Null) => default_rounds.clamp(1, MAX_ROUNDS),
-        Some(v) => match v.as_u64() {
-            Some(n) if (1..=u64::from(MAX_ROUNDS)).contains(&n) => n as u32,
-            _ => {
-                problems.push((
-                    "rounds".into(),
-                    format!("must be a whole number from 1 to {MAX_ROUNDS}"),
-                ));
-                0
-            }
-        },
-    };
-    let report = match object.get("report") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            problems.push(("report".into(), "must be true or false".into()));
-            false
-        }
-    };
-    if !problems.is_empty() {
-        return Err(ApiError::invalid(
-            "the debate request is not valid; nothing was started",
-            problems,
-        ));
-    }
+    let rounds = fields.whole(
+        "rounds",
+        1..=u64::from(MAX_ROUNDS),
+        u64::from(default_rounds.clamp(1, MAX_ROUNDS)),
+    ) as u32;
+    let report = fields.flag("report");
+    fields.finish("the debate request is not valid; nothing was started")?;
     Ok(Request {
         feature,
         persona_ids,
@@ -257,7 +217,7 @@ fn store(state: &ApiState) -> SessionStore {
             headers(("Retry-After" = u64, description = "With `busy` only: seconds to wait before trying again"))),
     ))]
 pub async fn start(State(state): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
-    let body = body_json(&body)?;
+    let body = json_body(&body)?;
     let panel = state.panel().await?;
     let request = check(&body, &panel.personas, state.work.default_rounds)?;
     let backend = state.gated_backend()?;

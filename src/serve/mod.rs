@@ -16,6 +16,7 @@
 pub mod debates;
 pub mod docs;
 pub mod error;
+pub mod fields;
 pub mod limit;
 pub mod middleware;
 pub mod personas;

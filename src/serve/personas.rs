@@ -20,6 +20,7 @@ use crate::persona::search::Query as SearchQuery;
 use crate::persona::{PanelError, Persona, TechProficiency, csv, stats};
 
 use super::error::ApiError;
+use super::fields::json_body;
 use super::state::{ApiState, Panel};
 
 /// Most personas one list or search page holds.
@@ -227,14 +228,6 @@ pub async fn stats(State(state): State<ApiState>) -> Result<Response, ApiError> 
         Bytes::from(serde_json::to_vec(&stats).expect("stats serialise"))
     });
     Ok(([(header::CONTENT_TYPE, "application/json")], body.clone()).into_response())
-}
-
-/// The body as JSON, or a 400 saying why not.
-fn json_body(body: &Bytes) -> Result<Value, ApiError> {
-    let text =
-        std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
-    serde_json::from_str(crate::persona::without_bom(text))
-        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
 }
 
 /// A record's problems as (path, message) pairs; `prefix` names the

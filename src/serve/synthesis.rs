@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +22,7 @@ use crate::persona::{Persona, rules};
 use crate::sim::synth::{MAX_BATCH, SynthEvent, synthesize_batch, synthesize_one};
 
 use super::error::ApiError;
+use super::fields::{Fields, json_body};
 use super::state::ApiState;
 
 /// Jobs running at once; the others wait as `queued`.
@@ -142,59 +143,12 @@ struct Request {
 }
 
 fn check(body: &Bytes) -> Result<Request, ApiError> {
-    let text =
-        std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
-    let body: Value = serde_json::from_str(crate::persona::without_bom(text))
-        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
-    let Some(object) = body.as_object() else {
-        return Err(ApiError::invalid(
-            "the body must be a JSON object",
-            vec![(String::new(), "expected an object".into())],
-        ));
-    };
-    let mut problems = Vec::new();
-    let brief = match object.get("brief") {
-        Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
-        Some(Value::String(_)) => {
-            problems.push(("brief".into(), "must not be empty".into()));
-            String::new()
-        }
-        None | Some(Value::Null) => {
-            problems.push(("brief".into(), "is required".into()));
-            String::new()
-        }
-        Some(_) => {
-            problems.push(("brief".into(), "must be a string".into()));
-            String::new()
-        }
-    };
-    let count = match object.get("count") {
-        None | Some(Value::Null) => 1,
-        Some(v) => match v.as_u64() {
-            Some(n) if (1..=MAX_BATCH as u64).contains(&n) => n as usize,
-            _ => {
-                problems.push((
-                    "count".into(),
-                    format!("must be a whole number from 1 to {MAX_BATCH}"),
-                ));
-                0
-            }
-        },
-    };
-    let dry_run = match object.get("dry_run") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            problems.push(("dry_run".into(), "must be true or false".into()));
-            false
-        }
-    };
-    if !problems.is_empty() {
-        return Err(ApiError::invalid(
-            "the synthesis request is not valid; nothing was started",
-            problems,
-        ));
-    }
+    let body = json_body(body)?;
+    let mut fields = Fields::of(&body)?;
+    let brief = fields.text("brief").trim().to_string();
+    let count = fields.whole("count", 1..=MAX_BATCH as u64, 1) as usize;
+    let dry_run = fields.flag("dry_run");
+    fields.finish("the synthesis request is not valid; nothing was started")?;
     Ok(Request {
         brief,
         count,
