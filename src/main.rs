@@ -114,17 +114,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for notice in &loaded.notices {
                 eprintln!("note: {notice}");
             }
+            // A local model that is not installed is no backend: the LLM
+            // routes say how to get one instead of failing at the first call.
+            let no_backend = match settings.backend.missing_local_model() {
+                Some(path) => Some(format!(
+                    "the local model is not installed at {}: run `persona-sim model fetch`, or set OPENAI_API_KEY / OPENAI_BASE_URL",
+                    path.display()
+                )),
+                None if services.backend.is_none() => Some(
+                    "no LLM backend is configured: start the server with OPENAI_API_KEY (and OPENAI_BASE_URL for another OpenAI-compatible server) set".into(),
+                ),
+                None => None,
+            };
+            let backend = services.backend.clone().filter(|_| no_backend.is_none());
             if let Some(metrics) = &services.metrics {
                 metrics.set_store_problem(store::write_problem(&loaded));
-                if services.backend.is_none() {
-                    metrics.set_backend_problem(Some("no LLM backend is configured".into()));
-                }
+                metrics.set_backend_problem(no_backend.clone());
             }
             let state = serve::state::ApiState::new(
                 paths.clone(),
                 settings.sessions_dir.clone(),
                 KeyStore::in_dir(&settings.data_dir),
-                services.backend.clone(),
+                backend,
                 services.metrics.clone(),
                 settings.environment.clone(),
             )
@@ -132,7 +143,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 settings.rounds,
                 settings.max_tokens_per_turn,
                 settings.max_tokens_total,
-            );
+            )
+            .with_no_backend_reason(no_backend);
             state.prime_panel(seen, loaded.personas);
             let options = serve::ServeOptions {
                 bind: args.bind,

@@ -530,7 +530,10 @@ async fn bad_input_is_422_with_field_paths_and_no_backend_is_503() {
     ))
     .await;
     let key = text(&made.stdout).trim().to_string();
+    // No key, no server, and (in a build with the embedded model) no model:
+    // no backend.
     let mut child = command(dir.path(), None, &["serve", "--bind", "127.0.0.1:0"])
+        .env("PERSONA_SIM_MODEL", dir.path().join("not-installed.gguf"))
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();

@@ -170,6 +170,8 @@ pub struct ApiState {
     pub backend: Option<Arc<dyn ChatBackend>>,
     pub environment: String,
     pub work: Arc<Work>,
+    /// What the LLM routes answer when there is no backend.
+    no_backend: String,
     panel: Arc<Cached<Panel>>,
     keys: Arc<Cached<Vec<KeyRecord>>>,
     key_store: KeyStore,
@@ -194,6 +196,9 @@ impl ApiState {
             environment,
             key_store,
             work: Arc::new(Work::new()),
+            no_backend: "no LLM backend is configured: start the server with OPENAI_API_KEY (and \
+                         OPENAI_BASE_URL for another OpenAI-compatible server) set"
+                .into(),
         }
     }
 
@@ -211,15 +216,23 @@ impl ApiState {
         self
     }
 
+    /// Why there is no backend (a local model not installed, say), for the
+    /// LLM routes' 503; `None` keeps the default reason.
+    pub fn with_no_backend_reason(mut self, reason: Option<String>) -> ApiState {
+        if let Some(reason) = reason {
+            self.no_backend = reason;
+        }
+        self
+    }
+
     /// The backend behind the server-wide gate of [`MAX_LLM_CALLS`], or a
-    /// 503 saying none is configured.
+    /// 503 saying why there is none.
     pub fn gated_backend(&self) -> Result<Arc<dyn ChatBackend>, ApiError> {
         let backend = self.backend.clone().ok_or_else(|| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "no_backend",
-                "no LLM backend is configured: start the server with OPENAI_API_KEY (and \
-                 OPENAI_BASE_URL for another OpenAI-compatible server) set",
+                self.no_backend.clone(),
             )
         })?;
         Ok(Arc::new(crate::llm::gated::Gated::new(
