@@ -1,6 +1,7 @@
 # One command each on a fresh machine: `make run` builds, installs the
 # offline model when no OpenAI key or server is configured, and starts the
-# TUI; `make test` runs every test.
+# TUI; `make test` runs every test (all of them, even after a failure, so
+# one run names every failing test).
 .PHONY: run test model
 
 BIN := target/release/persona-sim
@@ -15,4 +16,4 @@ model:
 	$(BIN) model fetch
 
 test:
-	cargo test --release --all-targets
+	cargo test --release --all-targets --no-fail-fast
