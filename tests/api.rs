@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
-use support::serve::{Server, command, create_key};
+use support::binary::command;
+use support::serve::{Server, create_key};
 
 fn client() -> Client {
     Client::builder()
@@ -108,7 +109,7 @@ async fn keys_missing_wrong_and_revoked_are_refused_alike() {
     }
     assert_eq!(api.get("/v1/personas").await.0, StatusCode::OK);
     // Revoked while the server runs: refused at once.
-    let out = command(&api.server.data, &["keys", "revoke", "test"])
+    let out = command(&api.server.data, None, &["keys", "revoke", "test"])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -353,7 +354,7 @@ async fn the_api_and_the_cli_change_one_panel_at_once_and_lose_nothing() {
     let data = api.server.data.clone();
     let cli = std::thread::spawn(move || {
         for i in 0..40 {
-            let mut child = command(&data, &["personas", "add", "--json", "-"])
+            let mut child = command(&data, None, &["personas", "add", "--json", "-"])
                 .stdin(std::process::Stdio::piped())
                 .stdout(std::process::Stdio::null())
                 .spawn()
@@ -438,7 +439,7 @@ async fn a_server_killed_during_writes_leaves_a_valid_panel() {
 #[test]
 fn a_non_loopback_bind_is_refused_while_no_key_exists() {
     let dir = tempfile::tempdir().unwrap();
-    let out = command(dir.path(), &["serve", "--bind", "0.0.0.0:0"])
+    let out = command(dir.path(), None, &["serve", "--bind", "0.0.0.0:0"])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -449,7 +450,7 @@ fn a_non_loopback_bind_is_refused_while_no_key_exists() {
     );
     // With a key it starts (and is stopped at once).
     create_key(dir.path(), "ops");
-    let mut child = command(dir.path(), &["serve", "--bind", "0.0.0.0:0"])
+    let mut child = command(dir.path(), None, &["serve", "--bind", "0.0.0.0:0"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();

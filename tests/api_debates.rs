@@ -6,65 +6,46 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::binary::{command, run, text};
+use support::serve::{Server, Start};
 use support::{MockServer, Reply, echo_reply};
 
 /// Longest any one wait in these tests may take.
 const WAIT: Duration = Duration::from_secs(60);
 
-/// `persona-sim serve` on a free loopback port, with one API key; killed
-/// when dropped.
+/// An API to call: `persona-sim serve` on a free loopback port with one
+/// API key (killed when dropped), or a server the test runs in-process.
 struct Api {
-    child: Child,
+    server: Option<Server>,
     base: String,
     key: String,
     client: reqwest::Client,
 }
 
-impl Drop for Api {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Api {
     async fn start(data_dir: &Path, mock: &str) -> Api {
-        let made = run(command(data_dir, None, &["keys", "create", "--name", "t"])).await;
-        assert!(made.status.success(), "{}", text(&made.stderr));
-        let key = text(&made.stdout).trim().to_string();
-        let mut child = command(data_dir, Some(mock), &["serve", "--bind", "127.0.0.1:0"])
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if !sent && let Some(rest) = line.split("persona-sim API on http://").nth(1) {
-                    let addr = rest.split_whitespace().next().unwrap_or("").to_string();
-                    let _ = tx.send(addr);
-                    sent = true;
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("serve starts");
+        let start = Start {
+            llm: Some(mock),
+            ..Start::default()
+        };
+        Api::over(Server::start_with(data_dir, start))
+    }
+
+    fn over(server: Server) -> Api {
         Api {
-            child,
-            base: format!("http://{addr}"),
-            key,
+            base: server.base.clone(),
+            key: server.key.clone(),
+            server: Some(server),
             client: reqwest::Client::builder().no_proxy().build().unwrap(),
         }
+    }
+
+    fn server(&mut self) -> &mut Server {
+        self.server.as_mut().expect("a persona-sim serve process")
     }
 
     fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -521,52 +502,23 @@ async fn bad_input_is_422_with_field_paths_and_no_backend_is_503() {
     assert_eq!(code, 404);
     drop(api);
 
-    // With no backend configured: 503 saying so.
+    // With no backend configured: 503 saying so. No key, no server, and
+    // (in a build with the embedded model) no model: no backend.
     let dir = tempfile::tempdir().unwrap();
-    let made = run(command(
-        dir.path(),
-        None,
-        &["keys", "create", "--name", "t"],
-    ))
-    .await;
-    let key = text(&made.stdout).trim().to_string();
-    // No key, no server, and (in a build with the embedded model) no model:
-    // no backend.
-    let mut child = command(dir.path(), None, &["serve", "--bind", "127.0.0.1:0"])
-        .env("PERSONA_SIM_MODEL", dir.path().join("not-installed.gguf"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("persona-sim API on http://").nth(1) {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-            }
-        }
-    });
-    let addr = rx.recv_timeout(Duration::from_secs(30)).unwrap();
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let missing_model = dir.path().join("not-installed.gguf");
+    let start = Start {
+        env: vec![("PERSONA_SIM_MODEL", missing_model.as_os_str())],
+        ..Start::default()
+    };
+    let api = Api::over(Server::start_with(dir.path(), start));
     for (path, body) in [
         ("/v1/debates", json!({"feature": "x", "persona_ids": [1]})),
         ("/v1/personas/generate", json!({"brief": "x"})),
     ] {
-        let response = client
-            .post(format!("http://{addr}{path}"))
-            .bearer_auth(&key)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .timeout(WAIT)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 503);
-        let e: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+        let (code, e) = api.post(path, body).await;
+        assert_eq!(code, 503, "{e}");
         assert_eq!(e["error"]["code"], "no_backend", "{e}");
     }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -596,7 +548,7 @@ async fn sigterm_saves_running_debates_as_cancelled() {
         )
         .await;
     assert_eq!(code, 202, "{job}");
-    let pid = api.child.id().to_string();
+    let pid = api.server().pid().to_string();
     assert!(
         std::process::Command::new("kill")
             .args(["-TERM", &pid])
@@ -606,7 +558,7 @@ async fn sigterm_saves_running_debates_as_cancelled() {
     );
     let started = Instant::now();
     let exited = loop {
-        if let Some(status) = api.child.try_wait().unwrap() {
+        if let Some(status) = api.server().try_wait() {
             break status;
         }
         assert!(
@@ -713,7 +665,7 @@ async fn event_streams_outlive_the_request_timeout() {
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let api = Api {
-        child: std::process::Command::new("true").spawn().unwrap(),
+        server: None,
         base: format!("http://{addr}"),
         key,
         client: reqwest::Client::builder().no_proxy().build().unwrap(),

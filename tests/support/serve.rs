@@ -1,12 +1,13 @@
 //! The real `persona-sim serve` on 127.0.0.1:0, with a data folder of its
 //! own and an API key, for tests over real HTTP.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::time::Duration;
 
-use super::binary::BIN;
+use super::binary::command;
 
 pub struct Server {
     pub base: String,
@@ -15,20 +16,9 @@ pub struct Server {
     child: Child,
 }
 
-/// `persona-sim ARGS` with only PATH and the data folder set.
-pub fn command(data: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("PERSONA_SIM_DATA_DIR", data)
-        .stdin(Stdio::null());
-    cmd
-}
-
 /// Makes an API key named `name` in `data`.
 pub fn create_key(data: &Path, name: &str) -> String {
-    let out = command(data, &["keys", "create", "--name", name])
+    let out = command(data, None, &["keys", "create", "--name", name])
         .output()
         .unwrap();
     assert!(
@@ -39,34 +29,54 @@ pub fn create_key(data: &Path, name: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// How to start a server: the LLM server it talks to (`None`: none
+/// configured), extra environment, and flags.
+#[derive(Default)]
+pub struct Start<'a> {
+    pub llm: Option<&'a str>,
+    pub env: Vec<(&'a str, &'a OsStr)>,
+    /// Global flags (`--personas FILE`), given before `serve`.
+    pub global: Vec<&'a str>,
+    /// `serve`'s own flags.
+    pub flags: Vec<&'a str>,
+}
+
 impl Server {
-    /// Starts `serve` with a key named "test" and `extra` flags.
-    pub fn start(data: &Path, extra: &[&str]) -> Server {
-        let key = create_key(data, "test");
-        Server::start_with_key(data, key, extra)
+    /// Starts `serve` with a key named "test" and `flags`.
+    pub fn start(data: &Path, flags: &[&str]) -> Server {
+        Server::start_with(
+            data,
+            Start {
+                flags: flags.to_vec(),
+                ..Start::default()
+            },
+        )
     }
 
     /// Starts `serve` on the panel file `panel` (not the data folder's).
-    pub fn start_on_panel(data: &Path, panel: &Path, extra: &[&str]) -> Server {
-        let key = create_key(data, "test");
+    pub fn start_on_panel(data: &Path, panel: &Path, flags: &[&str]) -> Server {
         let panel = panel.to_str().expect("a UTF-8 path");
-        let mut args = vec!["--personas", panel];
-        args.extend_from_slice(extra);
-        Server::start_with_key(data, key, &args)
+        Server::start_with(
+            data,
+            Start {
+                global: vec!["--personas", panel],
+                flags: flags.to_vec(),
+                ..Start::default()
+            },
+        )
     }
 
-    /// `extra` may start with global flags (`--personas FILE`), which go
-    /// before `serve`.
-    pub fn start_with_key(data: &Path, key: String, extra: &[&str]) -> Server {
-        let global = if extra.first() == Some(&"--personas") {
-            2
-        } else {
-            0
-        };
-        let mut args = extra[..global].to_vec();
+    /// Starts `serve` as `start` says, with a key named "test".
+    pub fn start_with(data: &Path, start: Start) -> Server {
+        let key = create_key(data, "test");
+        let mut args = start.global.clone();
         args.extend(["serve", "--bind", "127.0.0.1:0"]);
-        args.extend_from_slice(&extra[global..]);
-        let mut child = command(data, &args)
+        args.extend_from_slice(&start.flags);
+        let mut cmd = command(data, start.llm, &args);
+        for (name, value) in &start.env {
+            cmd.env(name, value);
+        }
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -74,6 +84,7 @@ impl Server {
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            // Read to the end, so the server never blocks on a full pipe.
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("API on http://").nth(1) {
                     let addr = rest.split_whitespace().next().unwrap_or("").to_string();
@@ -82,7 +93,7 @@ impl Server {
             }
         });
         let addr = rx
-            .recv_timeout(Duration::from_secs(20))
+            .recv_timeout(Duration::from_secs(30))
             .expect("serve printed its address");
         Server {
             base: format!("http://{addr}"),
@@ -94,6 +105,11 @@ impl Server {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Its exit status, if it has exited.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().unwrap()
     }
 
     pub fn kill(&mut self) {
