@@ -110,6 +110,30 @@ fn start_tui(name: &str, data: &Path, panel: &Path) -> Tmux {
     tmux
 }
 
+/// Adds `count` personas named T-000, T-001… in the TUI by keys (a copy of
+/// the persona under the cursor, renamed); each acknowledged: the form
+/// closed and the new persona is in the list. Their names.
+fn tui_adds(tui: &Tmux, count: usize) -> Vec<String> {
+    let mut acked = Vec::new();
+    for i in 0..count {
+        let name = format!("T-{i:03}");
+        tui.keys(&["c"]);
+        tui.wait_for("the copy form", Duration::from_secs(10), |s| {
+            s.contains("(copy)")
+        });
+        tui.keys(&["C-u"]);
+        tui.text(&name);
+        tui.keys(&["Enter"]);
+        tui.wait_for(
+            &format!("{name} in the list"),
+            Duration::from_secs(10),
+            |s| s.contains(&name) && !s.contains("New persona"),
+        );
+        acked.push(name);
+    }
+    acked
+}
+
 /// Quits the TUI and waits for it to exit (pending changes written).
 fn quit_tui(tmux: &Tmux) {
     tmux.keys(&["C-c"]);
@@ -200,24 +224,7 @@ fn four_processes_on_one_panel_lose_nothing() {
     };
 
     // The TUI: copy the persona under the cursor into a new one named T-NNN.
-    let mut tui_acked = Vec::new();
-    for i in 0..CHANGES {
-        let name = format!("T-{i:03}");
-        tui.keys(&["c"]);
-        tui.wait_for("the copy form", Duration::from_secs(10), |s| {
-            s.contains("(copy)")
-        });
-        tui.keys(&["C-u"]);
-        tui.text(&name);
-        tui.keys(&["Enter"]);
-        // Acknowledged: the form closed and the new persona is in the list.
-        tui.wait_for(
-            &format!("{name} in the list"),
-            Duration::from_secs(10),
-            |s| s.contains(&name) && !s.contains("New persona"),
-        );
-        tui_acked.push(name);
-    }
+    let tui_acked = tui_adds(&tui, CHANGES);
 
     let adds = adder.join().expect("the add loop");
     let edits = editor.join().expect("the edit loop");
@@ -387,23 +394,7 @@ fn the_api_and_a_tui_change_one_panel_at_once_and_lose_nothing() {
             acked
         })
     });
-    let mut tui_acked = Vec::new();
-    for i in 0..EACH {
-        let name = format!("T-{i:03}");
-        tui.keys(&["c"]);
-        tui.wait_for("the copy form", Duration::from_secs(10), |s| {
-            s.contains("(copy)")
-        });
-        tui.keys(&["C-u"]);
-        tui.text(&name);
-        tui.keys(&["Enter"]);
-        tui.wait_for(
-            &format!("{name} in the list"),
-            Duration::from_secs(10),
-            |s| s.contains(&name) && !s.contains("New persona"),
-        );
-        tui_acked.push(name);
-    }
+    let tui_acked = tui_adds(&tui, EACH);
     let api_acked = api.join().expect("the API loop");
     // The TUI shows the API's personas too.
     tui.keys(&["/"]);
