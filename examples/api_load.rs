@@ -26,7 +26,8 @@ use hyper::body::Bytes;
 use persona_sim::api_keys::KeyStore;
 use persona_sim::observe::http::{Limits, serve_router};
 use persona_sim::observe::metrics::Metrics;
-use persona_sim::persona::store::{self, StorePaths};
+use persona_sim::persona::panel_store::PanelStore;
+use persona_sim::persona::store::StorePaths;
 use persona_sim::serve::state::ApiState;
 use persona_sim::serve::{self, ServeOptions};
 use tokio::net::TcpStream;
@@ -63,20 +64,20 @@ fn start_server(dir: tempfile::TempDir, paths: StorePaths) -> Server {
         .enable_all()
         .build()
         .expect("server runtime");
-    let seen = persona_sim::persona::watch::signature(&paths.main);
-    let loaded = store::load(&paths).expect("panel loads");
+    let panel_store = PanelStore::File(paths);
+    let loaded = runtime.block_on(panel_store.load()).expect("panel loads");
     let key_store = KeyStore::in_dir(dir.path());
     let key = key_store.create("load").expect("key");
     let metrics = Arc::new(Metrics::new());
     let state = ApiState::new(
-        paths,
+        panel_store,
         dir.path().join("sessions"),
         key_store,
         None,
         Some(metrics.clone()),
         "bench".into(),
     );
-    state.prime_panel(seen, loaded.personas);
+    state.prime_panel(loaded);
     let options = ServeOptions {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         rate_limit: 0,

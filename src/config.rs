@@ -39,6 +39,8 @@ pub struct Settings {
     pub metrics_addr: Option<std::net::SocketAddr>,
     pub environment: String,
     pub slow_call: Duration,
+    /// Postgres for `serve`, `keys` and `db`; `None`: files.
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +141,11 @@ impl Settings {
                 .then(|| std::net::SocketAddr::new(cli.metrics_bind, cli.metrics_port)),
             environment: cli.environment.clone(),
             slow_call: Duration::from_secs_f64(cli.slow_call_secs),
+            // An empty DATABASE_URL (as compose files leave it) means files.
+            database_url: cli
+                .database_url
+                .clone()
+                .filter(|url| !url.trim().is_empty()),
         })
     }
 }

@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod atomic_file;
 pub mod cli;
 pub mod config;
+pub mod db;
 pub mod llm;
 pub mod observe;
 pub mod persona;

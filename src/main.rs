@@ -1,5 +1,6 @@
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
@@ -7,6 +8,9 @@ use clap::Parser;
 use persona_sim::api_keys::KeyStore;
 use persona_sim::cli::args::{Cli, Command, ModelCommand, PersonasCommand};
 use persona_sim::config::Settings;
+use persona_sim::db::Db;
+use persona_sim::db::panel::PgPanel;
+use persona_sim::persona::panel_store::PanelStore;
 use persona_sim::persona::store::{self, StorePaths};
 use persona_sim::services::Services;
 use persona_sim::{cli, serve, tui};
@@ -45,6 +49,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    // The database pool starts its upkeep tasks on this runtime.
+    let _runtime_context = runtime.enter();
     let paths = StorePaths::for_file(&settings.personas_path);
     // The TUI serves metrics; short-lived commands only log their calls.
     // The TUI and the API serve metrics; short-lived commands only log.
@@ -102,16 +108,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )?;
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Db(command)) => {
+            let url = settings.database_url.as_deref().context(
+                "`db` needs a database: pass --database-url postgres://USER:PASSWORD@HOST:PORT/DB or set DATABASE_URL",
+            )?;
+            runtime.block_on(cli::db::run(
+                command,
+                &Db::new(url)?,
+                &mut std::io::stdout().lock(),
+            ))
+        }
         Some(Command::Keys(command)) => {
             cli::keys::run(command, &settings.data_dir, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Serve(args)) => {
-            // Recover or create the panel before the first request, and
-            // keep it for the first request.
-            let seen = persona_sim::persona::watch::signature(&paths.main);
-            let loaded = store::load(&paths)?;
-            for notice in &loaded.notices {
+            let panel_store = match &settings.database_url {
+                Some(url) => PanelStore::Postgres(Arc::new(PgPanel::new(Db::new(url)?))),
+                None => PanelStore::File(paths.clone()),
+            };
+            // Recover or create the panel file before the first request,
+            // and keep it for the first request. A database is not waited
+            // for: the server starts, says what is wrong on /health and
+            // answers 503 until the database answers (serve::run).
+            let loaded = match &panel_store {
+                PanelStore::File(_) => Some(runtime.block_on(panel_store.load())?),
+                PanelStore::Postgres(_) => None,
+            };
+            for notice in loaded.iter().flat_map(|l| &l.notices) {
                 eprintln!("note: {notice}");
             }
             // A local model that is not installed is no backend: the LLM
@@ -128,11 +152,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let backend = services.backend.clone().filter(|_| no_backend.is_none());
             if let Some(metrics) = &services.metrics {
-                metrics.set_store_problem(store::write_problem(&loaded));
+                metrics.set_store_problem(loaded.as_ref().and_then(|l| l.write_problem.clone()));
                 metrics.set_backend_problem(no_backend.clone());
             }
             let state = serve::state::ApiState::new(
-                paths.clone(),
+                panel_store,
                 settings.sessions_dir.clone(),
                 KeyStore::in_dir(&settings.data_dir),
                 backend,
@@ -145,7 +169,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 settings.max_tokens_total,
             )
             .with_no_backend_reason(no_backend);
-            state.prime_panel(seen, loaded.personas);
+            if let Some(loaded) = loaded {
+                state.prime_panel(loaded);
+            }
             let options = serve::ServeOptions {
                 bind: args.bind,
                 cors_origins: args.cors_origins.clone(),

@@ -649,7 +649,7 @@ async fn event_streams_outlive_the_request_timeout() {
         support::openai_settings(&mock.base_url, Duration::from_secs(10)),
     ));
     let state = ApiState::new(
-        paths,
+        persona_sim::persona::panel_store::PanelStore::File(paths),
         dir.path().join("sessions"),
         keys,
         Some(backend),

@@ -37,7 +37,7 @@ async fn start(rate_limit: u32) -> Server {
     ];
     let metrics = Arc::new(Metrics::new());
     let state = ApiState::new(
-        paths,
+        persona_sim::persona::panel_store::PanelStore::File(paths),
         dir.path().join("sessions"),
         key_store,
         None,

@@ -31,6 +31,19 @@ pub struct Cli {
     #[arg(long, env = "PERSONA_SIM_DATA_DIR", global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// Postgres for `serve`, `keys` and `db` (postgres://user:pass@host:port/db):
+    /// the panel, sessions, API keys and jobs live there instead of files,
+    /// so several servers can share them. The TUI and `personas` keep
+    /// using the panel file.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        global = true,
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+
     /// Chat model name sent to the server.
     #[arg(long, env = "OPENAI_MODEL", global = true, default_value = DEFAULT_MODEL)]
     pub model: String,
@@ -137,6 +150,35 @@ pub enum Command {
     /// API keys for `serve`: create (shown once), list, revoke.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The Postgres store (`--database-url`): schema, and moving a panel
+    /// between a file and the database.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Apply the migrations not yet applied (`serve` also does on start).
+    Migrate,
+    /// Which migrations are applied, and what the database holds.
+    Status,
+    /// Copy a panel file into the database (checked first; all or nothing).
+    ImportPanel {
+        /// A panel file (JSON, as `personas.json`).
+        file: PathBuf,
+        /// Replace the personas the database has (by default an import
+        /// into a database that has personas is refused).
+        #[arg(long, conflicts_with = "merge")]
+        replace: bool,
+        /// Add to the personas the database has; taken ids get new ones.
+        #[arg(long)]
+        merge: bool,
+    },
+    /// Write the database's panel as a panel file (stdout by default).
+    ExportPanel {
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

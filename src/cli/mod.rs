@@ -6,6 +6,7 @@
 //! next (`persona-sim …`) are added here, where the commands are known.
 
 pub mod args;
+pub mod db;
 pub mod keys;
 pub mod model;
 pub mod personas;

@@ -14,13 +14,14 @@ pub mod backup;
 pub mod csv;
 pub mod import;
 pub mod ops;
+pub mod panel_store;
 pub mod rules;
 pub mod search;
 pub mod similar;
 pub mod stats;
 pub mod store;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 pub mod watch;
 pub mod writer;
 

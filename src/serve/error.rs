@@ -13,6 +13,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Value,
+    /// Seconds a client should wait before trying again (`Retry-After`).
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -22,6 +24,7 @@ impl ApiError {
             code,
             message: message.into(),
             details: Value::Null,
+            retry_after: None,
         }
     }
 
@@ -76,6 +79,19 @@ impl ApiError {
         )
     }
 
+    /// The database is down, unreachable or not migrated yet: 503 with
+    /// `Retry-After`; the reason goes to the log and to `/health`.
+    pub fn database_unavailable(cause: impl std::fmt::Display) -> ApiError {
+        tracing::warn!(target: "api", error = %cause, "database unavailable");
+        let mut error = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "the database is unavailable right now (GET /health says why); nothing was changed, try again shortly",
+        );
+        error.retry_after = Some(2);
+        error
+    }
+
     /// The code a bare status gets when no handler chose one.
     pub fn from_status(status: StatusCode) -> ApiError {
         let (code, message) = match status {
@@ -101,6 +117,13 @@ impl IntoResponse for ApiError {
         if !self.details.is_null() {
             body["error"]["details"] = self.details;
         }
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
+        response
     }
 }

@@ -34,7 +34,9 @@ use axum::routing::{MethodFilter, MethodRouter, get, on};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
+use crate::db::Db;
 use crate::observe::http::{Limits, serve_router};
+use crate::persona::panel_store::PanelStore;
 use state::ApiState;
 
 /// What `serve` is told by its flags.
@@ -302,6 +304,9 @@ pub async fn run(state: ApiState, options: ServeOptions) -> anyhow::Result<()> {
             "note: no API key exists yet, so every /v1 route answers 401; make one with `persona-sim keys create --name NAME`"
         );
     }
+    if let PanelStore::Postgres(panel) = &state.panel_store {
+        tokio::spawn(keep_database(state.clone(), panel.db().clone()));
+    }
     let app = router(state.clone(), &options)?;
     let listener = tokio::net::TcpListener::bind(options.bind)
         .await
@@ -331,6 +336,54 @@ pub async fn run(state: ApiState, options: ServeOptions) -> anyhow::Result<()> {
         tracing::warn!(target: "api", unsaved, "debates not saved before shutdown");
     }
     Ok(())
+}
+
+/// How often the server checks that its database answers.
+const DATABASE_CHECK_EVERY: Duration = Duration::from_secs(2);
+
+/// Migrates the database as soon as it answers (it may be down when the
+/// server starts), then checks every [`DATABASE_CHECK_EVERY`] that it still
+/// does, so `/health` says `degraded` with the reason while it does not and
+/// recovers by itself when it is back. Requests meanwhile answer 503.
+async fn keep_database(state: ApiState, db: Db) {
+    state.set_store_problem(Some(format!("connecting to the database at {}", db.at())));
+    let mut migrated = false;
+    // Whether the last check failed, so each change is logged once.
+    let mut down = None;
+    let mut tick = tokio::time::interval(DATABASE_CHECK_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = state.work.shutdown.cancelled() => return,
+        }
+        let result = if migrated {
+            db.ping().await
+        } else {
+            db.migrate().await.map(|applied| {
+                if !applied.is_empty() {
+                    tracing::info!(target: "store", ?applied, at = db.at(), "database migrated");
+                }
+                migrated = true;
+            })
+        };
+        match result {
+            Ok(()) => {
+                if down != Some(false) {
+                    tracing::info!(target: "store", at = db.at(), "database ready");
+                }
+                down = Some(false);
+                state.set_store_problem(None);
+            }
+            Err(e) => {
+                if down != Some(true) {
+                    tracing::error!(target: "store", error = %e, "database check failed");
+                }
+                down = Some(true);
+                state.set_store_problem(Some(e.to_string()));
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

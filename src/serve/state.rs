@@ -15,9 +15,10 @@ use crate::api_keys::{KeyRecord, KeyStore};
 use crate::llm::ChatBackend;
 use crate::observe::metrics::Metrics;
 use crate::persona::Persona;
+use crate::persona::panel_store::{LoadedPanel, PanelStore, PanelStoreError, Version};
 use crate::persona::search::SearchIndex;
-use crate::persona::store::{self, StorePaths};
-use crate::persona::watch::{Signature, signature};
+use crate::persona::store;
+use crate::persona::watch::signature;
 
 use super::error::ApiError;
 use super::{debates, synthesis};
@@ -126,32 +127,29 @@ impl Panel {
     }
 }
 
-/// A file's parsed contents, read again only when the file changed (a stat
-/// per request: microseconds; a 10k panel's parse: about 20 ms).
+/// A value read from a store, kept until the store's version changes (a
+/// stat or one indexed row per request; a 10k panel's parse: about 20 ms).
 struct Cached<T> {
-    path: PathBuf,
-    current: Mutex<Option<(Option<Signature>, Arc<T>)>>,
+    current: Mutex<Option<(Version, Arc<T>)>>,
 }
 
 impl<T> Cached<T> {
-    fn new(path: PathBuf) -> Cached<T> {
+    fn new() -> Cached<T> {
         Cached {
-            path,
             current: Mutex::new(None),
         }
     }
 
-    /// The cached value, if the file has not changed since it was read.
-    fn fresh(&self) -> Result<Arc<T>, Option<Signature>> {
-        let now = signature(&self.path);
+    /// The cached value, if it was read at version `now`.
+    fn fresh(&self, now: &Version) -> Option<Arc<T>> {
         let current = self.current.lock().expect("cache lock");
         match &*current {
-            Some((seen, value)) if *seen == now && now.is_some() => Ok(value.clone()),
-            _ => Err(now),
+            Some((seen, value)) if seen == now && now.is_known() => Some(value.clone()),
+            _ => None,
         }
     }
 
-    fn store(&self, seen: Option<Signature>, value: T) -> Arc<T> {
+    fn store(&self, seen: Version, value: T) -> Arc<T> {
         let value = Arc::new(value);
         *self.current.lock().expect("cache lock") = Some((seen, value.clone()));
         value
@@ -164,7 +162,7 @@ impl<T> Cached<T> {
 
 #[derive(Clone)]
 pub struct ApiState {
-    pub paths: StorePaths,
+    pub panel_store: PanelStore,
     pub sessions_dir: PathBuf,
     pub metrics: Option<Arc<Metrics>>,
     pub backend: Option<Arc<dyn ChatBackend>>,
@@ -179,7 +177,7 @@ pub struct ApiState {
 
 impl ApiState {
     pub fn new(
-        paths: StorePaths,
+        panel_store: PanelStore,
         sessions_dir: PathBuf,
         key_store: KeyStore,
         backend: Option<Arc<dyn ChatBackend>>,
@@ -187,9 +185,9 @@ impl ApiState {
         environment: String,
     ) -> ApiState {
         ApiState {
-            panel: Arc::new(Cached::new(paths.main.clone())),
-            keys: Arc::new(Cached::new(key_store.path.clone())),
-            paths,
+            panel: Arc::new(Cached::new()),
+            keys: Arc::new(Cached::new()),
+            panel_store,
             sessions_dir,
             metrics,
             backend,
@@ -241,33 +239,43 @@ impl ApiState {
         )))
     }
 
-    /// The panel as it is on disk now (read again if another process, or
-    /// this one, changed it).
+    /// The panel as it is in its store now (read again if another
+    /// process, or this one, changed it).
     pub async fn panel(&self) -> Result<Arc<Panel>, ApiError> {
-        let seen = match self.panel.fresh() {
-            Ok(panel) => return Ok(panel),
-            Err(seen) => seen,
-        };
-        let paths = self.paths.clone();
-        let personas = tokio::task::spawn_blocking(move || store::load(&paths))
+        let now = self
+            .panel_store
+            .version()
             .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::unavailable)?
-            .personas;
-        Ok(self.panel.store(seen, Panel::new(personas)))
+            .map_err(|e| self.store_failed(e))?;
+        if matches!(now, Version::Postgres(_)) {
+            self.set_store_problem(None);
+        }
+        if let Some(panel) = self.panel.fresh(&now) {
+            return Ok(panel);
+        }
+        let loaded = self
+            .panel_store
+            .load()
+            .await
+            .map_err(|e| self.store_failed(e))?;
+        self.set_store_problem(loaded.write_problem);
+        Ok(self
+            .panel
+            .store(loaded.version, Panel::new(loaded.personas)))
     }
 
     /// Starts the cache with a panel the caller has just loaded (`serve`
     /// loads it once before it listens, to recover or create it), so the
-    /// first request does not parse it again (0.4 s for 100k personas).
-    /// `seen` is the file's signature taken before that load: a change made
-    /// since is read again on the next request.
-    pub fn prime_panel(&self, seen: Option<Signature>, personas: Vec<Persona>) {
-        self.panel.store(seen, Panel::new(personas));
+    /// first request does not read it again (0.4 s for 100k personas).
+    /// A change made since is read again on the next request.
+    pub fn prime_panel(&self, loaded: LoadedPanel) {
+        self.panel
+            .store(loaded.version, Panel::new(loaded.personas));
     }
 
-    /// Applies `op` under the panel lock (see `store::change`), off the
-    /// async threads. The outer error is the store's, the inner the op's.
+    /// Applies `op` as one step of the panel's store (see
+    /// [`PanelStore::change`]). The outer error is the store's, the inner
+    /// the op's.
     pub async fn change<T, E>(
         &self,
         op: impl FnOnce(&mut Vec<Persona>) -> Result<T, E> + Send + 'static,
@@ -276,27 +284,45 @@ impl ApiState {
         T: Send + 'static,
         E: Send + 'static,
     {
-        let paths = self.paths.clone();
-        let result = tokio::task::spawn_blocking(move || store::change(&paths, op))
-            .await
-            .map_err(ApiError::internal)?;
+        let result = self.panel_store.change(op).await;
         // Read again on the next request: another process may have written
         // right after this change.
         self.panel.forget();
-        if let Some(metrics) = &self.metrics {
-            metrics.set_store_problem(result.as_ref().err().map(ToString::to_string));
+        match result {
+            Ok(changed) => {
+                self.set_store_problem(None);
+                Ok(changed)
+            }
+            Err(e) => Err(self.store_failed(e)),
         }
-        result.map_err(|e| match e {
-            store::StoreError::Lock { .. } => ApiError::unavailable(e),
-            other => ApiError::internal(other),
-        })
+    }
+
+    /// What `/health` says about the store (`None`: nothing wrong).
+    pub fn set_store_problem(&self, problem: Option<String>) {
+        if let Some(metrics) = &self.metrics {
+            metrics.set_store_problem(problem);
+        }
+    }
+
+    /// A store failure as the answer to give (503 when waiting may help),
+    /// and what `/health` says until the store answers again.
+    pub fn store_failed(&self, e: PanelStoreError) -> ApiError {
+        self.set_store_problem(Some(e.to_string()));
+        if matches!(&e, PanelStoreError::Db(db) if db.is_unavailable()) {
+            ApiError::database_unavailable(e)
+        } else if e.is_unavailable() {
+            ApiError::unavailable(e)
+        } else {
+            ApiError::internal(e)
+        }
     }
 
     /// The active API keys as the key file says now.
     pub fn active_keys(&self) -> Arc<Vec<KeyRecord>> {
-        match self.keys.fresh() {
-            Ok(keys) => keys,
-            Err(seen) => {
+        let seen = Version::File(signature(&self.key_store.path));
+        match self.keys.fresh(&seen) {
+            Some(keys) => keys,
+            None => {
                 let keys = self.key_store.active().unwrap_or_else(|e| {
                     tracing::error!(target: "api", error = %e, "API keys unreadable: every key is refused");
                     Vec::new()
@@ -314,13 +340,13 @@ mod tests {
     #[tokio::test]
     async fn a_primed_panel_is_served_until_the_file_changes() {
         let dir = tempfile::tempdir().unwrap();
-        let paths = StorePaths::for_file(dir.path().join("personas.json"));
-        store::load(&paths).unwrap();
-        let seen = signature(&paths.main);
-        let loaded = store::load(&paths).unwrap();
+        let paths = store::StorePaths::for_file(dir.path().join("personas.json"));
+        let panel_store = PanelStore::File(paths.clone());
+        panel_store.load().await.unwrap();
+        let mut loaded = panel_store.load().await.unwrap();
         let n = loaded.personas.len();
         let state = ApiState::new(
-            paths.clone(),
+            panel_store,
             dir.path().join("sessions"),
             KeyStore::in_dir(dir.path()),
             None,
@@ -329,9 +355,8 @@ mod tests {
         );
         // Primed with one persona fewer than the file: served as is while
         // the file is unchanged (no second parse).
-        let mut primed = loaded.personas.clone();
-        primed.pop();
-        state.prime_panel(seen, primed);
+        loaded.personas.pop();
+        state.prime_panel(loaded);
         assert_eq!(state.panel().await.unwrap().personas.len(), n - 1);
         // Another writer changes the file: read again.
         store::change(&paths, |panel| {

@@ -1,0 +1,326 @@
+//! The panel in Postgres. A change is one transaction: lock the panel's
+//! version row (`SELECT .. FOR UPDATE`, so changes from every server run
+//! one after another and an id chosen by one is seen by the next), read the
+//! panel unless this server's copy is already that version, apply the same
+//! core operation the file store applies, write only the rows it changed,
+//! bump the version. Ids stay unique by construction and by the primary key.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::persona::store::Changed;
+use crate::persona::{Persona, parse_panel};
+
+use super::{Db, DbError};
+
+/// The panel at one version, with each persona's position.
+#[derive(Clone)]
+struct Snapshot {
+    version: i64,
+    personas: Arc<Vec<Persona>>,
+    positions: Arc<Vec<i64>>,
+}
+
+/// The panel table of one database, with the version this server last saw.
+pub struct PgPanel {
+    db: Db,
+    last: Mutex<Option<Snapshot>>,
+}
+
+impl PgPanel {
+    pub fn new(db: Db) -> PgPanel {
+        PgPanel {
+            db,
+            last: Mutex::new(None),
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The panel's version now (one indexed row: about 0.1 ms on loopback).
+    pub async fn version(&self) -> Result<i64, DbError> {
+        self.db
+            .call(sqlx::query_scalar("SELECT version FROM panel").fetch_one(self.db.pool()))
+            .await
+    }
+
+    /// The panel and its version, from this server's copy when that is
+    /// still current.
+    pub async fn load(&self) -> Result<(i64, Vec<Persona>), DbError> {
+        let snapshot = self
+            .db
+            .call(async {
+                let mut conn = self.db.pool().acquire().await?;
+                let version: i64 = sqlx::query_scalar("SELECT version FROM panel")
+                    .fetch_one(&mut *conn)
+                    .await?;
+                match self.cached(version) {
+                    Some(snapshot) => Ok(snapshot),
+                    None => {
+                        // Version and rows from one snapshot of the database.
+                        let mut tx = self.db.pool().begin().await?;
+                        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                            .execute(&mut *tx)
+                            .await?;
+                        let version: i64 = sqlx::query_scalar("SELECT version FROM panel")
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        let snapshot = read(&mut tx, version).await?;
+                        tx.commit().await?;
+                        Ok(snapshot)
+                    }
+                }
+            })
+            .await?;
+        self.remember(&snapshot);
+        Ok((snapshot.version, (*snapshot.personas).clone()))
+    }
+
+    /// Applies `op` to the panel as one transaction (see the module doc).
+    /// `op` refusing (its `Err`) changes nothing and is the inner error.
+    pub async fn change<T, E>(
+        &self,
+        op: impl FnOnce(&mut Vec<Persona>) -> Result<T, E>,
+    ) -> Result<Result<(Changed<T>, i64), E>, DbError> {
+        let outcome = self
+            .db
+            .call(async {
+                let mut tx = self.db.pool().begin().await?;
+                let version: i64 = sqlx::query_scalar("SELECT version FROM panel FOR UPDATE")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let before = match self.cached(version) {
+                    Some(snapshot) => snapshot,
+                    None => read(&mut tx, version).await?,
+                };
+                let mut panel = (*before.personas).clone();
+                let value = match op(&mut panel) {
+                    Ok(value) => value,
+                    // Dropping the transaction rolls it back.
+                    Err(refused) => return Ok(Err(refused)),
+                };
+                let plan = Plan::new(&before, &panel);
+                if plan.is_empty() {
+                    tx.commit().await?;
+                    return Ok(Ok((value, before.clone(), false)));
+                }
+                if !plan.deleted.is_empty() {
+                    sqlx::query("DELETE FROM personas WHERE id = ANY($1)")
+                        .bind(&plan.deleted)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                if !plan.written_ids.is_empty() {
+                    sqlx::query(
+                        "INSERT INTO personas (id, position, data) \
+                         SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::text[]::jsonb[]) \
+                         ON CONFLICT (id) DO UPDATE \
+                         SET position = EXCLUDED.position, data = EXCLUDED.data, updated_at = now()",
+                    )
+                    .bind(&plan.written_ids)
+                    .bind(&plan.written_positions)
+                    .bind(&plan.written_data)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                let version: i64 = sqlx::query_scalar(
+                    "UPDATE panel SET version = version + 1, updated_at = now() RETURNING version",
+                )
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                let after = Snapshot {
+                    version,
+                    personas: Arc::new(panel),
+                    positions: Arc::new(plan.positions),
+                };
+                Ok(Ok((value, after, true)))
+            })
+            .await?;
+        Ok(outcome.map(|(value, snapshot, saved)| {
+            self.remember(&snapshot);
+            let changed = Changed {
+                value,
+                panel: (*snapshot.personas).clone(),
+                saved,
+                notices: Vec::new(),
+            };
+            (changed, snapshot.version)
+        }))
+    }
+
+    fn cached(&self, version: i64) -> Option<Snapshot> {
+        let last = self.last.lock().expect("panel cache lock");
+        last.as_ref().filter(|s| s.version == version).cloned()
+    }
+
+    fn remember(&self, snapshot: &Snapshot) {
+        let mut last = self.last.lock().expect("panel cache lock");
+        if last.as_ref().is_none_or(|s| s.version <= snapshot.version) {
+            *last = Some(snapshot.clone());
+        }
+    }
+}
+
+/// Reads every persona in panel order, checked by the same rules as a
+/// panel file (one JSON document, parsed on the fast path).
+async fn read(conn: &mut sqlx::PgConnection, version: i64) -> Result<Snapshot, sqlx::Error> {
+    let (json, positions): (String, Vec<i64>) = sqlx::query_as(
+        "SELECT coalesce(json_agg(data ORDER BY position, id), '[]')::text, \
+                coalesce(array_agg(position ORDER BY position, id), '{}') \
+         FROM personas",
+    )
+    .fetch_one(conn)
+    .await?;
+    let personas = parse_panel(&json).map_err(|e| {
+        sqlx::Error::Decode(format!("the personas table is not a valid panel: {e}").into())
+    })?;
+    Ok(Snapshot {
+        version,
+        personas: Arc::new(personas),
+        positions: Arc::new(positions),
+    })
+}
+
+/// The rows a change writes: what it deleted, and what it added or changed
+/// (with their positions), everything else untouched.
+#[derive(Debug, Default)]
+struct Plan {
+    deleted: Vec<i64>,
+    written_ids: Vec<i64>,
+    written_positions: Vec<i64>,
+    written_data: Vec<String>,
+    /// The position of every persona after the change, in panel order.
+    positions: Vec<i64>,
+}
+
+impl Plan {
+    fn new(before: &Snapshot, after: &[Persona]) -> Plan {
+        let old: HashMap<u32, (&Persona, i64)> = before
+            .personas
+            .iter()
+            .zip(before.positions.iter())
+            .map(|(p, &pos)| (p.id, (p, pos)))
+            .collect();
+        let positions = positions(&old, before.positions.iter().copied().max(), after);
+        let mut plan = Plan::default();
+        for (persona, &position) in after.iter().zip(&positions) {
+            let same = old
+                .get(&persona.id)
+                .is_some_and(|(p, pos)| *pos == position && *p == persona);
+            if !same {
+                plan.written_ids.push(i64::from(persona.id));
+                plan.written_positions.push(position);
+                plan.written_data
+                    .push(serde_json::to_string(persona).expect("personas serialise"));
+            }
+        }
+        let kept: std::collections::HashSet<u32> = after.iter().map(|p| p.id).collect();
+        plan.deleted = before
+            .personas
+            .iter()
+            .filter(|p| !kept.contains(&p.id))
+            .map(|p| i64::from(p.id))
+            .collect();
+        plan.positions = positions;
+        plan
+    }
+
+    fn is_empty(&self) -> bool {
+        self.deleted.is_empty() && self.written_ids.is_empty()
+    }
+}
+
+/// Positions for `after`: personas that were there keep theirs while the
+/// panel order allows it and new ones go after the last, so an add, an
+/// edit or a delete rewrites only its own rows; any other reordering
+/// numbers the whole panel again.
+fn positions(
+    old: &HashMap<u32, (&Persona, i64)>,
+    max_old: Option<i64>,
+    after: &[Persona],
+) -> Vec<i64> {
+    let mut out = Vec::with_capacity(after.len());
+    let mut last = -1;
+    let mut next_new = max_old.map_or(0, |m| m + 1);
+    for persona in after {
+        let position = match old.get(&persona.id) {
+            Some(&(_, pos)) if pos > last => pos,
+            None => {
+                let pos = next_new.max(last + 1);
+                next_new = pos + 1;
+                pos
+            }
+            _ => return (0..after.len() as i64).collect(),
+        };
+        last = position;
+        out.push(position);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::persona::testing::panel;
+
+    fn snapshot(personas: Vec<Persona>) -> Snapshot {
+        let positions = (0..personas.len() as i64).map(|i| i * 10).collect();
+        Snapshot {
+            version: 1,
+            personas: Arc::new(personas),
+            positions: Arc::new(positions),
+        }
+    }
+
+    #[test]
+    fn an_edit_writes_one_row_and_a_delete_none() {
+        let before = snapshot(panel(5));
+        let mut after = (*before.personas).clone();
+        after[2].occupation = "Pilot".into();
+        let plan = Plan::new(&before, &after);
+        assert_eq!(plan.written_ids, [i64::from(after[2].id)]);
+        assert_eq!(plan.written_positions, [20]);
+        assert!(plan.deleted.is_empty());
+
+        let mut after = (*before.personas).clone();
+        let gone = after.remove(1);
+        let plan = Plan::new(&before, &after);
+        assert!(plan.written_ids.is_empty(), "{plan:?}");
+        assert_eq!(plan.deleted, [i64::from(gone.id)]);
+        assert_eq!(plan.positions, [0, 20, 30, 40]);
+    }
+
+    #[test]
+    fn added_personas_go_after_the_last() {
+        let before = snapshot(panel(3));
+        let mut after = (*before.personas).clone();
+        let mut new = after[0].clone();
+        new.id = 99;
+        after.push(new.clone());
+        new.id = 100;
+        after.push(new);
+        let plan = Plan::new(&before, &after);
+        assert_eq!(plan.written_ids, [99, 100]);
+        assert_eq!(plan.written_positions, [21, 22]);
+    }
+
+    #[test]
+    fn a_reordered_panel_is_numbered_again() {
+        let before = snapshot(panel(3));
+        let mut after = (*before.personas).clone();
+        after.swap(0, 2);
+        let plan = Plan::new(&before, &after);
+        assert_eq!(plan.positions, [0, 1, 2]);
+        assert_eq!(plan.written_ids.len(), 3);
+        // A new persona in the middle, too.
+        let mut after = (*before.personas).clone();
+        let mut new = after[0].clone();
+        new.id = 50;
+        after.insert(1, new);
+        let plan = Plan::new(&before, &after);
+        assert_eq!(plan.positions, [0, 1, 2, 3]);
+    }
+}
