@@ -72,7 +72,7 @@ fn start_server(dir: tempfile::TempDir, paths: StorePaths) -> Server {
     let state = ApiState::new(
         panel_store,
         dir.path().join("sessions"),
-        key_store,
+        persona_sim::api_keys::Keys::File(key_store),
         None,
         Some(metrics.clone()),
         "bench".into(),

@@ -37,6 +37,8 @@ pub enum KeyError {
     BadName,
     #[error("no random numbers from the OS: {0}")]
     Random(String),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
 }
 
 /// The key file of a data folder.
@@ -81,24 +83,12 @@ impl KeyStore {
     /// Makes a key named `name`; returns the key itself, which is not
     /// stored anywhere.
     pub fn create(&self, name: &str) -> Result<String, KeyError> {
-        let valid = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
-        if name.is_empty() || name.len() > 64 || !name.chars().all(valid) {
-            return Err(KeyError::BadName);
-        }
+        let (key, record) = new_key(name)?;
         let mut keys = self.list()?;
         if keys.iter().any(|k| k.name == name && k.revoked.is_none()) {
             return Err(KeyError::NameTaken(name.into()));
         }
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|e| KeyError::Random(e.to_string()))?;
-        let key = format!("{PREFIX}{}", hex(&bytes));
-        keys.push(KeyRecord {
-            name: name.into(),
-            hash: hash(&key),
-            shown: format!("{}…", &key[..PREFIX.len() + 6]),
-            created: chrono::Utc::now(),
-            revoked: None,
-        });
+        keys.push(record);
         self.save(&keys)?;
         Ok(key)
     }
@@ -118,6 +108,78 @@ impl KeyStore {
         let text = serde_json::to_string_pretty(keys).expect("keys serialise");
         crate::atomic_file::write(&self.path, &text)?;
         Ok(())
+    }
+}
+
+/// A new key named `name` and its record (the key itself is never kept).
+pub fn new_key(name: &str) -> Result<(String, KeyRecord), KeyError> {
+    let valid = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+    if name.is_empty() || name.len() > 64 || !name.chars().all(valid) {
+        return Err(KeyError::BadName);
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| KeyError::Random(e.to_string()))?;
+    let key = format!("{PREFIX}{}", hex(&bytes));
+    let record = KeyRecord {
+        name: name.into(),
+        hash: hash(&key),
+        shown: format!("{}…", &key[..PREFIX.len() + 6]),
+        created: chrono::Utc::now(),
+        revoked: None,
+    };
+    Ok((key, record))
+}
+
+/// Where the keys are: the data folder's file, or the database (several
+/// servers share it).
+#[derive(Clone)]
+pub enum Keys {
+    File(KeyStore),
+    Postgres(crate::db::Db),
+}
+
+impl Keys {
+    /// Where they are, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Keys::File(store) => store.path.display().to_string(),
+            Keys::Postgres(db) => format!("the database at {}", db.at()),
+        }
+    }
+
+    /// Every key, revoked ones too, oldest first.
+    pub async fn list(&self) -> Result<Vec<KeyRecord>, KeyError> {
+        match self {
+            Keys::File(store) => store.list(),
+            Keys::Postgres(db) => Ok(crate::db::keys::list(db).await?),
+        }
+    }
+
+    /// The active keys.
+    pub async fn active(&self) -> Result<Vec<KeyRecord>, KeyError> {
+        let mut keys = self.list().await?;
+        keys.retain(|k| k.revoked.is_none());
+        Ok(keys)
+    }
+
+    /// See [`KeyStore::create`].
+    pub async fn create(&self, name: &str) -> Result<String, KeyError> {
+        match self {
+            Keys::File(store) => store.create(name),
+            Keys::Postgres(db) => {
+                let (key, record) = new_key(name)?;
+                crate::db::keys::insert(db, &record).await?;
+                Ok(key)
+            }
+        }
+    }
+
+    /// See [`KeyStore::revoke`].
+    pub async fn revoke(&self, name: &str) -> Result<(), KeyError> {
+        match self {
+            Keys::File(store) => store.revoke(name),
+            Keys::Postgres(db) => crate::db::keys::revoke(db, name).await,
+        }
     }
 }
 

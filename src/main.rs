@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 
-use persona_sim::api_keys::KeyStore;
+use persona_sim::api_keys::{KeyStore, Keys};
 use persona_sim::cli::args::{Cli, Command, ModelCommand, PersonasCommand};
 use persona_sim::config::Settings;
 use persona_sim::db::Db;
@@ -119,13 +119,33 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ))
         }
         Some(Command::Keys(command)) => {
-            cli::keys::run(command, &settings.data_dir, &mut std::io::stdout().lock())?;
+            let keys = match &settings.database_url {
+                Some(url) => {
+                    let db = Db::new(url)?;
+                    // A key made before the first `serve` needs the schema.
+                    runtime.block_on(db.migrate())?;
+                    Keys::Postgres(db)
+                }
+                None => Keys::File(KeyStore::in_dir(&settings.data_dir)),
+            };
+            runtime.block_on(cli::keys::run(
+                command,
+                &keys,
+                &mut std::io::stdout().lock(),
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Serve(args)) => {
-            let panel_store = match &settings.database_url {
-                Some(url) => PanelStore::Postgres(Arc::new(PgPanel::new(Db::new(url)?))),
-                None => PanelStore::File(paths.clone()),
+            let (panel_store, keys) = match &settings.database_url {
+                Some(url) => {
+                    let db = Db::new(url)?;
+                    let panel = PanelStore::Postgres(Arc::new(PgPanel::new(db.clone())));
+                    (panel, Keys::Postgres(db))
+                }
+                None => (
+                    PanelStore::File(paths.clone()),
+                    Keys::File(KeyStore::in_dir(&settings.data_dir)),
+                ),
             };
             // Recover or create the panel file before the first request,
             // and keep it for the first request. A database is not waited
@@ -158,7 +178,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let state = serve::state::ApiState::new(
                 panel_store,
                 settings.sessions_dir.clone(),
-                KeyStore::in_dir(&settings.data_dir),
+                keys,
                 backend,
                 services.metrics.clone(),
                 settings.environment.clone(),

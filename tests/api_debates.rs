@@ -651,7 +651,7 @@ async fn event_streams_outlive_the_request_timeout() {
     let state = ApiState::new(
         persona_sim::persona::panel_store::PanelStore::File(paths),
         dir.path().join("sessions"),
-        keys,
+        persona_sim::api_keys::Keys::File(keys),
         Some(backend),
         None,
         "test".into(),

@@ -39,7 +39,7 @@ async fn start(rate_limit: u32) -> Server {
     let state = ApiState::new(
         persona_sim::persona::panel_store::PanelStore::File(paths),
         dir.path().join("sessions"),
-        key_store,
+        persona_sim::api_keys::Keys::File(key_store),
         None,
         Some(metrics.clone()),
         "test".into(),

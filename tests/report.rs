@@ -58,7 +58,7 @@ async fn run(
         backend,
         session,
         ReportPolicy::Auto,
-        Some(store.clone()),
+        Some(store.clone().into()),
         CancellationToken::new(),
         tx,
     ));
@@ -309,7 +309,7 @@ async fn a_follow_up_continues_the_same_session() {
         session,
         "Would you pay 5 euros a month for it?".into(),
         vec![asked_id],
-        Some(store.clone()),
+        Some(store.clone().into()),
         CancellationToken::new(),
         tx,
     ));
@@ -351,7 +351,7 @@ async fn cancelling_mid_turn_saves_what_was_said_as_cancelled() {
         backend,
         session,
         ReportPolicy::Auto,
-        Some(store.clone()),
+        Some(store.clone().into()),
         cancel.clone(),
         tx,
     ));

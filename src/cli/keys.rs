@@ -1,24 +1,22 @@
 //! `persona-sim keys …`: the API keys `serve` accepts.
 
 use std::io::Write;
-use std::path::Path;
 
-use crate::api_keys::KeyStore;
+use crate::api_keys::Keys;
 use crate::cli::args::KeysCommand;
 
-pub fn run(command: &KeysCommand, data_dir: &Path, out: &mut impl Write) -> anyhow::Result<()> {
-    let store = KeyStore::in_dir(data_dir);
+pub async fn run(command: &KeysCommand, store: &Keys, out: &mut impl Write) -> anyhow::Result<()> {
     match command {
         KeysCommand::Create { name } => {
-            let key = store.create(name)?;
+            let key = store.create(name).await?;
             writeln!(out, "{key}")?;
             eprintln!(
                 "key {name:?} created; it is shown only now (only its hash is kept in {}). Send it as `Authorization: Bearer <key>`",
-                store.path.display()
+                store.describe()
             );
         }
         KeysCommand::List => {
-            let keys = store.list()?;
+            let keys = store.list().await?;
             if keys.is_empty() {
                 eprintln!("no keys yet: `persona-sim keys create --name NAME` makes one");
             }
@@ -37,7 +35,7 @@ pub fn run(command: &KeysCommand, data_dir: &Path, out: &mut impl Write) -> anyh
             }
         }
         KeysCommand::Revoke { name } => {
-            store.revoke(name)?;
+            store.revoke(name).await?;
             writeln!(out, "revoked {name}")?;
         }
     }

@@ -95,7 +95,7 @@ pub async fn run(
         backend,
         session,
         policy,
-        Some(store.clone()),
+        Some(store.clone().into()),
         cancel.clone(),
         tx,
     ));

@@ -24,8 +24,11 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::persona::Persona;
+use crate::persona::panel_store::PanelStore;
 use crate::sim::debate::DebateConfig;
-use crate::sim::session::{ReportPolicy, Session, SessionStore, event_json, run_session};
+use crate::sim::session::{
+    ReportPolicy, Session, SessionStore, Sessions, SessionsError, event_json, run_session,
+};
 
 use super::error::ApiError;
 use super::fields::{Fields, json_body};
@@ -199,8 +202,19 @@ fn check(body: &Value, panel: &[Persona], default_rounds: u32) -> Result<Request
     })
 }
 
-fn store(state: &ApiState) -> SessionStore {
-    SessionStore::new(&state.sessions_dir)
+/// Where this server keeps sessions: its database, else `sessions/`.
+fn store(state: &ApiState) -> Sessions {
+    match &state.panel_store {
+        PanelStore::Postgres(panel) => Sessions::Postgres(panel.db().clone()),
+        PanelStore::File(_) => Sessions::Files(SessionStore::new(&state.sessions_dir)),
+    }
+}
+
+fn sessions_failed(e: SessionsError) -> ApiError {
+    match e {
+        SessionsError::Db(e) if e.is_unavailable() => ApiError::database_unavailable(e),
+        other => ApiError::internal(other),
+    }
 }
 
 /// `POST /v1/debates`: 202 with the id; the debate runs in the background.
@@ -291,21 +305,11 @@ pub async fn start(State(state): State<ApiState>, body: Bytes) -> Result<Respons
 
 /// The saved session with exactly this id.
 async fn saved(state: &ApiState, id: &str) -> Result<Session, ApiError> {
-    let store = store(state);
-    let wanted = id.to_string();
-    let found = tokio::task::spawn_blocking(move || store.find(&wanted))
+    store(state)
+        .find_exact(id)
         .await
-        .map_err(ApiError::internal)?;
-    match found {
-        Ok(session) if session.id == id => Ok(session),
-        Ok(_)
-        | Err(
-            crate::sim::session::SessionError::NotFound(_)
-            | crate::sim::session::SessionError::Ambiguous(..)
-            | crate::sim::session::SessionError::BadId(_),
-        ) => Err(ApiError::not_found(format!("no session with id {id}"))),
-        Err(e) => Err(ApiError::internal(e)),
-    }
+        .map_err(sessions_failed)?
+        .ok_or_else(|| ApiError::not_found(format!("no session with id {id}")))
 }
 
 /// `GET /v1/debates/{id}`: the session as saved (while it runs, as of its
@@ -451,22 +455,19 @@ pub async fn sessions(
         )));
     }
     let offset = paging.offset.unwrap_or(0);
-    let store = store(&state);
-    let (list, unreadable) = tokio::task::spawn_blocking(move || store.list())
+    let (page, total, unreadable) = store(&state)
+        .page(offset, limit)
         .await
-        .map_err(ApiError::internal)?;
-    let total = list.len();
-    let items: Vec<Value> = list
+        .map_err(sessions_failed)?;
+    let items: Vec<Value> = page
         .iter()
-        .skip(offset)
-        .take(limit)
         .map(|s| {
             json!({
                 "id": s.id,
-                "status": s.status_label(),
+                "status": s.status.label(s.live),
                 "created": s.created_at,
                 "feature": s.feature,
-                "personas": s.personas.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+                "personas": s.persona_names,
             })
         })
         .collect();
@@ -477,6 +478,6 @@ pub async fn sessions(
         "limit": limit,
         "offset": offset,
         "next_offset": (next < total).then_some(next),
-        "unreadable": unreadable.len(),
+        "unreadable": unreadable,
     })))
 }

@@ -31,7 +31,11 @@ pub async fn require_key(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let name = key.and_then(|key| crate::api_keys::check(&state.active_keys(), key));
+    let active = match state.active_keys().await {
+        Ok(active) => active,
+        Err(e) => return e.into_response(),
+    };
+    let name = key.and_then(|key| crate::api_keys::check(&active, key));
     let Some(name) = name else {
         return ApiError::unauthorized().into_response();
     };

@@ -291,21 +291,37 @@ pub fn is_loopback(addr: &SocketAddr) -> bool {
 
 /// Serves until SIGTERM or Ctrl-C.
 pub async fn run(state: ApiState, options: ServeOptions) -> anyhow::Result<()> {
-    let keys = state.active_keys();
-    if !is_loopback(&options.bind) && keys.is_empty() {
-        bail!(
-            "refusing to serve on {} with no API key: anyone on the network could use it. \
-             Make a key first (`persona-sim keys create --name NAME`), or bind 127.0.0.1",
-            options.bind
-        );
-    }
-    if keys.is_empty() {
-        eprintln!(
-            "note: no API key exists yet, so every /v1 route answers 401; make one with `persona-sim keys create --name NAME`"
-        );
-    }
     if let PanelStore::Postgres(panel) = &state.panel_store {
-        tokio::spawn(keep_database(state.clone(), panel.db().clone()));
+        let db = panel.db().clone();
+        // Migrated before the key check below can read the keys; a
+        // database that is down does not stop the server (keep_database
+        // goes on trying).
+        match db.migrate().await {
+            Ok(applied) if !applied.is_empty() => {
+                eprintln!("migrated the database at {}: applied {applied:?}", db.at());
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!(
+                "note: {e}; serving anyway: /v1 answers 503 and /health says degraded until it answers"
+            ),
+        }
+        tokio::spawn(keep_database(state.clone(), db));
+    }
+    // Unreadable keys (a database that is down) skip the check: every /v1
+    // route answers 503 until they can be read.
+    if let Ok(keys) = state.active_keys().await {
+        if !is_loopback(&options.bind) && keys.is_empty() {
+            bail!(
+                "refusing to serve on {} with no API key: anyone on the network could use it. \
+                 Make a key first (`persona-sim keys create --name NAME`), or bind 127.0.0.1",
+                options.bind
+            );
+        }
+        if keys.is_empty() {
+            eprintln!(
+                "note: no API key exists yet, so every /v1 route answers 401; make one with `persona-sim keys create --name NAME`"
+            );
+        }
     }
     let app = router(state.clone(), &options)?;
     let listener = tokio::net::TcpListener::bind(options.bind)

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::api_keys::{KeyRecord, KeyStore};
+use crate::api_keys::{KeyError, KeyRecord, Keys};
 use crate::llm::ChatBackend;
 use crate::observe::metrics::Metrics;
 use crate::persona::Persona;
@@ -28,6 +28,8 @@ use super::{debates, synthesis};
 pub const MAX_LLM_CALLS: usize = 10;
 /// Jobs and debates admitted and not yet finished; one more gets 503.
 pub const MAX_PENDING: usize = 32;
+/// How long keys read from a database are used before it is asked again.
+pub const KEYS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(2);
 /// What a 503 for a full queue asks the client to wait, in seconds.
 pub const RETRY_AFTER_SECS: u64 = 5;
 
@@ -172,14 +174,16 @@ pub struct ApiState {
     no_backend: String,
     panel: Arc<Cached<Panel>>,
     keys: Arc<Cached<Vec<KeyRecord>>>,
-    key_store: KeyStore,
+    key_source: Keys,
+    /// When the state was made: the clock of the database keys' freshness.
+    started: std::time::Instant,
 }
 
 impl ApiState {
     pub fn new(
         panel_store: PanelStore,
         sessions_dir: PathBuf,
-        key_store: KeyStore,
+        key_source: Keys,
         backend: Option<Arc<dyn ChatBackend>>,
         metrics: Option<Arc<Metrics>>,
         environment: String,
@@ -192,7 +196,8 @@ impl ApiState {
             metrics,
             backend,
             environment,
-            key_store,
+            key_source,
+            started: std::time::Instant::now(),
             work: Arc::new(Work::new()),
             no_backend: "no LLM backend is configured: start the server with OPENAI_API_KEY (and \
                          OPENAI_BASE_URL for another OpenAI-compatible server) set"
@@ -317,17 +322,28 @@ impl ApiState {
         }
     }
 
-    /// The active API keys as the key file says now.
-    pub fn active_keys(&self) -> Arc<Vec<KeyRecord>> {
-        let seen = Version::File(signature(&self.key_store.path));
-        match self.keys.fresh(&seen) {
-            Some(keys) => keys,
-            None => {
-                let keys = self.key_store.active().unwrap_or_else(|e| {
-                    tracing::error!(target: "api", error = %e, "API keys unreadable: every key is refused");
-                    Vec::new()
-                });
-                self.keys.store(seen, keys)
+    /// The active API keys as their store says now: the key file is read
+    /// again when it changed; the database is asked at most every
+    /// [`KEYS_FRESH_FOR`] (so a revocation on another server counts
+    /// within that time). `Err` when they cannot be read: with a database
+    /// that is down, a 503, not a 401 that would blame the key.
+    pub async fn active_keys(&self) -> Result<Arc<Vec<KeyRecord>>, ApiError> {
+        let seen = match &self.key_source {
+            Keys::File(store) => Version::File(signature(&store.path)),
+            Keys::Postgres(_) => {
+                let age = self.started.elapsed().as_millis() / KEYS_FRESH_FOR.as_millis();
+                Version::Postgres(age as i64)
+            }
+        };
+        if let Some(keys) = self.keys.fresh(&seen) {
+            return Ok(keys);
+        }
+        match self.key_source.active().await {
+            Ok(keys) => Ok(self.keys.store(seen, keys)),
+            Err(KeyError::Db(e)) => Err(ApiError::database_unavailable(e)),
+            Err(e) => {
+                tracing::error!(target: "api", error = %e, "API keys unreadable: every key is refused");
+                Ok(self.keys.store(seen, Vec::new()))
             }
         }
     }
@@ -348,7 +364,7 @@ mod tests {
         let state = ApiState::new(
             panel_store,
             dir.path().join("sessions"),
-            KeyStore::in_dir(dir.path()),
+            Keys::File(crate::api_keys::KeyStore::in_dir(dir.path())),
             None,
             None,
             "test".into(),

@@ -136,7 +136,14 @@ impl Effects {
                 let store = Some(self.places.sessions.clone());
                 self.metrics.debates_started.inc();
                 let mut run = spawn_run(|tx, cancel| {
-                    run_session(backend, session, ReportPolicy::Auto, store, cancel, tx)
+                    run_session(
+                        backend,
+                        session,
+                        ReportPolicy::Auto,
+                        store.map(Into::into),
+                        cancel,
+                        tx,
+                    )
                 });
                 run.is_debate = true;
                 self.debate = Some(run);
@@ -147,7 +154,7 @@ impl Effects {
                 };
                 let store = Some(self.places.sessions.clone());
                 self.debate = Some(spawn_run(|tx, cancel| {
-                    run_report(backend, *session, store, cancel, tx)
+                    run_report(backend, *session, store.map(Into::into), cancel, tx)
                 }));
             }
             Effect::FollowUp {
@@ -160,7 +167,15 @@ impl Effects {
                 };
                 let store = Some(self.places.sessions.clone());
                 self.debate = Some(spawn_run(|tx, cancel| {
-                    run_followup(backend, *session, question, persona_ids, store, cancel, tx)
+                    run_followup(
+                        backend,
+                        *session,
+                        question,
+                        persona_ids,
+                        store.map(Into::into),
+                        cancel,
+                        tx,
+                    )
                 }));
             }
             Effect::SaveSession(session) => {

@@ -9,6 +9,7 @@
 //! saving each event before forwarding it to the face. The Markdown form
 //! lives with the other export formats in `sim/export.rs`.
 
+mod place;
 mod runner;
 mod store;
 
@@ -26,6 +27,7 @@ use super::debate::{DebateConfig, Outcome, SimEvent, Turn};
 use super::report::Report;
 
 pub use super::export::session_markdown;
+pub use place::{Sessions, SessionsError, Summary};
 pub use runner::{ReportPolicy, run_followup, run_report, run_session};
 pub use store::{SessionError, SessionLock, SessionStore};
 
@@ -42,6 +44,20 @@ pub enum SessionStatus {
     Failed,
     Cancelled,
     BudgetReached,
+}
+
+impl SessionStatus {
+    /// The status for people; `live`: whether a live process runs it.
+    pub fn label(self, live: bool) -> &'static str {
+        match self {
+            SessionStatus::Running if live => "running",
+            SessionStatus::Running => "incomplete",
+            SessionStatus::Completed => "completed",
+            SessionStatus::Failed => "failed",
+            SessionStatus::Cancelled => "cancelled",
+            SessionStatus::BudgetReached => "budget reached",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -270,14 +286,7 @@ impl Session {
     /// The status for people: a running session that no live process holds
     /// (its lock file is missing or free) is "incomplete".
     pub fn status_label(&self) -> &'static str {
-        match self.status {
-            SessionStatus::Running if self.live => "running",
-            SessionStatus::Running => "incomplete",
-            SessionStatus::Completed => "completed",
-            SessionStatus::Failed => "failed",
-            SessionStatus::Cancelled => "cancelled",
-            SessionStatus::BudgetReached => "budget reached",
-        }
+        self.status.label(self.live)
     }
 
     pub fn first_line(&self) -> &str {

@@ -15,13 +15,13 @@ use crate::sim::debate::{
 use crate::sim::prompts::{followup_prompt, persona_system_prompt};
 use crate::sim::report::generate_report;
 
-use super::{Session, SessionLock, SessionStatus, SessionStore};
+use super::{Session, SessionLock, SessionStatus, Sessions};
 
 /// Marks the session as run by this process for as long as the lock lives
 /// (see [`SessionStore::lock`]); a run goes on without it, logged, when it
 /// cannot be taken.
-fn lock(store: Option<&SessionStore>, id: &str) -> Option<SessionLock> {
-    match store?.lock(id) {
+fn lock(store: Option<&Sessions>, id: &str) -> Option<SessionLock> {
+    match store?.lock(id)? {
         Ok(lock) => Some(lock),
         Err(e) => {
             tracing::warn!(target: "session", %id, error = %e, "session not locked: it shows as incomplete while it runs");
@@ -43,7 +43,7 @@ pub enum ReportPolicy {
 /// a report, `ReportFailed`) is recorded.
 struct Recorder<'a> {
     session: &'a mut Session,
-    store: Option<&'a SessionStore>,
+    store: Option<&'a Sessions>,
     tx: &'a mpsc::Sender<SimEvent>,
     cancel: &'a CancellationToken,
 }
@@ -55,13 +55,8 @@ impl Recorder<'_> {
         // the same time as its file.
         self.session.updated_at = super::now();
         let snapshot = self.session.clone();
-        let path = store.path(&snapshot.id);
-        let store = store.clone();
-        let failure = match tokio::task::spawn_blocking(move || store.save(&snapshot)).await {
-            Ok(Ok(_)) => None,
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(e) => Some(format!("the save task failed: {e}")),
-        };
+        let path = store.place(&snapshot.id);
+        let failure = store.save(snapshot).await.err();
         if let Some(e) = &failure {
             tracing::error!(target: "session", error = %e, "session save failed");
         }
@@ -123,7 +118,7 @@ pub async fn run_session(
     backend: Arc<dyn ChatBackend>,
     mut session: Session,
     report: ReportPolicy,
-    store: Option<SessionStore>,
+    store: Option<Sessions>,
     cancel: CancellationToken,
     tx: mpsc::Sender<SimEvent>,
 ) -> Session {
@@ -168,7 +163,7 @@ pub async fn run_session(
 pub async fn run_report(
     backend: Arc<dyn ChatBackend>,
     mut session: Session,
-    store: Option<SessionStore>,
+    store: Option<Sessions>,
     cancel: CancellationToken,
     tx: mpsc::Sender<SimEvent>,
 ) -> Session {
@@ -205,7 +200,7 @@ pub async fn run_followup(
     mut session: Session,
     question: String,
     persona_ids: Vec<u32>,
-    store: Option<SessionStore>,
+    store: Option<Sessions>,
     cancel: CancellationToken,
     tx: mpsc::Sender<SimEvent>,
 ) -> Session {
@@ -341,7 +336,7 @@ mod tests {
     #[tokio::test]
     async fn a_run_holds_its_session_lock_until_it_ends() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SessionStore::new(dir.path());
+        let store = super::super::SessionStore::new(dir.path());
         let session = Session::new(&config(), Silent.info());
         let id = session.id.clone();
         let (tx, mut rx) = mpsc::channel(64);
@@ -350,7 +345,7 @@ mod tests {
             Arc::new(Silent),
             session,
             ReportPolicy::Never,
-            Some(store.clone()),
+            Some(store.clone().into()),
             cancel.clone(),
             tx,
         ));
