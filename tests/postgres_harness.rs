@@ -21,7 +21,9 @@ fn cluster_starts_hands_out_databases_and_survives_a_restart() {
         cluster.port()
     );
 
+    let made = Instant::now();
     let first = cluster.fresh_database();
+    eprintln!("PgCluster::fresh_database took {:?}", made.elapsed());
     let second = cluster.fresh_database();
     assert_ne!(first, second, "each call makes a new database");
     let prefix = format!("postgres://postgres@127.0.0.1:{}/", cluster.port());

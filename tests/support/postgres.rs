@@ -50,7 +50,7 @@ impl PgCluster {
     pub fn start() -> Option<PgCluster> {
         match PgCluster::try_start() {
             Ok(cluster) => Some(cluster),
-            Err(why) => needs::or_skip(None, &format!("a throwaway PostgreSQL ({why})"), HINT),
+            Err(why) => needs::or_skip(None, &format!("a working PostgreSQL server ({why})"), HINT),
         }
     }
 
@@ -84,7 +84,7 @@ impl PgCluster {
         });
         match shared {
             Ok(cluster) => Some(cluster),
-            Err(why) => needs::or_skip(None, &format!("a throwaway PostgreSQL ({why})"), HINT),
+            Err(why) => needs::or_skip(None, &format!("a working PostgreSQL server ({why})"), HINT),
         }
     }
 
