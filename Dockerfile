@@ -60,8 +60,8 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libgomp1 libstdc++6 libgcc-s1 ca-certificates \
     && rm -rf /var/lib/apt/lists/*
-RUN groupadd --system --gid 10001 persona \
-    && useradd --system --uid 10001 --gid persona --home-dir /data --shell /usr/sbin/nologin persona \
+RUN groupadd --gid 10001 persona \
+    && useradd --uid 10001 --gid persona --no-create-home --home-dir /data --shell /usr/sbin/nologin persona \
     && mkdir -p /data /opt/persona-sim/models \
     && chown persona:persona /data /opt/persona-sim/models
 COPY --from=build /out/persona-sim /usr/local/bin/persona-sim

@@ -20,7 +20,7 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -42,6 +42,9 @@ pub struct PgCluster {
     /// How to run a server tool as the unprivileged user: empty when the
     /// test is not root, else e.g. `["runuser", "-u", "postgres", "--"]`.
     run_as: Vec<String>,
+    /// Stops the server and removes the folder if this test process dies
+    /// without doing it (SIGKILL, a CI timeout); see [`watch`].
+    watcher: Option<Child>,
 }
 
 impl PgCluster {
@@ -240,6 +243,7 @@ impl PgCluster {
             bin,
             port: 0,
             run_as,
+            watcher: None,
         };
         let out = cluster
             .server_tool("initdb")
@@ -264,7 +268,10 @@ impl PgCluster {
             cluster.port = free_port()?;
             cluster.configure()?;
             match cluster.pg_ctl_start() {
-                Ok(()) => return Ok(cluster),
+                Ok(()) => {
+                    cluster.watcher = watch(&cluster);
+                    return Ok(cluster);
+                }
                 Err(why) => last = why,
             }
             let log = std::fs::read_to_string(cluster.log()).unwrap_or_default();
@@ -335,7 +342,47 @@ impl Drop for PgCluster {
         // Fails harmlessly when the server is already stopped; the folder
         // goes with `dir`.
         self.stop_immediately();
+        if let Some(mut watcher) = self.watcher.take() {
+            let _ = watcher.kill();
+            let _ = watcher.wait();
+        }
     }
+}
+
+/// A shell that outlives this process (its own process group, so a Ctrl-C
+/// to the tests does not reach it) and, once this process is gone while
+/// the cluster's folder is still there, stops the server and removes the
+/// folder: no postmaster outlives a killed test binary. It ends on its own
+/// once the folder is removed. `None` (no watcher) without /proc.
+fn watch(cluster: &PgCluster) -> Option<Child> {
+    use std::os::unix::process::CommandExt;
+    if !Path::new("/proc/self").exists() {
+        return None;
+    }
+    const SCRIPT: &str = r#"
+pid=$1 dir=$2
+shift 2
+while [ -d "/proc/$pid" ] && [ -d "$dir" ]; do sleep 1; done
+if [ -d "$dir" ]; then
+    "$@" stop -m immediate -D "$dir/data" >/dev/null 2>&1
+    rm -rf "$dir"
+fi
+"#;
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(SCRIPT)
+        .arg("sh")
+        .arg(std::process::id().to_string())
+        .arg(cluster.dir.path())
+        .args(&cluster.run_as)
+        .arg(cluster.tool("pg_ctl"))
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+    strip_pg_env(&mut cmd);
+    cmd.spawn().ok()
 }
 
 /// /usr/lib/postgresql/<highest version>/bin, else the folder of `initdb`
