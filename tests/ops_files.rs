@@ -1,5 +1,6 @@
 //! The operations files in assets/: the Grafana dashboard queries every
-//! metric the app exports, and the Prometheus config and alert rules pass
+//! metric the app exports, and the Prometheus configs (the one-machine
+//! prometheus.yml and compose.yaml's prometheus-compose.yml) and alert rules pass
 //! `promtool check` (and the alerts fire, or stay quiet, on synthetic series
 //! under `promtool test rules`).
 //!
@@ -339,12 +340,18 @@ fn alert_rules_pass_promtool_check() {
 }
 
 #[test]
-fn scrape_config_passes_promtool_check() {
+fn scrape_configs_pass_promtool_check() {
     let Some(promtool) = promtool() else { return };
-    // rule_files resolves relative to the config file, so this also checks
-    // that alerts.yml is found and valid.
-    let out = run_promtool(&promtool, &assets(), &["check", "config", "prometheus.yml"]);
-    assert!(out.contains("SUCCESS: 1 rule files found"), "{out}");
+    // The one-machine config and compose.yaml's. rule_files resolves
+    // relative to the config file, so this also checks that alerts.yml is
+    // found and valid.
+    for config in ["prometheus.yml", "prometheus-compose.yml"] {
+        let out = run_promtool(&promtool, &assets(), &["check", "config", config]);
+        assert!(
+            out.contains("SUCCESS: 1 rule files found"),
+            "{config}: {out}"
+        );
+    }
 }
 
 #[test]
