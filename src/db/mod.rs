@@ -11,7 +11,11 @@ pub mod sessions;
 
 use std::future::Future;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -60,6 +64,10 @@ pub struct Db {
     pool: PgPool,
     /// Where it is, without the password: for messages and logs.
     at: String,
+    options: PgConnectOptions,
+    /// Why the last [`Db::check`] failed, while it stays failed: calls
+    /// fail at once meanwhile instead of each waiting for a connection.
+    down: Arc<Mutex<Option<String>>>,
 }
 
 /// A migration as `db status` shows it.
@@ -93,8 +101,37 @@ impl Db {
             // Checked before use, so a connection the server dropped while
             // idle (a restart) is replaced instead of failing a request.
             .test_before_acquire(true)
-            .connect_lazy_with(options);
-        Ok(Db { pool, at })
+            .connect_lazy_with(options.clone());
+        Ok(Db {
+            pool,
+            at,
+            options,
+            down: Arc::default(),
+        })
+    }
+
+    /// Connects afresh (not from the pool, so a database that refuses is
+    /// known at once) and asks a trivial query. Until a check succeeds
+    /// again, every call fails at once with the reason.
+    pub async fn check(&self) -> Result<(), DbError> {
+        let attempt = async {
+            let mut conn = PgConnection::connect_with(&self.options).await?;
+            sqlx::query("SELECT 1").execute(&mut conn).await?;
+            conn.close().await
+        };
+        let result = match tokio::time::timeout(ACQUIRE_TIMEOUT, attempt).await {
+            Ok(result) => result.map_err(|e| self.error(e)),
+            Err(_) => Err(DbError::Unavailable {
+                at: self.at.clone(),
+                why: format!("no answer within {} s", ACQUIRE_TIMEOUT.as_secs()),
+            }),
+        };
+        let why = match &result {
+            Err(DbError::Unavailable { why, .. }) => Some(why.clone()),
+            _ => None,
+        };
+        *self.down.lock().expect("db state lock") = why;
+        result
     }
 
     /// `host:port/database`, for messages.
@@ -112,6 +149,12 @@ impl Db {
         &self,
         call: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, DbError> {
+        if let Some(why) = self.down.lock().expect("db state lock").clone() {
+            return Err(DbError::Unavailable {
+                at: self.at.clone(),
+                why,
+            });
+        }
         match tokio::time::timeout(CALL_TIMEOUT, call).await {
             Ok(result) => result.map_err(|e| self.error(e)),
             Err(_) => Err(DbError::Unavailable {
@@ -158,13 +201,6 @@ impl Db {
                 why: error.to_string(),
             },
         }
-    }
-
-    /// Answers a trivial query: the database is reachable now.
-    pub async fn ping(&self) -> Result<(), DbError> {
-        self.call(sqlx::query("SELECT 1").execute(&self.pool))
-            .await
-            .map(|_| ())
     }
 
     /// Applies the migrations not yet applied (each in its own transaction;
@@ -287,7 +323,7 @@ mod tests {
             .unwrap()
             .port();
         let db = Db::new(&format!("postgres://u@127.0.0.1:{port}/x")).unwrap();
-        let e = db.ping().await.unwrap_err();
+        let e = db.check().await.unwrap_err();
         assert!(e.is_unavailable(), "{e}");
         assert!(
             e.to_string().contains(&format!("127.0.0.1:{port}/x")),

@@ -296,7 +296,11 @@ pub async fn run(state: ApiState, options: ServeOptions) -> anyhow::Result<()> {
         // Migrated before the key check below can read the keys; a
         // database that is down does not stop the server (keep_database
         // goes on trying).
-        match db.migrate().await {
+        let ready = match db.check().await {
+            Ok(()) => db.migrate().await,
+            Err(e) => Err(e),
+        };
+        match ready {
             Ok(applied) if !applied.is_empty() => {
                 eprintln!("migrated the database at {}: applied {applied:?}", db.at());
             }
@@ -360,7 +364,8 @@ const DATABASE_CHECK_EVERY: Duration = Duration::from_secs(2);
 /// Migrates the database as soon as it answers (it may be down when the
 /// server starts), then checks every [`DATABASE_CHECK_EVERY`] that it still
 /// does, so `/health` says `degraded` with the reason while it does not and
-/// recovers by itself when it is back. Requests meanwhile answer 503.
+/// recovers by itself when it is back. Requests meanwhile answer 503 at
+/// once (see [`Db::check`]).
 async fn keep_database(state: ApiState, db: Db) {
     state.set_store_problem(Some(format!("connecting to the database at {}", db.at())));
     let mut migrated = false;
@@ -373,16 +378,15 @@ async fn keep_database(state: ApiState, db: Db) {
             _ = tick.tick() => {}
             _ = state.work.shutdown.cancelled() => return,
         }
-        let result = if migrated {
-            db.ping().await
-        } else {
-            db.migrate().await.map(|applied| {
+        let mut result = db.check().await;
+        if result.is_ok() && !migrated {
+            result = db.migrate().await.map(|applied| {
                 if !applied.is_empty() {
                     tracing::info!(target: "store", ?applied, at = db.at(), "database migrated");
                 }
                 migrated = true;
-            })
-        };
+            });
+        }
         match result {
             Ok(()) => {
                 if down != Some(false) {

@@ -18,9 +18,19 @@ pub struct Server {
 
 /// Makes an API key named `name` in `data`.
 pub fn create_key(data: &Path, name: &str) -> String {
-    let out = command(data, None, &["keys", "create", "--name", name])
-        .output()
-        .unwrap();
+    create_key_for(data, name, &Start::default())
+}
+
+/// Makes an API key named `name` where a server started as `start` reads
+/// its keys (its global flags and environment name a database, say).
+pub fn create_key_for(data: &Path, name: &str, start: &Start) -> String {
+    let mut args = start.global.clone();
+    args.extend(["keys", "create", "--name", name]);
+    let mut cmd = command(data, None, &args);
+    for (var, value) in &start.env {
+        cmd.env(var, value);
+    }
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -39,6 +49,9 @@ pub struct Start<'a> {
     pub global: Vec<&'a str>,
     /// `serve`'s own flags.
     pub flags: Vec<&'a str>,
+    /// The name of the key the server is started with ("test" when
+    /// empty); servers that share a database need one each.
+    pub key_name: &'a str,
 }
 
 impl Server {
@@ -68,7 +81,12 @@ impl Server {
 
     /// Starts `serve` as `start` says, with a key named "test".
     pub fn start_with(data: &Path, start: Start) -> Server {
-        let key = create_key(data, "test");
+        let name = if start.key_name.is_empty() {
+            "test"
+        } else {
+            start.key_name
+        };
+        let key = create_key_for(data, name, &start);
         let mut args = start.global.clone();
         args.extend(["serve", "--bind", "127.0.0.1:0"]);
         args.extend_from_slice(&start.flags);
