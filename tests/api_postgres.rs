@@ -130,10 +130,10 @@ fn test_panel(n: u32) -> Value {
                 "tech_proficiency": levels[i % 3],
                 "behavioral_traits": [traits[i % 4], traits[(i + 1) % 4]],
             });
-            if i % 4 != 0 {
+            if !i.is_multiple_of(4) {
                 p["age"] = json!(20 + (i * 7) % 50);
             }
-            if i % 10 == 0 {
+            if i.is_multiple_of(10) {
                 p["favourite_tool"] = json!({"name": "abacus", "since": i});
             }
             p

@@ -760,7 +760,6 @@ fn the_dockerfile_cmd_needs_an_api_key_first_as_documented() {
 }
 
 #[test]
-#[ignore = "needs serve --database-url (merging)"]
 fn the_compose_app_command_and_environment_run_against_postgres() {
     let Some(cluster) = support::postgres::PgCluster::shared() else {
         return;

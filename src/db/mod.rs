@@ -64,7 +64,7 @@ pub struct Db {
     pool: PgPool,
     /// Where it is, without the password: for messages and logs.
     at: String,
-    options: PgConnectOptions,
+    options: Arc<PgConnectOptions>,
     /// Why the last [`Db::check`] failed, while it stays failed: calls
     /// fail at once meanwhile instead of each waiting for a connection.
     down: Arc<Mutex<Option<String>>>,
@@ -105,7 +105,7 @@ impl Db {
         Ok(Db {
             pool,
             at,
-            options,
+            options: Arc::new(options),
             down: Arc::default(),
         })
     }
