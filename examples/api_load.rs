@@ -8,6 +8,10 @@
 //!
 //!     CARGO_TARGET_DIR=... cargo run --release --no-default-features --example api_load
 //!
+//! With `API_LOAD_DATABASE_URL=postgres://...` (an empty database of its
+//! own: the benchmark replaces its panel) the server runs on Postgres
+//! instead of the panel file, as `serve --database-url` does.
+//!
 //! Client and server share the machine's cores, so the numbers are a
 //! floor for the server alone. No rate limit (`rate_limit: 0`), no log
 //! subscriber (the real `serve` also writes one log line per request).
@@ -20,14 +24,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper::body::Bytes;
-use persona_sim::api_keys::KeyStore;
+use persona_sim::api_keys::{KeyStore, Keys};
+use persona_sim::db::Db;
+use persona_sim::db::panel::PgPanel;
 use persona_sim::observe::http::{Limits, serve_router};
 use persona_sim::observe::metrics::Metrics;
 use persona_sim::persona::panel_store::PanelStore;
-use persona_sim::persona::store::StorePaths;
+use persona_sim::persona::store::{self, StorePaths};
 use persona_sim::serve::state::ApiState;
 use persona_sim::serve::{self, ServeOptions};
 use tokio::net::TcpStream;
@@ -64,15 +70,42 @@ fn start_server(dir: tempfile::TempDir, paths: StorePaths) -> Server {
         .enable_all()
         .build()
         .expect("server runtime");
-    let panel_store = PanelStore::File(paths);
+    let (panel_store, keys) = match database_url() {
+        Some(url) => {
+            let _context = runtime.enter();
+            let db = Db::new(&url).expect("database URL");
+            let personas = store::read_panel_file(&paths.main).expect("panel file");
+            let panel = Arc::new(PgPanel::new(db.clone()));
+            runtime.block_on(async {
+                db.migrate().await.expect("migrations");
+                panel
+                    .change(move |p| {
+                        *p = personas;
+                        Ok::<_, ()>(())
+                    })
+                    .await
+                    .expect("panel imported")
+                    .expect("panel imported");
+            });
+            (PanelStore::Postgres(panel), Keys::Postgres(db))
+        }
+        None => (
+            PanelStore::File(paths),
+            Keys::File(KeyStore::in_dir(dir.path())),
+        ),
+    };
     let loaded = runtime.block_on(panel_store.load()).expect("panel loads");
-    let key_store = KeyStore::in_dir(dir.path());
-    let key = key_store.create("load").expect("key");
+    let key = runtime
+        .block_on(keys.create(&format!(
+            "load{}",
+            std::process::id() ^ loaded.personas.len() as u32
+        )))
+        .expect("key");
     let metrics = Arc::new(Metrics::new());
     let state = ApiState::new(
         panel_store,
         dir.path().join("sessions"),
-        persona_sim::api_keys::Keys::File(key_store),
+        keys,
         None,
         Some(metrics.clone()),
         "bench".into(),
@@ -104,7 +137,14 @@ fn start_server(dir: tempfile::TempDir, paths: StorePaths) -> Server {
     }
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
+/// The database the benchmark runs on, if any (see the module doc).
+fn database_url() -> Option<String> {
+    std::env::var("API_LOAD_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 async fn connect(addr: SocketAddr) -> Sender {
     let stream = TcpStream::connect(addr).await.expect("connect");
@@ -117,13 +157,23 @@ async fn connect(addr: SocketAddr) -> Sender {
     sender
 }
 
-/// One request; the status and the body's length.
+/// One request (a POST of a new persona for the path [`CREATE`]); the
+/// status and the body's length.
 async fn call(sender: &mut Sender, addr: SocketAddr, key: &str, path: &str) -> (u16, usize) {
     sender.ready().await.expect("connection ready");
-    let request = Request::get(path)
+    let (method, body) = if path == CREATE {
+        let persona = r#"{"name": "Load Test", "occupation": "Tester", "location": "Oslo, Norway", "tech_proficiency": "Medium", "behavioral_traits": ["busy"]}"#;
+        ("POST", Bytes::from_static(persona.as_bytes()))
+    } else {
+        ("GET", Bytes::new())
+    };
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
         .header("host", addr.to_string())
         .header("authorization", format!("Bearer {key}"))
-        .body(Empty::<Bytes>::new())
+        .header("content-type", "application/json")
+        .body(Full::new(body))
         .expect("request");
     let response = sender.send_request(request).await.expect("response");
     let status = response.status().as_u16();
@@ -184,7 +234,7 @@ fn run_case(server: &Server, connections: usize, path: fn(usize) -> String) -> O
                     let t = Instant::now();
                     let (status, _) = call(&mut sender, addr, &key, &path(i)).await;
                     latencies.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                    if status != 200 {
+                    if !(200..300).contains(&status) {
                         errors += 1;
                     }
                 }
@@ -242,19 +292,30 @@ fn search_path(i: usize) -> String {
 fn stats_path(_: usize) -> String {
     "/v1/personas/stats".into()
 }
+/// The path that is a POST: one new persona per request.
+const CREATE: &str = "/v1/personas";
+fn create_path(_: usize) -> String {
+    CREATE.into()
+}
 
 fn main() {
-    let cases: [(&str, PathFn); 4] = [
+    let cases: [(&str, PathFn); 5] = [
         ("get by id", get_path),
         ("list limit=20", list_path),
         ("search limit=20", search_path),
         ("stats", stats_path),
+        ("create", create_path),
     ];
     let dir = tempfile::tempdir().expect("temp dir");
     let paths = write_panel(dir.path(), PANEL);
     let server = start_server(dir, paths);
     println!(
-        "Persona API, {PANEL} personas, server on {} (2 worker threads), client on 1 thread, {SECONDS} s per case\n",
+        "Persona API on {}, {PANEL} personas, server on {} (2 worker threads), client on 1 thread, {SECONDS} s per case\n",
+        if database_url().is_some() {
+            "Postgres"
+        } else {
+            "the panel file"
+        },
         server.addr
     );
     println!("| request | connections | requests/s | p50 ms | p99 ms | max ms | non-200 |");
@@ -280,7 +341,9 @@ fn main() {
         }
     }
     drop(server);
-    if only.is_some() {
+    // Start-up is measured on the file: with a database the server starts
+    // before it reads the panel.
+    if only.is_some() || database_url().is_some() {
         return;
     }
 

@@ -1,4 +1,4 @@
-//! The layers hold: the core (`persona`, `llm`, `sim`) never reaches a face,
+//! The layers hold: the core (`persona`, `llm`, `sim`, `db`) never reaches a face,
 //! the configuration or a terminal/CLI/HTTP crate; faces never reach each
 //! other; services are built only in the composition root. A grep over the
 //! sources, so it runs in milliseconds and names the file and line.
@@ -57,7 +57,7 @@ fn violations(dirs: &[&str], forbidden: &[&str]) -> Vec<String> {
 #[test]
 fn the_core_uses_no_face_no_config_and_no_ui_or_cli_crate() {
     let found = violations(
-        &["persona", "llm", "sim"],
+        &["persona", "llm", "sim", "db"],
         &[
             "crate::tui",
             "crate::cli",
