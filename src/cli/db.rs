@@ -15,6 +15,9 @@ pub async fn run(
     db: &Db,
     out: &mut impl Write,
 ) -> anyhow::Result<std::process::ExitCode> {
+    // A fresh connection first: a database that refuses is known at once
+    // (the pool would wait for a connection for 5 s).
+    db.check().await?;
     match command {
         DbCommand::Migrate => {
             let applied = db.migrate().await?;

@@ -33,7 +33,7 @@ const MAX_CONNECTIONS: u32 = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    #[error("{0} is not a valid database URL: {1}")]
+    #[error("{0:?} is not a valid database URL: {1}")]
     BadUrl(String, String),
     /// Down, unreachable, refusing connections, or too slow to answer.
     #[error("the database at {at} is unavailable: {why}")]
@@ -86,6 +86,12 @@ impl Db {
     /// Nothing connects yet: a database that is down is reported by the
     /// first call, and the pool keeps trying on later calls.
     pub fn new(url: &str) -> Result<Db, DbError> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(DbError::BadUrl(
+                redact(url),
+                "it must start with postgres:// or postgresql://".into(),
+            ));
+        }
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| DbError::BadUrl(redact(url), e.to_string()))?
             .application_name("persona-sim");
@@ -308,6 +314,10 @@ mod tests {
             "postgres://app:***@db:5432/persona"
         );
         assert_eq!(redact("postgres://db/persona"), "postgres://db/persona");
+        let Err(e) = Db::new("mysql://app:s3cret@db/persona") else {
+            panic!("only Postgres");
+        };
+        assert!(e.to_string().contains("postgres://"), "{e}");
         let Err(e) = Db::new("postgres://app:s3cret@db:notaport/persona") else {
             panic!("a bad port is an error");
         };
