@@ -11,7 +11,7 @@ use sqlx::types::Json;
 use super::{Db, DbError};
 
 /// The status words of a job that has not finished.
-const UNFINISHED: [&str; 2] = ["queued", "running"];
+pub const UNFINISHED: [&str; 2] = ["queued", "running"];
 
 /// The `synthesis_jobs` table of one database.
 #[derive(Clone)]

@@ -592,3 +592,21 @@ pub async fn cancel_job(
     }
     Ok(Json(view))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_knows_the_status_words_the_api_writes() {
+        use JobStatus::*;
+        for status in [Queued, Running, Done, Failed, Cancelled] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.word());
+            assert_eq!(
+                crate::db::jobs::UNFINISHED.contains(&status.word()),
+                !status.finished(),
+                "{status:?}"
+            );
+        }
+    }
+}
