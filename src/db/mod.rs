@@ -5,6 +5,7 @@
 //! answers 503) until it is back. Every call is bounded by [`CALL_TIMEOUT`],
 //! so a database that stalls is an error, not a hung request.
 
+pub mod jobs;
 pub mod keys;
 pub mod panel;
 pub mod sessions;

@@ -4,20 +4,30 @@
 //! the server-wide gate ([`super::state::MAX_LLM_CALLS`]); accepted
 //! personas are saved one locked change at a time, ids renumbered when
 //! taken ([`rules::merge`]).
+//!
+//! With a database (`serve --database-url`), jobs are also kept in it
+//! ([`PgJobs`]) so that every server behind one load balancer answers for
+//! every job: the server running a job writes it through after each change
+//! ([`Mirror`]), another server answers `GET` from the table and turns
+//! `DELETE` into a request the running server picks up within about a
+//! second.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::db::jobs::PgJobs;
+use crate::persona::panel_store::{PanelStore, PanelStoreError};
 use crate::persona::{Persona, rules};
 use crate::sim::synth::{MAX_BATCH, SynthEvent, synthesize_batch, synthesize_one};
 
@@ -29,8 +39,14 @@ use super::state::ApiState;
 pub const RUNNING_JOBS: usize = 2;
 /// Finished jobs kept for `GET /v1/jobs/{id}`.
 const KEEP_FINISHED: usize = 200;
+/// How often a job kept in the database looks for a cancel requested on
+/// another server (when no write of its own has just looked).
+const CANCEL_CHECK_EVERY: Duration = Duration::from_secs(1);
+/// How long a finished job's last write is retried while the database is
+/// down, before the table keeps its last state.
+const FINAL_WRITE_RETRY: Duration = Duration::from_secs(300);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     Queued,
@@ -47,16 +63,27 @@ impl JobStatus {
             JobStatus::Done | JobStatus::Failed | JobStatus::Cancelled
         )
     }
+
+    /// The word the API and the database use.
+    fn word(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Done => "done",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Failure {
     /// The persona's place in the batch (0-based).
     pub index: usize,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobView {
     pub id: String,
     pub status: JobStatus,
@@ -71,7 +98,7 @@ pub struct JobView {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Progress {
     /// Personas finished, accepted or failed.
     pub done: usize,
@@ -79,17 +106,144 @@ pub struct Progress {
 }
 
 pub struct Job {
-    view: Mutex<JobView>,
+    /// The view, and how many changes it has had (what [`Mirror`] wrote
+    /// is a number of changes).
+    view: Mutex<(JobView, u64)>,
     cancel: CancellationToken,
+    /// Told of every change (for [`Mirror`]; nobody listens without a
+    /// database).
+    changed: Notify,
 }
 
 impl Job {
+    fn new(view: JobView, cancel: CancellationToken) -> Job {
+        Job {
+            view: Mutex::new((view, 0)),
+            cancel,
+            changed: Notify::new(),
+        }
+    }
+
     fn update(&self, f: impl FnOnce(&mut JobView)) {
-        f(&mut self.view.lock().expect("job lock"));
+        let mut guard = self.view.lock().expect("job lock");
+        f(&mut guard.0);
+        guard.1 += 1;
+        drop(guard);
+        self.changed.notify_one();
     }
 
     fn view(&self) -> JobView {
+        self.view.lock().expect("job lock").0.clone()
+    }
+
+    /// The view and its number of changes.
+    fn revision(&self) -> (JobView, u64) {
         self.view.lock().expect("job lock").clone()
+    }
+}
+
+/// Keeps one job's row in the database in step with the job: writes its
+/// latest view after every change, one write at a time (so an older view
+/// never overwrites a newer one; changes made during a write go out
+/// together in the next), and cancels the job when a cancel was requested
+/// on another server. A failed write is logged and tried again at the next
+/// change or check; it never fails the job.
+struct Mirror {
+    job: Arc<Job>,
+    table: PgJobs,
+    /// The number of changes last written.
+    written: Option<u64>,
+    /// When the database last said whether a cancel was requested.
+    checked: Instant,
+    /// Whether the last write failed (logged once until one succeeds).
+    failing: bool,
+}
+
+impl Mirror {
+    fn new(job: Arc<Job>, table: PgJobs) -> Mirror {
+        Mirror {
+            job,
+            table,
+            written: None,
+            checked: Instant::now(),
+            failing: false,
+        }
+    }
+
+    /// Writes the view if it changed since the last write, else looks for
+    /// a cancel request if none was seen for [`CANCEL_CHECK_EVERY`].
+    /// Returns the view's status and whether it is written.
+    async fn sync(&mut self) -> (JobStatus, bool) {
+        let (view, revision) = self.job.revision();
+        if self.written != Some(revision) {
+            match self.table.save(&view.id, view.status.word(), &view).await {
+                Ok(cancel) => {
+                    if self.failing {
+                        tracing::info!(target: "api", id = %view.id, "job written to the database again");
+                    }
+                    self.failing = false;
+                    self.written = Some(revision);
+                    self.seen_cancel(cancel);
+                }
+                Err(e) => {
+                    if !self.failing {
+                        tracing::warn!(target: "api", id = %view.id, error = %e,
+                            "could not write the job to the database; trying again at its next change");
+                    }
+                    self.failing = true;
+                }
+            }
+        } else if !view.status.finished() && self.checked.elapsed() >= CANCEL_CHECK_EVERY {
+            match self.table.cancel_requested(&view.id).await {
+                Ok(cancel) => self.seen_cancel(cancel),
+                Err(e) => {
+                    tracing::debug!(target: "api", id = %view.id, error = %e, "could not check for a cancel request");
+                }
+            }
+        }
+        (view.status, self.written == Some(revision))
+    }
+
+    fn seen_cancel(&mut self, cancel: bool) {
+        self.checked = Instant::now();
+        if cancel && !self.job.cancel.is_cancelled() {
+            tracing::info!(target: "api", id = %self.job.view().id, "job cancelled from another server");
+            self.job.cancel.cancel();
+        }
+    }
+
+    /// Syncs after every change and every [`CANCEL_CHECK_EVERY`], until the
+    /// finished job is written (or [`FINAL_WRITE_RETRY`] after it finished).
+    async fn run(mut self) {
+        let mut tick = tokio::time::interval(CANCEL_CHECK_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut finished_at = None;
+        loop {
+            let (status, written) = self.sync().await;
+            if status.finished() {
+                if written {
+                    return;
+                }
+                let since = *finished_at.get_or_insert_with(Instant::now);
+                if since.elapsed() >= FINAL_WRITE_RETRY {
+                    tracing::error!(target: "api", id = %self.job.view().id,
+                        "gave up writing the finished job to the database");
+                    return;
+                }
+            }
+            tokio::select! {
+                _ = self.job.changed.notified() => {}
+                _ = tick.tick() => {}
+            }
+        }
+    }
+}
+
+/// The jobs table, when the server keeps its panel in a database.
+fn table(state: &ApiState) -> Option<PgJobs> {
+    match &state.panel_store {
+        PanelStore::Postgres(panel) => Some(PgJobs::new(panel.db().clone())),
+        PanelStore::File(_) => None,
     }
 }
 
@@ -228,8 +382,8 @@ pub async fn generate(State(state): State<ApiState>, body: Bytes) -> Result<Resp
         return Ok(super::state::busy());
     };
     let id = new_job_id();
-    let job = Arc::new(Job {
-        view: Mutex::new(JobView {
+    let job = Arc::new(Job::new(
+        JobView {
             id: id.clone(),
             status: JobStatus::Queued,
             brief: request.brief.clone(),
@@ -242,10 +396,17 @@ pub async fn generate(State(state): State<ApiState>, body: Bytes) -> Result<Resp
             results: Vec::new(),
             failures: Vec::new(),
             error: None,
-        }),
-        cancel: state.work.shutdown.child_token(),
-    });
+        },
+        state.work.shutdown.child_token(),
+    ));
     state.work.jobs.insert(id.clone(), job.clone());
+    if let Some(table) = table(&state) {
+        // Written before the answer, so another server knows the job as
+        // soon as the client does (if this fails, the mirror tries again).
+        let mut mirror = Mirror::new(job.clone(), table);
+        mirror.sync().await;
+        tokio::spawn(mirror.run());
+    }
     let slots = state.work.jobs.slots.clone();
     let run_state = state.clone();
     tokio::spawn(async move {
@@ -360,17 +521,32 @@ fn scopeguard(f: impl FnOnce()) -> impl Drop {
         (status = 200, description = "The job and what it has written so far", body = super::docs::Job),
         (status = 404, description = "No job with this id (finished jobs are kept for a while)", body = super::docs::ErrorBody),
         super::docs::KeyErrors,
+        (status = 503, description = "`database_unavailable`: the job is not this server's and the database is down", body = super::docs::ErrorBody),
     ))]
 pub async fn job(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    state
-        .work
-        .jobs
-        .get(&id)
-        .map(|job| Json(job.view()))
-        .ok_or_else(|| ApiError::not_found(format!("no job with id {id}")))
+    if let Some(job) = state.work.jobs.get(&id) {
+        return Ok(Json(job.view()));
+    }
+    match table(&state) {
+        Some(table) => elsewhere(&state, &table, &id).await.map(Json),
+        None => Err(no_job(&id)),
+    }
+}
+
+fn no_job(id: &str) -> ApiError {
+    ApiError::not_found(format!("no job with id {id}"))
+}
+
+/// A job another server runs (or ran), as last written to the database.
+async fn elsewhere(state: &ApiState, table: &PgJobs, id: &str) -> Result<JobView, ApiError> {
+    table
+        .load(id)
+        .await
+        .map_err(|e| state.store_failed(PanelStoreError::Db(e)))?
+        .ok_or_else(|| no_job(id))
 }
 
 /// `DELETE /v1/jobs/{id}`: cancels a queued or running job; what was saved
@@ -381,23 +557,56 @@ pub async fn job(
         (status = 200, description = "The job after cancelling (what was saved stays saved)", body = super::docs::Job),
         (status = 404, description = "No job with this id", body = super::docs::ErrorBody),
         super::docs::KeyErrors,
+        (status = 503, description = "`database_unavailable`: the job is not this server's and the database is down", body = super::docs::ErrorBody),
     ))]
 pub async fn cancel_job(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    let job = state
-        .work
-        .jobs
-        .get(&id)
-        .ok_or_else(|| ApiError::not_found(format!("no job with id {id}")))?;
-    job.cancel.cancel();
-    // The job task sets the status; give it a moment.
-    for _ in 0..50 {
-        if job.view().status.finished() {
-            break;
+    if let Some(job) = state.work.jobs.get(&id) {
+        job.cancel.cancel();
+        // The job task sets the status; give it a moment.
+        for _ in 0..50 {
+            if job.view().status.finished() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        return Ok(Json(job.view()));
     }
-    Ok(Json(job.view()))
+    let Some(table) = table(&state) else {
+        return Err(no_job(&id));
+    };
+    let unfinished = table
+        .request_cancel(&id)
+        .await
+        .map_err(|e| state.store_failed(PanelStoreError::Db(e)))?;
+    // The server running it sees the request within about a second
+    // (CANCEL_CHECK_EVERY), cancels, and writes the status; wait for that
+    // a little longer than here for a local job.
+    let mut view = elsewhere(&state, &table, &id).await?;
+    let waited = Instant::now();
+    while unfinished && !view.status.finished() && waited.elapsed() < CANCEL_CHECK_EVERY * 2 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        view = elsewhere(&state, &table, &id).await?;
+    }
+    Ok(Json(view))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_knows_the_status_words_the_api_writes() {
+        use JobStatus::*;
+        for status in [Queued, Running, Done, Failed, Cancelled] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.word());
+            assert_eq!(
+                crate::db::jobs::UNFINISHED.contains(&status.word()),
+                !status.finished(),
+                "{status:?}"
+            );
+        }
+    }
 }
