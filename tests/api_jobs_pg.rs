@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::MockServer;
 use support::postgres::PgCluster;
-use support::serve::{Server, Start, create_key};
+use support::serve::{Server, Start};
 
 /// Longest any one wait in these tests may take.
 const WAIT: Duration = Duration::from_secs(60);
 
-/// One server of the pair, called with the shared key.
+/// One server of the pair, called with its own key (keys live in the
+/// database, so each server's key works on both).
 struct Api {
     server: Server,
     key: String,
@@ -27,18 +28,20 @@ struct Api {
 }
 
 impl Api {
-    /// `serve` on `database`, with `shared` as its data folder and the LLM
-    /// server `llm`. `own` holds only the key the harness makes.
-    fn start(own: &Path, shared: &Path, key: &str, database: &str, llm: &str) -> Api {
+    /// `serve` on `database` with the data folder `own` and the LLM server
+    /// `llm`; its key is named after `own`.
+    fn start(own: &Path, database: &str, llm: &str) -> Api {
+        let name = own.file_name().unwrap().to_str().unwrap().to_string();
         let start = Start {
             llm: Some(llm),
-            env: vec![("PERSONA_SIM_DATA_DIR", shared.as_os_str())],
             global: vec!["--database-url", database],
-            flags: Vec::new(),
+            key_name: &name,
+            ..Start::default()
         };
+        let server = Server::start_with(own, start);
         Api {
-            server: Server::start_with(own, start),
-            key: key.to_string(),
+            key: server.key.clone(),
+            server,
             client: reqwest::Client::builder().no_proxy().build().unwrap(),
         }
     }
@@ -110,20 +113,19 @@ impl Api {
     }
 }
 
-/// Two servers on a fresh database of the shared cluster, and the folders
-/// they use: the shared data folder (the key) and one of each's own.
+/// Two servers on a fresh database of the shared cluster, and their data
+/// folders.
 struct Pair {
     a: Api,
     b: Api,
-    _dirs: [tempfile::TempDir; 3],
+    _dirs: [tempfile::TempDir; 2],
 }
 
 fn pair(cluster: &PgCluster, llm: &str) -> Pair {
     let database = cluster.fresh_database();
-    let dirs = [(); 3].map(|_| tempfile::tempdir().unwrap());
-    let key = create_key(dirs[0].path(), "jobs");
-    let a = Api::start(dirs[1].path(), dirs[0].path(), &key, &database, llm);
-    let b = Api::start(dirs[2].path(), dirs[0].path(), &key, &database, llm);
+    let dirs = [(); 2].map(|_| tempfile::tempdir().unwrap());
+    let a = Api::start(dirs[0].path(), &database, llm);
+    let b = Api::start(dirs[1].path(), &database, llm);
     Pair { a, b, _dirs: dirs }
 }
 
@@ -249,15 +251,8 @@ async fn with_the_database_down_a_job_elsewhere_is_a_503() {
     };
     let mock = MockServer::persona_echo(Duration::ZERO).await;
     let database = cluster.fresh_database();
-    let dirs = [(); 2].map(|_| tempfile::tempdir().unwrap());
-    let key = create_key(dirs[0].path(), "jobs");
-    let api = Api::start(
-        dirs[1].path(),
-        dirs[0].path(),
-        &key,
-        &database,
-        &mock.base_url,
-    );
+    let dir = tempfile::tempdir().unwrap();
+    let api = Api::start(dir.path(), &database, &mock.base_url);
     api.ready().await;
     let (code, started) = api
         .post("/v1/personas/generate", json!({"brief": "x", "count": 2}))

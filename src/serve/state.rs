@@ -151,6 +151,12 @@ impl<T> Cached<T> {
         }
     }
 
+    /// The value last read, whatever its version.
+    fn last(&self) -> Option<Arc<T>> {
+        let current = self.current.lock().expect("cache lock");
+        current.as_ref().map(|(_, value)| value.clone())
+    }
+
     fn store(&self, seen: Version, value: T) -> Arc<T> {
         let value = Arc::new(value);
         *self.current.lock().expect("cache lock") = Some((seen, value.clone()));
@@ -325,8 +331,11 @@ impl ApiState {
     /// The active API keys as their store says now: the key file is read
     /// again when it changed; the database is asked at most every
     /// [`KEYS_FRESH_FOR`] (so a revocation on another server counts
-    /// within that time). `Err` when they cannot be read: with a database
-    /// that is down, a 503, not a 401 that would blame the key.
+    /// within that time). While the database is down the keys last read
+    /// stand (no key can be revoked meanwhile: revoking writes to it), so
+    /// what needs no database (a debate's event stream, a job this server
+    /// runs) goes on; with none read yet, a 503, not a 401 that would blame
+    /// the key.
     pub async fn active_keys(&self) -> Result<Arc<Vec<KeyRecord>>, ApiError> {
         let seen = match &self.key_source {
             Keys::File(store) => Version::File(signature(&store.path)),
@@ -340,7 +349,10 @@ impl ApiState {
         }
         match self.key_source.active().await {
             Ok(keys) => Ok(self.keys.store(seen, keys)),
-            Err(KeyError::Db(e)) => Err(ApiError::database_unavailable(e)),
+            Err(KeyError::Db(e)) => match self.keys.last() {
+                Some(keys) => Ok(keys),
+                None => Err(ApiError::database_unavailable(e)),
+            },
             Err(e) => {
                 tracing::error!(target: "api", error = %e, "API keys unreadable: every key is refused");
                 Ok(self.keys.store(seen, Vec::new()))
