@@ -40,22 +40,8 @@ impl Api {
     /// A request with the server's key; the status and the body as JSON
     /// (or as a string when it is not JSON).
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.server.base))
-            .bearer_auth(&self.server.key);
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_string());
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        let (base, key) = (&self.server.base, &self.server.key);
+        support::http::call(&self.client, base, key, method, path, body.as_ref()).await
     }
 
     async fn get(&self, path: &str) -> (StatusCode, Value) {

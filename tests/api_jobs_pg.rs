@@ -47,23 +47,10 @@ impl Api {
     }
 
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self
-            .client
-            .request(method, format!("{}{path}", self.server.base))
-            .bearer_auth(&self.key)
-            .timeout(WAIT);
-        if let Some(body) = body {
-            req = req
-                .header("content-type", "application/json")
-                .body(body.to_string());
-        }
-        let response = req.send().await.unwrap();
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        let (base, key) = (&self.server.base, &self.key);
+        let call = support::http::call(&self.client, base, key, method, path, body.as_ref());
+        let (status, body) = tokio::time::timeout(WAIT, call).await.expect("an answer");
+        (status.as_u16(), body)
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {

@@ -10,7 +10,8 @@
 //! - a model download server (`download`),
 //! - driving the TUI on ratatui's `TestBackend` (`tui`),
 //! - the real binary under tmux (`tmux`),
-//! - the real `persona-sim serve` with a key (`serve`),
+//! - the real `persona-sim serve` with a key (`serve`), and one way to
+//!   call it (`http`),
 //! - a throwaway PostgreSQL server (`postgres`).
 #![allow(dead_code)]
 
@@ -19,6 +20,7 @@ mod mock;
 pub mod binary;
 pub mod clock;
 pub mod download;
+pub mod http;
 pub mod needs;
 pub mod postgres;
 pub mod serve;
