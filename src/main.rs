@@ -138,6 +138,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Serve(args)) => {
             let (panel_store, keys) = match &settings.database_url {
                 Some(url) => {
+                    if cli.personas.is_some() {
+                        eprintln!(
+                            "note: --personas is not used with --database-url: the panel is the database's (`db import-panel FILE` copies a file in)"
+                        );
+                    }
                     let db = Db::new(url)?;
                     let panel = PanelStore::Postgres(Arc::new(PgPanel::new(db.clone())));
                     (panel, Keys::Postgres(db))
