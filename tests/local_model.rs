@@ -238,7 +238,7 @@ async fn a_report_is_produced_end_to_end_and_renders() {
         backend.clone(),
         Session::new(&config, backend.info()),
         ReportPolicy::Auto,
-        Some(store.clone()),
+        Some(store.clone().into()),
         CancellationToken::new(),
         tx,
     ));
