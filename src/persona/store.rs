@@ -401,8 +401,9 @@ pub fn write_problem(loaded: &Loaded) -> Option<String> {
 pub struct Changed<T> {
     /// What the operation returned.
     pub value: T,
-    /// The panel as it is now on disk.
-    pub panel: Vec<Persona>,
+    /// The panel as it is now in its store (shared with the store's own
+    /// copy where it keeps one, so returning it costs no copy).
+    pub panel: std::sync::Arc<Vec<Persona>>,
     /// `false` when the operation left the panel as it was.
     pub saved: bool,
     /// What loading found and repaired first (a restored file, a first run).
@@ -441,7 +442,7 @@ pub fn change<T, E>(
     }
     Ok(Ok(Changed {
         value,
-        panel,
+        panel: std::sync::Arc::new(panel),
         saved,
         notices: loaded.notices,
     }))

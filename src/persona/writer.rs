@@ -83,7 +83,11 @@ impl Drop for PanelWriter {
 fn write(paths: &StorePaths, change: Change) -> Written {
     let outcome = store::change(paths, |panel| ops::apply(panel, &change));
     let (result, panel, notices) = match outcome {
-        Ok(Ok(done)) => (Ok(done.value), Some(done.panel), done.notices),
+        Ok(Ok(done)) => (
+            Ok(done.value),
+            Some(std::sync::Arc::unwrap_or_clone(done.panel)),
+            done.notices,
+        ),
         Ok(Err(refused)) => {
             // Nothing was written; the face still gets the panel as it is.
             let panel = store::read_panel_file(&paths.main).ok();
