@@ -59,6 +59,11 @@ fn fingerprints(personas: &[Persona]) -> Vec<u64> {
 pub struct PgPanel {
     db: Db,
     last: Mutex<Option<Snapshot>>,
+    /// This server's changes, one at a time: each puts its copy back
+    /// before the next takes it (else the next would find the cache empty
+    /// and read the whole panel from the database), and waiting ones hold
+    /// no database connection.
+    changing: tokio::sync::Mutex<()>,
 }
 
 impl PgPanel {
@@ -66,6 +71,7 @@ impl PgPanel {
         PgPanel {
             db,
             last: Mutex::new(None),
+            changing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -121,6 +127,7 @@ impl PgPanel {
         let outcome = self
             .db
             .call(async {
+                let one_at_a_time = self.changing.lock().await;
                 let mut tx = self.db.pool().begin().await?;
                 let version: i64 = sqlx::query_scalar("SELECT version FROM panel FOR UPDATE")
                     .fetch_one(&mut *tx)
@@ -167,11 +174,12 @@ impl PgPanel {
                     positions: Arc::new(plan.positions),
                     prints: Arc::new(prints),
                 };
+                self.remember(&after);
+                drop(one_at_a_time);
                 Ok(Ok((value, after, saved)))
             })
             .await?;
         Ok(outcome.map(|(value, snapshot, saved)| {
-            self.remember(&snapshot);
             let changed = Changed {
                 value,
                 panel: snapshot.personas,
