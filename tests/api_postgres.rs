@@ -595,6 +595,16 @@ async fn a_server_started_before_its_database_serves_once_it_answers() {
     let _ = child.wait();
 }
 
+/// Runs `db ARGS` on `url` and checks how it ended (`code`) and that what
+/// it printed (stdout and stderr) contains `wanted`; what it printed.
+fn expect_db(data: &Path, url: &str, args: &[&str], code: i32, wanted: &str) -> String {
+    let out = db_command(data, url, args);
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(code), "db {args:?}: {said}");
+    assert!(said.contains(wanted), "db {args:?}: {said}");
+    said
+}
+
 #[test]
 fn db_commands_check_first_and_change_nothing_on_bad_input() {
     let Some(cluster) = PgCluster::shared() else {
@@ -604,112 +614,59 @@ fn db_commands_check_first_and_change_nothing_on_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     // A new database: status says what is pending, and fails.
-    let status = db_command(data, &url, &["status"]);
-    assert_eq!(status.status.code(), Some(1), "{}", text(&status.stdout));
-    assert!(
-        text(&status.stdout).contains("pending"),
-        "{}",
-        text(&status.stdout)
-    );
-    let migrate = db_command(data, &url, &["migrate"]);
-    assert!(migrate.status.success(), "{}", text(&migrate.stderr));
-    assert!(
-        text(&migrate.stdout).contains("applied 0001"),
-        "{}",
-        text(&migrate.stdout)
-    );
-    let again = db_command(data, &url, &["migrate"]);
-    assert!(
-        text(&again.stdout).contains("up to date"),
-        "{}",
-        text(&again.stdout)
-    );
+    expect_db(data, &url, &["status"], 1, "pending");
+    expect_db(data, &url, &["migrate"], 0, "applied 0001");
+    expect_db(data, &url, &["migrate"], 0, "up to date");
 
     let panel = data.join("panel.json");
     std::fs::write(&panel, test_panel(10).to_string()).unwrap();
+    let panel = panel.to_str().unwrap();
     let bad = data.join("bad.json");
     std::fs::write(&bad, r#"[{"id": 1, "name": "No fields"}]"#).unwrap();
-    let out = db_command(data, &url, &["import-panel", bad.to_str().unwrap()]);
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("bad.json"),
-        "{}",
-        text(&out.stderr)
+    expect_db(
+        data,
+        &url,
+        &["import-panel", bad.to_str().unwrap()],
+        1,
+        "bad.json",
     );
-    let out = db_command(data, &url, &["import-panel", panel.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    expect_db(data, &url, &["import-panel", panel], 0, "imported 10");
     // Into a database that has a panel: refused unless told how.
-    let out = db_command(data, &url, &["import-panel", panel.to_str().unwrap()]);
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("--replace"),
-        "{}",
-        text(&out.stderr)
-    );
-    let out = db_command(
+    expect_db(data, &url, &["import-panel", panel], 1, "--replace");
+    expect_db(
         data,
         &url,
-        &["import-panel", "--merge", panel.to_str().unwrap()],
+        &["import-panel", "--merge", panel],
+        0,
+        "it has 20 now",
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).contains("it has 20 now"),
-        "{}",
-        text(&out.stdout)
-    );
-    let out = db_command(
+    expect_db(
         data,
         &url,
-        &["import-panel", "--replace", panel.to_str().unwrap()],
+        &["import-panel", "--replace", panel],
+        0,
+        "it has 10 now",
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let status = db_command(data, &url, &["status"]);
-    assert!(status.status.success());
-    assert!(
-        text(&status.stdout).contains("10 personas"),
-        "{}",
-        text(&status.stdout)
-    );
+    expect_db(data, &url, &["status"], 0, "10 personas");
     // Out to a file: the same panel.
     let out_file = data.join("out.json");
-    let out = db_command(
-        data,
-        &url,
-        &["export-panel", "--out", out_file.to_str().unwrap()],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let args = ["export-panel", "--out", out_file.to_str().unwrap()];
+    expect_db(data, &url, &args, 0, "exported 10 personas");
     let back: Value = serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap();
     assert_eq!(back, test_panel(10));
 
     // A bad URL, and a database that is not there: clear errors, quickly.
-    let out = db_command(
-        data,
-        "postgres://u:secret@127.0.0.1:notaport/x",
-        &["status"],
-    );
-    assert!(!out.status.success());
-    let err = text(&out.stderr);
-    assert!(
-        err.contains("not a valid database URL") && !err.contains("secret"),
-        "{err}"
-    );
+    let bad_url = "postgres://u:secret@127.0.0.1:notaport/x";
+    let said = expect_db(data, bad_url, &["status"], 1, "not a valid database URL");
+    assert!(!said.contains("secret"), "{said}");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let t = Instant::now();
-    let out = db_command(
-        data,
-        &format!("postgres://u@127.0.0.1:{port}/x"),
-        &["status"],
-    );
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("unavailable"),
-        "{}",
-        text(&out.stderr)
-    );
+    let nobody = format!("postgres://u@127.0.0.1:{port}/x");
+    expect_db(data, &nobody, &["status"], 1, "unavailable");
     assert!(t.elapsed() < Duration::from_secs(15));
     // `db` without a database says how to give one.
     let out = command(data, None, &["db", "status"]).output().unwrap();
