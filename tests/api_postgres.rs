@@ -35,11 +35,17 @@ impl Api {
     /// `serve` on the database at `url`, with its data folder `data` (no
     /// rate limit: the tests write as fast as they can).
     fn on_database(data: &Path, url: &str) -> Api {
+        Api::on_database_with_llm(data, url, None)
+    }
+
+    /// The same, talking to the LLM server `llm`.
+    fn on_database_with_llm(data: &Path, url: &str, llm: Option<&str>) -> Api {
         // Keys live in the database: one per server.
         let name = data.file_name().unwrap().to_str().unwrap().to_string();
         let server = Server::start_with(
             data,
             Start {
+                llm,
                 global: vec!["--database-url", url],
                 flags: vec!["--rate-limit", "0"],
                 key_name: &name,
@@ -391,6 +397,67 @@ async fn two_servers_on_one_database_lose_no_update() {
         }
         assert_eq!(n, kept.len(), "nothing but what the writers kept");
     }
+}
+
+/// A debate run by one server is saved in the database as it goes: another
+/// server reads the session (turns and report) and lists it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_debate_run_on_one_server_is_read_on_another() {
+    let Some(cluster) = PgCluster::shared() else {
+        return;
+    };
+    let mock = support::MockServer::persona_echo(Duration::ZERO).await;
+    let url = cluster.fresh_database();
+    let dir = tempfile::tempdir().unwrap();
+    let panel_file = dir.path().join("panel.json");
+    std::fs::write(&panel_file, test_panel(3).to_string()).unwrap();
+    let imported = db_command(
+        dir.path(),
+        &url,
+        &["import-panel", panel_file.to_str().unwrap()],
+    );
+    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    let a = Api::on_database_with_llm(&dir.path().join("a"), &url, Some(&mock.base_url));
+    let b = Api::on_database(&dir.path().join("b"), &url);
+    let request =
+        json!({"feature": "Offline mode", "persona_ids": [2, 1], "rounds": 2, "report": true});
+    let (status, started) = a.call(Method::POST, "/v1/debates", Some(&request)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let id = started["id"].as_str().unwrap().to_string();
+    let t = Instant::now();
+    let on_b = loop {
+        let (status, session) = b.get(&format!("/v1/debates/{id}")).await;
+        // The report is written after the debate completes.
+        if status == StatusCode::OK && session["report"].is_object() {
+            break session;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "{status} {session}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(on_b["status"], "completed", "{on_b}");
+    let turns = on_b["turns"].as_array().unwrap();
+    assert_eq!(turns.len(), 4, "{on_b}");
+    assert!(
+        turns
+            .iter()
+            .all(|t| !t["text"].as_str().unwrap().is_empty())
+    );
+    assert!(on_b["report"].is_object(), "{on_b}");
+    assert_eq!(
+        a.get(&format!("/v1/debates/{id}")).await.1,
+        on_b,
+        "both read one session"
+    );
+    let (_, list) = b.get("/v1/sessions").await;
+    assert_eq!(list["total"], 1, "{list}");
+    assert_eq!(list["items"][0]["id"], id.as_str());
+    assert_eq!(list["items"][0]["status"], "completed");
+    assert_eq!(list["items"][0]["personas"].as_array().unwrap().len(), 2);
+    // Only the server running a debate can cancel it.
+    let (status, _) = b
+        .call(Method::DELETE, &format!("/v1/debates/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
