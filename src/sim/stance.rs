@@ -28,7 +28,12 @@
 //!   1 to 10 and, given out of something, out of 10 (`3/5` is unknown);
 //!   `7.5` is unknown.
 //!
-//! A stance needs both. A turn with no marker line, or whose last marker
+//! A stance needs both. The line right after a marker line (blank lines
+//! aside) may hold its interest, as small models tend to write it:
+//! `Interest: 7/10` (the word `interest`, decoration and a colon, as
+//! above). It is a marker line too, read together with the one before.
+//!
+//! A turn with no marker line, or whose last marker
 //! line does not read, has no stance: "unknown". "Stance" anywhere else in
 //! a line ("My stance: …", "I changed my stance") is ordinary text.
 //!
@@ -109,6 +114,8 @@ impl fmt::Display for Stance {
 }
 
 const KEYWORD: &str = "stance";
+/// What may open the line after a marker line (its interest).
+const INTEREST: &str = "interest";
 
 /// Characters that may open a marker line, or sit around the keyword.
 fn decoration(c: char) -> bool {
@@ -134,9 +141,9 @@ const MAX_OPENING: usize = 24;
 /// prose, shown as it is (the asked form takes about 30).
 const MAX_MARKER_LINE: usize = 100;
 
-/// Reads the opening of `line` (no line break in it). `complete`: nothing
-/// more will be added to it.
-fn line_kind(line: &str, complete: bool) -> LineKind {
+/// Reads the opening of `line` (no line break in it) for a marker opening
+/// with `keyword`. `complete`: nothing more will be added to it.
+fn line_kind(line: &str, complete: bool, keyword: &str) -> LineKind {
     let body = line.trim_start_matches(decoration);
     let undecided = if complete {
         LineKind::Text
@@ -151,14 +158,14 @@ fn line_kind(line: &str, complete: bool) -> LineKind {
         };
     }
     // The keyword, in any case (ASCII: compare bytes).
-    let n = body.len().min(KEYWORD.len());
-    if !body.as_bytes()[..n].eq_ignore_ascii_case(&KEYWORD.as_bytes()[..n]) {
+    let n = body.len().min(keyword.len());
+    if !body.as_bytes()[..n].eq_ignore_ascii_case(&keyword.as_bytes()[..n]) {
         return LineKind::Text;
     }
-    if n < KEYWORD.len() {
+    if n < keyword.len() {
         return undecided;
     }
-    let after = &body[KEYWORD.len()..];
+    let after = &body[keyword.len()..];
     let rest = after.trim_start_matches(decoration);
     match rest.chars().next() {
         Some(':') if line.len() > MAX_MARKER_LINE => LineKind::Text,
@@ -172,7 +179,7 @@ fn line_kind(line: &str, complete: bool) -> LineKind {
 /// Whether `line` (one line, no line break) is a marker line, and if so
 /// the stance it gives (`Some(None)`: a marker that does not read).
 pub fn parse_marker_line(line: &str) -> Option<Option<Stance>> {
-    match line_kind(line, true) {
+    match line_kind(line, true, KEYWORD) {
         LineKind::Marker(start) => Some(parse_fields(&line[start..])),
         _ => None,
     }
@@ -199,15 +206,26 @@ pub fn split_stance(text: &str) -> (String, Option<Stance>) {
 /// Reads "for, interest 7/10" (what follows the marker's colon).
 fn parse_fields(fields: &str) -> Option<Stance> {
     let lower = fields.to_lowercase();
-    let cut = lower
-        .char_indices()
-        .find(|&(i, c)| {
-            matches!(c, ',' | ';' | '(') || c.is_ascii_digit() || lower[i..].starts_with("interest")
-        })
-        .map_or(lower.len(), |(i, _)| i);
+    let cut = position_part(&lower).len();
     let position = position(&lower[..cut])?;
     let interest = interest(&lower[cut..])?;
     Stance::new(position, interest)
+}
+
+/// The position field of "for, interest 7/10": up to the first `,` `;`
+/// `(`, digit or the word "interest".
+fn position_part(fields: &str) -> &str {
+    let cut = fields
+        .char_indices()
+        .find(|&(i, c)| {
+            matches!(c, ',' | ';' | '(')
+                || c.is_ascii_digit()
+                || fields
+                    .get(i..i + INTEREST.len())
+                    .is_some_and(|w| w.eq_ignore_ascii_case(INTEREST))
+        })
+        .map_or(fields.len(), |(i, _)| i);
+    &fields[..cut]
 }
 
 fn position(field: &str) -> Option<Position> {
@@ -289,6 +307,9 @@ pub struct StanceFilter {
     mid_line: bool,
     /// Whether any text has been passed on.
     shown: bool,
+    /// What followed the colon of the marker line just taken out, while the
+    /// next line may still be its interest.
+    after_marker: Option<String>,
 }
 
 impl StanceFilter {
@@ -314,14 +335,13 @@ impl StanceFilter {
         self.scan(&mut out, true);
         if !self.pending.is_empty() {
             // A marker line at the very end.
-            let gap = self.pending.len() - self.pending.trim_start().len();
-            let line = &self.pending[gap..];
-            let stance = parse_marker_line(line).map(|s| s.filter(|_| !truncated));
-            if let Some(stance) = stance {
-                out.push(Piece::Stance(stance));
+            let pending = std::mem::take(&mut self.pending);
+            let line = pending.trim_start();
+            if let (LineKind::Marker(start), interest) = self.classify(line, true) {
+                let stance = self.read(line, start, interest);
+                out.push(Piece::Stance(stance.filter(|_| !truncated)));
             }
-            // Otherwise only blank space is left: dropped.
-            self.pending.clear();
+            // Otherwise only blank space was left: dropped.
         }
         out
     }
@@ -351,27 +371,53 @@ impl StanceFilter {
             }
             let line_end = self.pending[gap..].find('\n').map(|e| gap + e);
             let line = &self.pending[gap..line_end.unwrap_or(self.pending.len())];
-            match line_kind(line, end || line_end.is_some()) {
-                LineKind::Undecided => return,
-                LineKind::Text => {
+            match self.classify(line, end || line_end.is_some()) {
+                (LineKind::Undecided, _) => return,
+                (LineKind::Text, _) => {
+                    self.after_marker = None;
                     let text: String = self.pending.drain(..gap).collect();
                     if self.shown {
                         self.emit(out, text);
                     }
                     self.mid_line = true;
                 }
-                LineKind::Marker(_) => {
+                (LineKind::Marker(start), interest) => {
                     let Some(line_end) = line_end else {
                         // Held to its end (or the stream's).
                         return;
                     };
-                    let stance = parse_marker_line(line).expect("a marker line");
+                    let line = line.to_string();
+                    let stance = self.read(&line, start, interest);
                     out.push(Piece::Stance(stance));
                     // Drop the blank space before it and the line; the
                     // line break after it opens the next gap.
                     self.pending.drain(..line_end);
                 }
             }
+        }
+    }
+
+    /// What a line opening says: a marker line opening with "stance", or
+    /// (true) right after one, a marker line opening with "interest".
+    fn classify(&self, line: &str, complete: bool) -> (LineKind, bool) {
+        let kind = line_kind(line, complete, KEYWORD);
+        if kind != LineKind::Text || self.after_marker.is_none() {
+            return (kind, false);
+        }
+        (line_kind(line, complete, INTEREST), true)
+    }
+
+    /// The stance of a marker line whose fields start at `start`; an
+    /// interest line (`interest`) is read with the marker line before it.
+    fn read(&mut self, line: &str, start: usize, interest: bool) -> Option<Stance> {
+        let fields = &line[start..];
+        if interest {
+            // The position from the line before, the interest from this one.
+            let before = self.after_marker.take().unwrap_or_default();
+            parse_fields(&format!("{}, interest {fields}", position_part(&before)))
+        } else {
+            self.after_marker = Some(fields.to_string());
+            parse_fields(fields)
         }
     }
 
@@ -592,6 +638,32 @@ mod tests {
         ] {
             same_at_every_split(text, (text, None));
         }
+    }
+
+    #[test]
+    fn an_interest_line_right_after_the_marker_is_read_with_it() {
+        same_at_every_split(
+            "Good.\nSTANCE: for\nInterest: 7/10",
+            ("Good.", stance(Position::For, 7)),
+        );
+        same_at_every_split(
+            "Good.\n**Stance:** against\n\n**Interest:** 2/10\nBye.",
+            ("Good.\nBye.", stance(Position::Against, 2)),
+        );
+        // Only right after a marker line; elsewhere it is text.
+        same_at_every_split(
+            "Interest: 7/10\nGood.\nInterest: 8/10",
+            ("Interest: 7/10\nGood.\nInterest: 8/10", None),
+        );
+        same_at_every_split(
+            "STANCE: for\nGood.\nInterest: 8/10",
+            ("Good.\nInterest: 8/10", None),
+        );
+        // An interest line that does not read leaves the stance unknown.
+        same_at_every_split("STANCE: for, interest 7/10\nInterest: lots", ("", None));
+        // Cut at the token limit: unknown.
+        let (shown, read, _) = streamed(&["OK.\nSTANCE: mixed\nInterest: 1"], true);
+        assert_eq!((shown.as_str(), read), ("OK.", None));
     }
 
     #[test]
