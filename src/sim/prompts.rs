@@ -41,7 +41,7 @@ pub fn persona_system_prompt(p: &Persona) -> String {
 with your own priorities, habits and doubts. Be concrete and honest; disagree when you would. \
 Answer in the language the feature is written in. Never mention being an AI. \
 End every reply with one last line, in English, in exactly this form: {STANCE_FORMAT} \
-(for, mixed or against the feature; N from 1, no interest to you, to 10, you want it badly).",
+(choose for, mixed or against the feature, and put for N how much it interests you, from 1 to 10).",
         p.name
     ));
     prompt
