@@ -59,6 +59,7 @@ fn app_mid_debate() -> App {
             app.on_sim_event(SimEvent::TurnEnded {
                 turn,
                 finish_reason: Default::default(),
+                stance: None,
             });
         }
     }
@@ -86,6 +87,7 @@ fn bench_frame(c: &mut Criterion) {
                 app.on_sim_event(SimEvent::TurnEnded {
                     turn,
                     finish_reason: Default::default(),
+                    stance: None,
                 });
                 turn += 1;
                 tokens = 0;

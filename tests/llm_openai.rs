@@ -126,6 +126,7 @@ async fn three_personas_two_rounds_end_to_end() {
             SimEvent::TurnEnded {
                 turn: expected_turn,
                 finish_reason: Default::default(),
+                stance: None,
             }
         );
         i += 2;

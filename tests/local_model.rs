@@ -180,6 +180,7 @@ async fn trimmed_prompts_fit_the_context_for_ten_personas_and_five_rounds() {
                 question: None,
                 finish_reason: None,
                 usage_estimated: false,
+                stance: None,
             });
         }
     }

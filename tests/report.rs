@@ -420,6 +420,7 @@ fn markdown_export_golden() {
         session.apply(&SimEvent::TurnEnded {
             turn: i,
             finish_reason: Default::default(),
+            stance: None,
         });
     }
     session.apply(&SimEvent::Done {

@@ -247,6 +247,7 @@ fn streamed_turns_render_under_coloured_speaker_headers() {
     app.on_sim_event(SimEvent::TurnEnded {
         turn: 0,
         finish_reason: Default::default(),
+        stance: None,
     });
     app.on_sim_event(SimEvent::Usage {
         turn: 0,
@@ -260,6 +261,7 @@ fn streamed_turns_render_under_coloured_speaker_headers() {
     app.on_sim_event(SimEvent::TurnEnded {
         turn: 1,
         finish_reason: Default::default(),
+        stance: None,
     });
     app.on_sim_event(SimEvent::Usage {
         turn: 1,
@@ -441,6 +443,7 @@ fn running_debate_at_80x24() {
     app.on_sim_event(SimEvent::TurnEnded {
         turn: 0,
         finish_reason: Default::default(),
+        stance: None,
     });
     app.on_sim_event(SimEvent::Usage {
         turn: 0,
@@ -561,6 +564,7 @@ fn page_up_while_streaming_holds_the_view_and_end_or_page_down_follow_again() {
     app.on_sim_event(SimEvent::TurnEnded {
         turn: 0,
         finish_reason: Default::default(),
+        stance: None,
     });
     app.on_sim_event(SimEvent::Done {
         outcome: Outcome::Completed,
@@ -660,6 +664,7 @@ fn report_events_stream_into_the_report_screen_then_settle() {
     app.on_sim_event(SimEvent::TurnEnded {
         turn: 0,
         finish_reason: Default::default(),
+        stance: None,
     });
     app.on_sim_event(SimEvent::Done {
         outcome: Outcome::Completed,
@@ -829,6 +834,7 @@ fn export_and_follow_up_keys_produce_their_effects() {
     app.on_sim_event(SimEvent::TurnEnded {
         turn: 2,
         finish_reason: Default::default(),
+        stance: None,
     });
     app.on_sim_event(SimEvent::Done {
         outcome: Outcome::Completed,
@@ -1299,6 +1305,7 @@ fn a_failed_session_save_is_shown_and_f8_saves_it_again() {
     app.on_sim_event(SimEvent::TurnEnded {
         turn: 0,
         finish_reason: Default::default(),
+        stance: None,
     });
     app.on_sim_event(failed.clone());
     app.on_sim_event(SimEvent::Done {

@@ -281,12 +281,14 @@ fn the_tui_marks_cut_off_turns_and_estimated_counts() {
     app.on_sim_event(SimEvent::TurnEnded {
         turn: 0,
         finish_reason: TurnFinish::Length,
+        stance: None,
     });
     app.on_sim_event(turn_started(1, 1, 3));
     app.on_sim_event(token(1, "Fine."));
     app.on_sim_event(SimEvent::TurnEnded {
         turn: 1,
         finish_reason: TurnFinish::SpeakerCut,
+        stance: None,
     });
     let buf = render(&mut app, 120, 40);
     let text = screen(&buf);
@@ -299,4 +301,77 @@ fn the_tui_marks_cut_off_turns_and_estimated_counts() {
     assert!(!text.contains("Fine. …"), "{text}");
     let status = status_line(&buf);
     assert!(status.contains("≈300 in · ≈75 out"), "{status}");
+}
+
+#[tokio::test]
+async fn a_turn_ends_with_its_stance_read_out_of_the_text_and_sent_on_turn_ended() {
+    let server = MockServer::scripted(vec![
+        // The marker split inside its keyword and its numbers.
+        Reply::Stream {
+            pieces: [
+                "I would use it.",
+                "\n\nST",
+                "ANCE: fo",
+                "r, interest 7",
+                "/10",
+            ]
+            .map(String::from)
+            .to_vec(),
+            usage: Some((42, 12)),
+        },
+        // No stance line (prose that mentions one is text): unknown.
+        Reply::text("My stance: it is too expensive.\nStance matters."),
+        // A line that does not read: taken out, unknown.
+        Reply::text("Not sure.\nSTANCE: for|mixed|against, interest N/10"),
+    ])
+    .await;
+    let (out, session, _) = simulate(&server, &["--personas", "1,2,3", "--rounds", "1"]).await;
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let events = events(&out);
+    let ended: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "turn_ended")
+        .collect();
+    assert_eq!(
+        ended[0]["stance"],
+        serde_json::json!({"position": "for", "interest": 7})
+    );
+    // Unknown is an explicit null on the event.
+    for e in &ended[1..] {
+        assert!(e.get("stance").is_some_and(Value::is_null), "{e}");
+    }
+    let mut streamed = vec![String::new(); 3];
+    for e in events.iter().filter(|e| e["event"] == "token") {
+        let piece = e["text"].as_str().unwrap();
+        assert!(!piece.contains("STANCE"), "{e}");
+        streamed[e["turn"].as_u64().unwrap() as usize].push_str(piece);
+    }
+    assert_eq!(
+        streamed,
+        vec![
+            "I would use it.",
+            "My stance: it is too expensive.\nStance matters.",
+            "Not sure."
+        ]
+    );
+    assert_eq!(streamed, turn_texts(&session));
+    let turns = session["turns"].as_array().unwrap();
+    assert_eq!(
+        turns[0]["stance"],
+        serde_json::json!({"position": "for", "interest": 7})
+    );
+    // Unknown is absent from the session file.
+    assert!(turns[1].get("stance").is_none() && turns[2].get("stance").is_none());
+    // Every persona is asked for the line, and the next speakers never see it.
+    let requests = server.requests();
+    let system = requests[0].body["messages"][0]["content"].as_str().unwrap();
+    assert!(
+        system.contains("STANCE: for|mixed|against, interest N/10"),
+        "{system}"
+    );
+    let later = requests[2].body["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        later.contains("I would use it.") && !later.contains("STANCE: for,"),
+        "{later}"
+    );
 }

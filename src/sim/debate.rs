@@ -16,6 +16,11 @@
 //!
 //! Every finished turn has token counts: the server's, or, when it sends
 //! none (or the stream was dropped at a cut), an estimate flagged as such.
+//!
+//! Each reply is asked to end with a stance line ("STANCE: for, interest
+//! 7/10"): a [`StanceFilter`] takes it out as the turn streams (before the
+//! [`TurnFilter`], which would take "STANCE:" for a speaker's label), and
+//! the turn keeps what it says ([`Turn::stance`], on `TurnEnded` too).
 
 use std::sync::Arc;
 
@@ -29,6 +34,7 @@ use crate::persona::Persona;
 use super::prompts::{
     CHARS_PER_TOKEN, ESTIMATE_CHARS_PER_TOKEN, estimate_tokens, persona_system_prompt, turn_prompt,
 };
+use super::stance::{Piece, Stance, StanceFilter};
 use super::turn_filter::TurnFilter;
 
 pub const DEFAULT_ROUNDS: u32 = 2;
@@ -127,6 +133,10 @@ pub struct Turn {
     /// The server sent no usage: `usage` is estimated from the text.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub usage_estimated: bool,
+    /// What the turn's stance line said; `None`: unknown (no line, one that
+    /// does not read, or a session from before stances).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stance: Option<Stance>,
 }
 
 impl Turn {
@@ -141,6 +151,7 @@ impl Turn {
             question: None,
             finish_reason: None,
             usage_estimated: false,
+            stance: None,
         }
     }
 
@@ -182,6 +193,10 @@ pub enum SimEvent {
     TurnEnded {
         turn: usize,
         finish_reason: TurnFinish,
+        /// The turn's stance; always sent, `null` when unknown (the turn
+        /// had no readable stance line), so a reader can tell "unknown"
+        /// from a build that sends none.
+        stance: Option<Stance>,
     },
     Usage {
         turn: usize,
@@ -372,20 +387,31 @@ pub async fn speak(
         ..Meter::default()
     };
     let mut stream = backend.stream(request);
-    let mut filter = TurnFilter::new(&speaker, participants.iter().copied());
-    let mut reason = None;
+    let mut filters = Filters {
+        stance: StanceFilter::new(),
+        speaker: TurnFilter::new(&speaker, participants.iter().copied()),
+        read: None,
+    };
+    let mut reason: Option<TurnFinish> = None;
     let finish = loop {
         let Some(item) = stream.next().await else {
-            // Release what the filter held back for a possible stop.
-            show(tx, transcript, turn, filter.finish()).await?;
+            // Release what the filters held back for a possible stop.
+            let truncated = reason.as_ref().is_some_and(TurnFinish::is_cut_off);
+            let pieces = filters.stance.finish(truncated);
+            if filters.pass(tx, transcript, turn, pieces).await? {
+                break TurnFinish::SpeakerCut;
+            }
+            show(tx, transcript, turn, filters.speaker.finish()).await?;
             break reason.unwrap_or_default();
         };
         match item {
             Ok(ChatChunk::Text(text)) => {
                 let (text, capped) = meter.take(&text);
-                let (shown, stop) = filter.push(text);
-                show(tx, transcript, turn, shown).await?;
-                if stop {
+                let mut pieces = filters.stance.push(text);
+                if capped {
+                    pieces.extend(filters.stance.finish(true));
+                }
+                if filters.pass(tx, transcript, turn, pieces).await? {
                     // The model started speaking for someone else: end the
                     // turn here (dropping the stream cancels it).
                     tracing::debug!(target: "debate", turn, "turn cut at another speaker's label");
@@ -393,7 +419,7 @@ pub async fn speak(
                 }
                 if capped {
                     tracing::info!(target: "debate", turn, max_tokens = meter.max_tokens, "turn capped at its token budget");
-                    show(tx, transcript, turn, filter.finish()).await?;
+                    show(tx, transcript, turn, filters.speaker.finish()).await?;
                     break TurnFinish::Length;
                 }
             }
@@ -435,16 +461,55 @@ pub async fn speak(
     };
     drop(stream);
     estimate_usage(tx, transcript, turn, &meter).await?;
+    let stance = filters.read;
     let t = &mut transcript.turns[turn];
     t.complete = true;
     t.finish_reason = Some(finish.clone());
-    tracing::info!(target: "llm", turn, latency_ms = began.elapsed().as_millis() as u64, finish = finish.as_str(), "turn finished");
+    t.stance = stance;
+    tracing::info!(target: "llm", turn, latency_ms = began.elapsed().as_millis() as u64, finish = finish.as_str(), stance = ?stance, "turn finished");
     tx.send(SimEvent::TurnEnded {
         turn,
         finish_reason: finish,
+        stance,
     })
     .await
     .map_err(|_| Outcome::Cancelled)
+}
+
+/// A streamed turn's filters, in the order text passes them.
+struct Filters {
+    /// Takes the stance line out.
+    stance: StanceFilter,
+    /// Keeps the turn to its speaker.
+    speaker: TurnFilter,
+    /// The stance of the last stance line read (before any cut).
+    read: Option<Stance>,
+}
+
+impl Filters {
+    /// Passes the stance filter's pieces on, in order; true when the turn
+    /// is cut at another speaker (a stance line after the cut is not read).
+    async fn pass(
+        &mut self,
+        tx: &mpsc::Sender<SimEvent>,
+        transcript: &mut Transcript,
+        turn: usize,
+        pieces: Vec<Piece>,
+    ) -> Result<bool, Outcome> {
+        for piece in pieces {
+            match piece {
+                Piece::Text(text) => {
+                    let (shown, stop) = self.speaker.push(&text);
+                    show(tx, transcript, turn, shown).await?;
+                    if stop {
+                        return Ok(true);
+                    }
+                }
+                Piece::Stance(stance) => self.read = stance,
+            }
+        }
+        Ok(false)
+    }
 }
 
 /// Adds shown text to the turn and sends it.
@@ -722,7 +787,8 @@ mod tests {
             e,
             SimEvent::TurnEnded {
                 turn: 0,
-                finish_reason: TurnFinish::Length
+                finish_reason: TurnFinish::Length,
+                stance: None,
             }
         )));
     }
@@ -756,10 +822,104 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&SimEvent::TurnEnded {
                 turn: 1,
-                finish_reason: TurnFinish::SpeakerCut
+                finish_reason: TurnFinish::SpeakerCut,
+                stance: None,
             })
             .unwrap(),
-            r#"{"event":"turn_ended","turn":1,"finish_reason":"speaker_cut"}"#
+            r#"{"event":"turn_ended","turn":1,"finish_reason":"speaker_cut","stance":null}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn the_stance_line_is_read_kept_on_the_turn_and_never_shown() {
+        use crate::sim::stance::Position;
+        let replies = vec![
+            // Split inside the marker, with the server's stop after it.
+            vec![
+                text("Good idea.\nST"),
+                text("ANCE: for, inter"),
+                text("est 7/10"),
+                Ok(ChatChunk::Finish(FinishReason::Stop)),
+            ],
+            // No stance line: unknown.
+            vec![text("Too costly.")],
+            // A stance line, then someone else's: read, then cut.
+            vec![text(
+                "Maybe.\nSTANCE: mixed, interest 4/10\nKwame Mensah: no",
+            )],
+            // Someone else's line, then a stance line: not this turn's.
+            vec![text(
+                "Sure.\nKwame: STANCE line next\nSTANCE: against, interest 2/10",
+            )],
+            // Cut at the server's token limit inside the line: unknown.
+            vec![
+                text("Hmm.\nSTANCE: for, interest 1"),
+                Ok(ChatChunk::Finish(FinishReason::Length)),
+            ],
+            // A stance line that does not read: taken out, unknown.
+            vec![text("OK.\nStance: for|mixed|against, interest N/10")],
+        ];
+        let (events, transcript, seen) = run(replies, 2, 3).await;
+        let turns: Vec<(&str, Option<Stance>)> = transcript
+            .turns
+            .iter()
+            .map(|t| (t.text.as_str(), t.stance))
+            .collect();
+        assert_eq!(
+            turns,
+            vec![
+                ("Good idea.", Stance::new(Position::For, 7)),
+                ("Too costly.", None),
+                ("Maybe.", Stance::new(Position::Mixed, 4)),
+                ("Sure.", None),
+                ("Hmm.", None),
+                ("OK.", None),
+            ]
+        );
+        let finishes: Vec<_> = transcript
+            .turns
+            .iter()
+            .map(|t| t.finish_reason.clone().unwrap())
+            .collect();
+        assert_eq!(
+            finishes,
+            [
+                TurnFinish::Stop,
+                TurnFinish::Stop,
+                TurnFinish::SpeakerCut,
+                TurnFinish::SpeakerCut,
+                TurnFinish::Length,
+                TurnFinish::Stop
+            ]
+        );
+        let mut ended = vec![];
+        for e in &events {
+            match e {
+                SimEvent::Token { text, .. } => {
+                    assert!(!text.to_lowercase().contains("stance"), "{text:?} shown")
+                }
+                SimEvent::TurnEnded { stance, .. } => ended.push(*stance),
+                _ => {}
+            }
+        }
+        let kept: Vec<_> = transcript.turns.iter().map(|t| t.stance).collect();
+        assert_eq!(ended, kept);
+        // The next speaker sees the text without the line.
+        assert!(seen[1].messages[1].content.contains("Good idea.\n"));
+        assert!(!seen[5].messages[1].content.contains("STANCE: for,"));
+        assert!(
+            seen[0].messages[1]
+                .content
+                .contains("STANCE: for|mixed|against")
+        );
+        assert_eq!(
+            serde_json::to_string(&SimEvent::TurnEnded {
+                turn: 0,
+                finish_reason: TurnFinish::Stop,
+                stance: Stance::new(Position::For, 7),
+            })
+            .unwrap(),
+            r#"{"event":"turn_ended","turn":0,"finish_reason":"stop","stance":{"position":"for","interest":7}}"#
         );
     }
 

@@ -213,6 +213,7 @@ mod tests {
             SimEvent::TurnEnded {
                 turn: 0,
                 finish_reason: TurnFinish::Length,
+                stance: None,
             },
         ] {
             session.apply(&event);

@@ -6,6 +6,7 @@
 //! - `debate`: the rounds, turn by turn, streamed out as `SimEvent`s
 //! - `turn_filter`: keeps a streamed turn to one speaker
 //! - `prompts`: what each persona is asked
+//! - `stance`: the stance line that ends each turn, read and taken out
 //! - `report/`: the feedback report (prompt, model call, parse, Markdown)
 //! - `session/`: a saved debate (the model, its store, the phase runner)
 //! - `export`: a session as Markdown or JSON
@@ -16,5 +17,6 @@ pub mod export;
 pub mod prompts;
 pub mod report;
 pub mod session;
+pub mod stance;
 pub mod synth;
 pub mod turn_filter;

@@ -3,6 +3,7 @@
 use crate::persona::Persona;
 
 use super::debate::Turn;
+use super::stance::STANCE_FORMAT;
 
 /// The persona's system prompt, built from every field it has.
 pub fn persona_system_prompt(p: &Persona) -> String {
@@ -38,10 +39,17 @@ pub fn persona_system_prompt(p: &Persona) -> String {
     prompt.push_str(&format!(
         " You are in a product feedback session with other people. Speak in the first person as {}, \
 with your own priorities, habits and doubts. Be concrete and honest; disagree when you would. \
-Answer in the language the feature is written in. Never mention being an AI.",
+Answer in the language the feature is written in. Never mention being an AI. \
+End every reply with one last line, in English, in exactly this form: {STANCE_FORMAT} \
+(choose for, mixed or against the feature, and put for N how much it interests you, from 1 to 10).",
         p.name
     ));
     prompt
+}
+
+/// The reminder that closes every turn's instruction.
+fn stance_reminder() -> String {
+    format!("\nEnd with your stance line: {STANCE_FORMAT}")
 }
 
 /// A rough, deliberately low count of characters per token, for planning
@@ -82,7 +90,12 @@ pub fn turn_prompt(
             speaker.name
         )
     };
-    discussion_prompt(feature, transcript, &instruction, budget_chars)
+    discussion_prompt(
+        feature,
+        transcript,
+        &(instruction + &stance_reminder()),
+        budget_chars,
+    )
 }
 
 /// A follow-up question from the product team, after the debate.
@@ -97,7 +110,7 @@ pub fn followup_prompt(
         "\nThe product team asks you a follow-up question: {}\nAnswer it as {} in two or three sentences, from your own experience.",
         question.trim(),
         speaker.name
-    );
+    ) + &stance_reminder();
     discussion_prompt(feature, transcript, &instruction, budget_chars)
 }
 
@@ -210,6 +223,7 @@ mod tests {
             "61-year-old",
             p.behavioral_traits[0].as_str(),
             "Your goals: sell more; save time.",
+            "STANCE: for|mixed|against, interest N/10",
         ] {
             assert!(prompt.contains(needle), "missing {needle:?} in {prompt}");
         }
@@ -269,7 +283,9 @@ mod tests {
         );
         let newest = transcript.last().unwrap();
         assert!(prompt.contains(newest.text.trim()));
-        assert!(prompt.ends_with("what do you think now, and why?"));
+        assert!(prompt.ends_with(&format!(
+            "what do you think now, and why?\nEnd with your stance line: {STANCE_FORMAT}"
+        )));
         // Without a budget nothing is dropped.
         let full = turn_prompt("Offline mode", &transcript, &panel[0], 5, 5, None);
         assert!(!full.contains("Earlier ("));

@@ -77,6 +77,7 @@ const COMMON_HEADS: &[&str] = &[
     "idea",
     "ideas",
     "important",
+    "interest",
     "issue",
     "issues",
     "key",
@@ -118,6 +119,7 @@ const COMMON_HEADS: &[&str] = &[
     "solution",
     "source",
     "sources",
+    "stance",
     "status",
     "step",
     "steps",
@@ -442,6 +444,9 @@ mod tests {
             "Update: it works.\nEdit: typo",
             "Honestly: no.",
             "Time: 10:30 is too early.",
+            // Lines the stance filter lets through (see sim::stance).
+            "Fine.\nStance: I like it, but only if it is cheap and works offline.",
+            "Fine.\nInterest: high",
         ] {
             same_at_every_split(text, (text, false));
         }

@@ -427,6 +427,7 @@ impl App {
             SimEvent::TurnEnded {
                 turn,
                 finish_reason,
+                ..
             } => {
                 if finish_reason.is_cut_off()
                     && let Some(&index) = self.turn_entries.get(turn)

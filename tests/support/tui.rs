@@ -186,6 +186,7 @@ pub fn finished_session(feature: &str) -> Session {
         session.apply(&SimEvent::TurnEnded {
             turn: i,
             finish_reason: Default::default(),
+            stance: None,
         });
     }
     session.apply(&SimEvent::Done {

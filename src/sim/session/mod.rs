@@ -219,10 +219,12 @@ impl Session {
             SimEvent::TurnEnded {
                 turn,
                 finish_reason,
+                stance,
             } => {
                 if let Some(t) = self.turns.get_mut(*turn) {
                     t.complete = true;
                     t.finish_reason = Some(finish_reason.clone());
+                    t.stance = *stance;
                 }
                 true
             }
@@ -335,6 +337,11 @@ impl Session {
 
 /// One event as JSON, as every face sends it: a line of `simulate --format
 /// jsonl`, the data of one event of the API's event stream.
+///
+/// `turn_ended` always has `stance`: `{"position": "for"|"mixed"|"against",
+/// "interest": 1..=10}`, or `null` when the turn's stance is unknown (it
+/// had no readable stance line). The stance line itself is never in a
+/// `token` event.
 pub fn event_json(event: &SimEvent) -> String {
     serde_json::to_string(event).expect("events serialise")
 }
@@ -445,6 +452,7 @@ mod tests {
         assert!(s.apply(&SimEvent::TurnEnded {
             turn: 0,
             finish_reason: TurnFinish::Length,
+            stance: None,
         }));
         assert!(s.turns[0].is_cut_off());
         assert_eq!(s.turns[0].text, "Hi");
@@ -460,6 +468,45 @@ mod tests {
             outcome: Outcome::Failed,
         });
         assert_eq!(s.status, SessionStatus::BudgetReached);
+    }
+
+    #[test]
+    fn a_turn_keeps_its_stance_in_the_file_and_older_files_load_without() {
+        use crate::sim::stance::{Position, Stance};
+        let mut s = Session::new(&config(), info());
+        for (turn, stance) in [(0, Stance::new(Position::Against, 3)), (1, None)] {
+            s.apply(&SimEvent::TurnStarted {
+                turn,
+                round: 1,
+                persona_id: turn as u32 + 1,
+                speaker: "Ana".into(),
+                question: None,
+            });
+            s.apply(&SimEvent::Token {
+                turn,
+                text: "Hi".into(),
+            });
+            assert!(s.apply(&SimEvent::TurnEnded {
+                turn,
+                finish_reason: TurnFinish::Stop,
+                stance,
+            }));
+        }
+        assert_eq!(s.turns[0].stance, Stance::new(Position::Against, 3));
+        let file = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            file["turns"][0]["stance"],
+            serde_json::json!({"position": "against", "interest": 3})
+        );
+        // Unknown is absent from the file, as in files from before stances.
+        assert!(file["turns"][1].get("stance").is_none());
+        let read: Session = serde_json::from_value(file.clone()).unwrap();
+        assert_eq!(read.turns, s.turns);
+        let mut old = file;
+        old["turns"][0].as_object_mut().unwrap().remove("stance");
+        let read: Session = serde_json::from_value(old).unwrap();
+        assert!(read.turns.iter().all(|t| t.stance.is_none()));
+        assert_eq!(read.turns[0].text, "Hi");
     }
 
     #[test]
