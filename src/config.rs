@@ -34,6 +34,8 @@ pub struct Settings {
     /// Where the TUI writes exports.
     pub exports_dir: PathBuf,
     pub mouse: bool,
+    /// The TUI starts in (and returns to, at each debate) the stage view.
+    pub stage: bool,
     pub log_level: Option<String>,
     /// Where the metrics server listens; `None` with `--no-metrics`.
     pub metrics_addr: Option<std::net::SocketAddr>,
@@ -136,6 +138,7 @@ impl Settings {
             max_tokens_per_turn,
             max_tokens_total: cli.max_tokens_total,
             mouse: cli.mouse,
+            stage: cli.stage,
             log_level: cli.log_level.clone(),
             metrics_addr: (!cli.no_metrics)
                 .then(|| std::net::SocketAddr::new(cli.metrics_bind, cli.metrics_port)),
@@ -160,6 +163,13 @@ mod tests {
         let text = format!("{s:?}");
         assert!(!text.contains("sk-secret-9"), "{text}");
         assert!(text.contains("<redacted>"), "{text}");
+    }
+    #[test]
+    fn stage_flag_reaches_the_settings() {
+        let s = Settings::resolve(&cli(&["--data-dir", "/d"]), None).unwrap();
+        assert!(!s.stage);
+        let s = Settings::resolve(&cli(&["--data-dir", "/d", "--stage"]), None).unwrap();
+        assert!(s.stage);
     }
     #[test]
     fn metrics_and_logging_flags() {

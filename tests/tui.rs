@@ -1432,3 +1432,141 @@ fn status_hints(app: &mut App) -> String {
     let buf = render(app, 120, 40);
     row_text(&buf, buf.area.height - 2, 0, buf.area.width)
 }
+
+// ---------------------------------------------------------------- stage view
+
+/// A debate in round 2 on the stage: Maria said she is for it (8/10),
+/// Priya's turn had no stance line, Maria is speaking again.
+fn debate_on_stage() -> App {
+    use persona_sim::sim::session::Session;
+    use persona_sim::sim::stance::{Position, Stance};
+    let mut app = new_app();
+    let config = start_debate(&mut app);
+    app.begin_session(Session::new(&config, backend()));
+    app.on_sim_event(turn_started(0, 1, 1));
+    app.on_sim_event(token(
+        0,
+        "As a nurse I chart on a tablet that loses signal in the basement wards.",
+    ));
+    app.on_sim_event(SimEvent::TurnEnded {
+        turn: 0,
+        finish_reason: Default::default(),
+        stance: Stance::new(Position::For, 8),
+    });
+    app.on_sim_event(turn_started(1, 1, 3));
+    app.on_sim_event(token(1, "Sync conflicts are where this gets hard."));
+    app.on_sim_event(SimEvent::TurnEnded {
+        turn: 1,
+        finish_reason: Default::default(),
+        stance: None,
+    });
+    app.on_sim_event(turn_started(2, 2, 1));
+    app.on_sim_event(token(2, "Then keep the last version and show me"));
+    press_code(&mut app, KeyCode::F(9));
+    assert!(app.stage());
+    app
+}
+
+#[test]
+fn f9_toggles_the_stage_view_and_esc_leaves_it_without_cancelling() {
+    let mut app = new_app();
+    assert!(!app.stage());
+    press_code(&mut app, KeyCode::F(9));
+    assert!(app.stage());
+    // Before any debate the stage says how to set one up.
+    let text = screen(&render(&mut app, 80, 24));
+    assert!(text.contains("No debate on stage yet"), "{text}");
+    press_code(&mut app, KeyCode::F(9));
+    assert!(!app.stage());
+
+    let mut app = debate_on_stage();
+    // Keys of the hidden panes do nothing on the stage: j scrolls, space
+    // does not select, and q still quits.
+    let selected = app.selected().clone();
+    press_code(&mut app, KeyCode::Char(' '));
+    assert_eq!(app.selected(), &selected);
+    // Esc leaves the stage; the debate goes on.
+    assert!(press_code(&mut app, KeyCode::Esc).is_none());
+    assert!(!app.stage());
+    assert!(app.is_running());
+    // Off the stage, Esc cancels as before.
+    assert!(matches!(
+        press_code(&mut app, KeyCode::Esc),
+        Some(Effect::CancelDebate)
+    ));
+    // From the report screen F9 goes straight to the stage.
+    let mut app = new_app();
+    app.open_session(finished_session("Dark mode"));
+    press_code(&mut app, KeyCode::F(3));
+    press_code(&mut app, KeyCode::F(9));
+    assert!(app.stage());
+    assert_eq!(app.screen(), persona_sim::tui::app::Screen::Debate);
+}
+
+#[test]
+fn stage_mode_starts_on_the_stage_and_returns_to_it_at_each_debate() {
+    let mut app = new_app();
+    app.set_stage_mode(true);
+    assert!(app.stage());
+    press_code(&mut app, KeyCode::F(9));
+    assert!(!app.stage());
+    start_debate(&mut app);
+    assert!(app.stage(), "a debate started with --stage goes on stage");
+}
+
+#[test]
+fn stage_view_at_80x24() {
+    let mut app = debate_on_stage();
+    let buf = render(&mut app, 80, 24);
+    let rows = lines(&buf);
+    assert!(rows[0].contains("FEATURE") && rows[0].contains("Offline mode for the app"));
+    assert!(rows[1].contains("SPEAKING") && rows[1].contains("Maria Lopez"));
+    assert!(rows[1].contains("Round 2/2 · turn 3/4"), "{}", rows[1]);
+    let text = screen(&buf);
+    assert!(text.contains("▲ for 8/10"), "{text}");
+    assert!(text.contains("Priya ? unknown"), "{text}");
+    assert!(text.contains("show me▌"), "{text}");
+    assert!(rows[22].contains("F9 leave stage"), "{}", rows[22]);
+    insta::assert_snapshot!("stage_view_80x24", rows.join("\n"));
+}
+
+#[test]
+fn stage_view_at_200x50() {
+    let mut app = debate_on_stage();
+    let buf = render(&mut app, 200, 50);
+    let rows = lines(&buf);
+    let text = screen(&buf);
+    assert!(text.contains("┌ On stage"), "{text}");
+    assert!(text.contains("┌ Stances"), "{text}");
+    assert!(text.contains("■■■■■■■■□□ 8/10"), "{text}");
+    assert!(text.contains("? unknown"), "{text}");
+    insta::assert_snapshot!("stage_view_200x50", rows.join("\n"));
+}
+
+/// NO_COLOR: crossterm drops every colour, so the speaker and the stances
+/// must stand out by modifiers and words alone.
+#[test]
+fn stage_view_reads_without_colour() {
+    use ratatui::style::Modifier;
+    let mut app = debate_on_stage();
+    for (w, h) in [(80, 24), (200, 50)] {
+        let buf = render(&mut app, w, h);
+        let rows = lines(&buf);
+        let (y, row) = rows
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.contains("SPEAKING"))
+            .expect("speaker header");
+        let x = row[..row.find("Maria Lopez").unwrap()].chars().count() as u16;
+        let cell = &buf[(x, y as u16)];
+        assert!(
+            cell.modifier.contains(Modifier::BOLD | Modifier::REVERSED),
+            "{w}x{h}: the speaker's name is bold and reversed, not only coloured"
+        );
+        let text = screen(&buf);
+        assert!(
+            text.contains("▲ for") && text.contains("? unknown"),
+            "{text}"
+        );
+    }
+}

@@ -89,6 +89,12 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub mouse: bool,
 
+    /// Start the TUI in the stage view (the conversation full screen, the
+    /// speaker and the stances large; F9 or Esc leaves it), and enter it
+    /// again whenever a debate starts.
+    #[arg(long, global = true)]
+    pub stage: bool,
+
     /// Stop a debate cleanly once it has used this many tokens (in + out);
     /// the report is then written from the turns so far.
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(100..))]
@@ -513,6 +519,11 @@ mod tests {
         let mut all = vec!["persona-sim"];
         all.extend_from_slice(args);
         Cli::try_parse_from(all).unwrap()
+    }
+    #[test]
+    fn stage_is_off_unless_asked_for() {
+        assert!(!cli(&[]).stage);
+        assert!(cli(&["--stage"]).stage);
     }
     #[test]
     fn personas_means_a_file_at_top_level_and_ids_under_simulate() {

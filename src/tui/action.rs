@@ -16,8 +16,9 @@ pub enum Action {
     FocusNext,
     FocusPrev,
     StartDebate,
-    /// Esc on the main screens: clear the persona filter, else cancel a
-    /// run, else leave the report screen, else clear the notice. (Dialogs
+    /// Esc on the main screens: leave the stage view, else clear the
+    /// persona filter, else cancel a run, else leave the report screen,
+    /// else clear the notice. (Dialogs
     /// bind Esc themselves.)
     Escape,
     ToggleHelp,
@@ -48,6 +49,8 @@ pub enum Action {
     DismissModelOffer,
     /// Switch between the debate and the report screen.
     ToggleReport,
+    /// Enter or leave the stage view of the debate screen.
+    ToggleStage,
     /// Write (or rewrite) the report of the session on screen.
     WriteReport,
     /// Save the session on screen again, after its save failed.

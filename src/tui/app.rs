@@ -140,6 +140,11 @@ pub struct App {
     /// kept in step with the runner's copy by the same events.
     pub(crate) session: Option<Session>,
     pub(crate) screen: Screen,
+    /// The debate screen shows the stage view: the conversation full
+    /// screen, the speaker and the stances large.
+    pub(crate) stage: bool,
+    /// `--stage`: start in the stage view and enter it at each debate.
+    pub(crate) stage_mode: bool,
     /// The report's text as it streams in.
     pub(crate) report_draft: String,
     /// Selected concern, request or insight on the report screen (or the
@@ -186,6 +191,8 @@ impl App {
             turn_entries: Vec::new(),
             session: None,
             screen: Screen::Debate,
+            stage: false,
+            stage_mode: false,
             report_draft: String::new(),
             report_selected: 0,
             persona_list: PersonaList::new(count),
@@ -248,6 +255,19 @@ impl App {
 
     pub fn screen(&self) -> Screen {
         self.screen
+    }
+
+    /// Whether the debate screen shows the stage view (on the report
+    /// screen it is kept for when the debate screen comes back).
+    pub fn stage(&self) -> bool {
+        self.stage
+    }
+
+    /// `--stage`: the stage view now, and again whenever a debate starts.
+    pub fn set_stage_mode(&mut self, on: bool) {
+        self.stage_mode = on;
+        self.stage = on;
+        self.dirty = true;
     }
 
     pub fn run_state(&self) -> &RunState {
@@ -438,7 +458,9 @@ impl App {
                 self.overlays.pop();
             }
             Action::Escape => {
-                if self.focus == Focus::Personas && self.persona_list.filter.is_some() {
+                if self.stage && self.screen == Screen::Debate {
+                    self.stage = false;
+                } else if self.focus == Focus::Personas && self.persona_list.filter.is_some() {
                     return self.on_panel(super::action::PanelAction::FilterClear);
                 } else if self.is_running() {
                     return self.cancel();
@@ -453,6 +475,11 @@ impl App {
                     Screen::Debate => Screen::Report,
                     Screen::Report => Screen::Debate,
                 };
+            }
+            Action::ToggleStage => {
+                // From the report screen, straight to the stage.
+                self.stage = !self.stage || self.screen == Screen::Report;
+                self.screen = Screen::Debate;
             }
             Action::WriteReport => return self.write_report(),
             Action::RetrySave => return self.retry_save(),

@@ -81,6 +81,7 @@ impl App {
         self.report_draft.clear();
         self.report_selected = 0;
         self.screen = Screen::Debate;
+        self.stage |= self.stage_mode;
         Some(Effect::StartDebate(DebateConfig {
             feature,
             personas,

@@ -67,8 +67,13 @@ fn idle(app: &App) -> bool {
     !app.is_running()
 }
 
-fn running(app: &App) -> bool {
-    app.is_running()
+fn off_stage(app: &App) -> bool {
+    !in_stage(app)
+}
+
+/// Esc cancels a run, except on the stage, where it leaves the stage.
+fn running_off_stage(app: &App) -> bool {
+    app.is_running() && !in_stage(app)
 }
 
 fn idle_with_session(app: &App) -> bool {
@@ -82,6 +87,11 @@ fn not_idle_with_session(app: &App) -> bool {
 /// The session on screen could not be saved and no run is writing it.
 fn save_failed(app: &App) -> bool {
     !app.is_running() && app.session().is_some_and(|s| s.save_error.is_some())
+}
+
+/// The stage view is on screen.
+pub fn in_stage(app: &App) -> bool {
+    app.stage() && app.screen() == Screen::Debate
 }
 
 fn not_in_editor(app: &App) -> bool {
@@ -186,10 +196,10 @@ pub static SCREEN: &[Binding] = &[
     hinted_when(
         &[key(KeyCode::Esc)],
         "Esc",
-        "cancel a run; clear the filter; leave the report; clear the message",
+        "leave the stage view; cancel a run; clear the filter; leave the report; clear the message",
         ("Esc", "cancel"),
         Action::Escape,
-        running,
+        running_off_stage,
     ),
     hinted_when(
         &[key(KeyCode::F(2))],
@@ -237,12 +247,21 @@ pub static SCREEN: &[Binding] = &[
         Action::RetrySave,
         save_failed,
     ),
-    hinted(
+    hinted_when(
+        &[key(KeyCode::F(9))],
+        "F9",
+        "stage view ⇄ debate screen: the conversation full screen, speaker and stances large",
+        ("F9", "leave stage"),
+        Action::ToggleStage,
+        in_stage,
+    ),
+    hinted_when(
         &[key(KeyCode::Tab)],
         "Tab",
         "focus: personas → feature → conversation",
         ("Tab", "focus"),
         Action::FocusNext,
+        off_stage,
     ),
     bind(
         &[key(KeyCode::BackTab)],
@@ -438,6 +457,38 @@ pub static CONVERSATION: &[Binding] = &[
     HELP,
 ];
 
+/// The stage view (F9, --stage): the conversation's keys, whatever the
+/// focus; the panes it hides take none.
+pub static STAGE: &[Binding] = &[
+    hinted(
+        &[key(KeyCode::Up), ch('k')],
+        "↑ k",
+        "scroll up a line",
+        ("↑↓", "scroll"),
+        Action::ScrollUp(1),
+    ),
+    bind(
+        &[key(KeyCode::Down), ch('j')],
+        "↓ j",
+        "scroll down a line",
+        Action::ScrollDown(1),
+    ),
+    bind(
+        &[key(KeyCode::Home), ch('g')],
+        "Home g",
+        "top of the conversation",
+        Action::ScrollTop,
+    ),
+    bind(
+        &[key(KeyCode::End), ch('G')],
+        "End G",
+        "follow the newest text again",
+        Action::FollowTail,
+    ),
+    QUIT,
+    HELP,
+];
+
 /// The feature editor: every other key edits the text (paste goes here too).
 pub static EDITOR: &[Binding] = &[];
 
@@ -501,6 +552,9 @@ pub fn map_key(app: &App, key: KeyEvent) -> Option<Action> {
             Routed::Pass => {}
         }
     }
+    if in_stage(app) {
+        return lookup(SCREEN, &key).or_else(|| lookup(STAGE, &key));
+    }
     if app.filter_editing() {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         return match lookup(FILTER, &key) {
@@ -526,6 +580,9 @@ pub fn map_key(app: &App, key: KeyEvent) -> Option<Action> {
 
 /// The bindings in force for the screen below the overlays.
 pub fn screen_tables(app: &App) -> Vec<&'static [Binding]> {
+    if in_stage(app) {
+        return vec![SCREEN, STAGE, ALWAYS];
+    }
     let pane: &'static [Binding] = match (app.screen(), app.focus()) {
         (Screen::Report, _) => REPORT,
         (Screen::Debate, _) if app.filter_editing() => return vec![FILTER],
@@ -544,6 +601,7 @@ pub fn help_sections() -> Vec<(&'static str, &'static [Binding])> {
         ("Persona list", PERSONAS),
         ("Persona filter (/): typing filters", FILTER),
         ("Conversation", CONVERSATION),
+        ("Stage view (F9, --stage)", STAGE),
         ("Report screen (F3)", REPORT),
     ];
     sections.extend(views::help_sections());

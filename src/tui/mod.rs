@@ -55,6 +55,7 @@ pub async fn run(services: &Services, loaded: Loaded) -> anyhow::Result<Ending> 
         settings.max_tokens_per_turn,
     );
     app.set_max_tokens_total(settings.max_tokens_total);
+    app.set_stage_mode(settings.stage);
     if let Some(path) = settings.backend.missing_local_model() {
         app.offer_model(path.to_path_buf());
     }

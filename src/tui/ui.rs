@@ -7,7 +7,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::app::{App, Focus, Screen};
-use super::panes::{editor, personas, report, status};
+use super::panes::{editor, personas, report, stage, status};
 use super::theme;
 
 pub const MIN_WIDTH: u16 = 80;
@@ -27,6 +27,8 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
     .areas(area);
     if app.screen == Screen::Report {
         report::render(frame, main, app);
+    } else if app.stage {
+        stage::render(frame, main, app);
     } else {
         draw_debate(frame, main, app);
     }

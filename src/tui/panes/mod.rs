@@ -5,4 +5,5 @@ pub mod conversation;
 pub mod editor;
 pub mod personas;
 pub mod report;
+pub mod stage;
 pub mod status;

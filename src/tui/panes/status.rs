@@ -52,7 +52,7 @@ fn hints(app: &App) -> Line<'static> {
             pairs.push(hint);
         }
     }
-    if app.focus() == Focus::Editor && app.overlays().is_empty() {
+    if app.focus() == Focus::Editor && app.overlays().is_empty() && !keymap::in_stage(app) {
         let at = pairs
             .iter()
             .position(|p| p.0 == "Tab")
