@@ -1570,3 +1570,24 @@ fn stage_view_reads_without_colour() {
         );
     }
 }
+
+#[test]
+fn the_stance_strip_counts_who_does_not_fit_at_80_columns() {
+    use persona_sim::sim::session::Session;
+    let mut app = new_app();
+    press_code(&mut app, KeyCode::Char('a'));
+    press_code(&mut app, KeyCode::Tab);
+    type_text(&mut app, "Dark mode");
+    let config = expect_start(press_code(&mut app, KeyCode::F(5)));
+    app.begin_session(Session::new(&config, backend()));
+    app.on_sim_event(turn_started(0, 1, 1));
+    press_code(&mut app, KeyCode::F(9));
+    let rows = lines(&render(&mut app, 80, 24));
+    let strip: Vec<&String> = rows[3..6]
+        .iter()
+        .filter(|r| r.contains("not yet"))
+        .collect();
+    assert_eq!(strip.len(), 3, "{rows:#?}");
+    assert!(strip[2].trim_end().ends_with("more"), "{rows:#?}");
+    assert!(rows[6].starts_with("┌ Conversation"), "{rows:#?}");
+}

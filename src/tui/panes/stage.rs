@@ -273,6 +273,7 @@ fn strip_lines(app: &App, width: usize) -> Vec<Line<'static>> {
     let mut row: Vec<Span<'static>> = vec![Span::styled(" Stances:", theme::dim())];
     let mut row_width = row[0].width();
     let items = standings(session);
+    let mut shown = 0;
     for (i, (persona, standing)) in items.iter().enumerate() {
         let first_name = persona.name.split_whitespace().next().unwrap_or("");
         let mark = if on_stage == Some(persona.id) {
@@ -307,9 +308,33 @@ fn strip_lines(app: &App, width: usize) -> Vec<Line<'static>> {
         }
         row_width += item_width;
         row.extend(item);
+        shown += 1;
     }
     if !row.is_empty() && lines.len() < STRIP_ROWS {
         lines.push(Line::from(row));
+    }
+    // Who did not fit is counted, not dropped silently (the last row is
+    // cut at the edge to make room).
+    if shown < items.len()
+        && let Some(last) = lines.last_mut()
+    {
+        let more = format!(" +{} more", items.len() - shown);
+        let mut kept: Vec<Span<'static>> = Vec::new();
+        let mut used = 0;
+        for span in std::mem::take(&mut last.spans) {
+            let room = width.saturating_sub(more.width() + used);
+            if span.width() > room {
+                kept.push(Span::styled(truncate(&span.content, room), span.style));
+                break;
+            }
+            used += span.width();
+            kept.push(span);
+        }
+        kept.push(Span::styled(
+            more,
+            Style::new().add_modifier(Modifier::BOLD),
+        ));
+        last.spans = kept;
     }
     lines
 }
@@ -351,4 +376,72 @@ fn render_board(frame: &mut Frame, area: Rect, app: &App) {
         }
     }
     frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::BackendInfo;
+    use crate::persona::builtin_panel;
+    use crate::sim::debate::{DebateConfig, SimEvent};
+
+    fn session(n: usize) -> Session {
+        let config = DebateConfig {
+            feature: "Dark mode".into(),
+            personas: builtin_panel()[..n].to_vec(),
+            rounds: 2,
+            max_tokens_per_turn: 100,
+            max_tokens_total: None,
+        };
+        let backend = BackendInfo {
+            kind: "openai",
+            model: "m".into(),
+            endpoint: "http://127.0.0.1:1/v1".into(),
+        };
+        Session::new(&config, backend)
+    }
+
+    fn turn(session: &mut Session, turn: usize, persona: usize, stance: Option<Stance>) {
+        let p = session.personas[persona].clone();
+        session.apply(&SimEvent::TurnStarted {
+            turn,
+            round: 1,
+            persona_id: p.id,
+            speaker: p.name,
+            question: None,
+        });
+        session.apply(&SimEvent::TurnEnded {
+            turn,
+            finish_reason: Default::default(),
+            stance,
+        });
+    }
+
+    #[test]
+    fn the_latest_finished_turn_decides_and_nothing_is_carried_over() {
+        let mut s = session(3);
+        let against = Stance::new(Position::Against, 2);
+        turn(&mut s, 0, 0, Stance::new(Position::For, 9));
+        turn(&mut s, 1, 1, against);
+        // Persona 0 speaks again without a stance line: unknown, not "for".
+        turn(&mut s, 2, 0, None);
+        // Persona 2 has started but not finished: not yet.
+        let p = s.personas[2].clone();
+        s.apply(&SimEvent::TurnStarted {
+            turn: 3,
+            round: 1,
+            persona_id: p.id,
+            speaker: p.name,
+            question: None,
+        });
+        let got: Vec<Standing> = standings(&s).into_iter().map(|(_, st)| st).collect();
+        assert_eq!(
+            got,
+            [
+                Standing::Unknown,
+                Standing::Known(against.unwrap()),
+                Standing::NotYet
+            ]
+        );
+    }
 }
