@@ -1485,6 +1485,9 @@ fn f9_toggles_the_stage_view_and_esc_leaves_it_without_cancelling() {
     let selected = app.selected().clone();
     press_code(&mut app, KeyCode::Char(' '));
     assert_eq!(app.selected(), &selected);
+    // A paste does not go to the hidden editor.
+    app.update(Action::Paste("typed elsewhere".into()));
+    assert!(!app.editor_lines().join("\n").contains("typed elsewhere"));
     // Esc leaves the stage; the debate goes on.
     assert!(press_code(&mut app, KeyCode::Esc).is_none());
     assert!(!app.stage());

@@ -551,6 +551,10 @@ impl App {
             Action::Edit(key) => {
                 self.editor.input(key);
             }
+            Action::Paste(_) if self.stage && self.screen == Screen::Debate => self.set_notice(
+                NoticeLevel::Info,
+                "The stage shows no editor: F9 leaves it, then paste",
+            ),
             Action::Paste(text) => {
                 self.set_focus(Focus::Editor);
                 // Terminals send pasted newlines as \r.
