@@ -1515,6 +1515,18 @@ fn stage_mode_starts_on_the_stage_and_returns_to_it_at_each_debate() {
     assert!(!app.stage());
     start_debate(&mut app);
     assert!(app.stage(), "a debate started with --stage goes on stage");
+
+    // A finished debate on the stage asks for no redraw by itself.
+    let mut app = new_app();
+    app.set_stage_mode(true);
+    app.open_session(finished_session("Dark mode"));
+    let text = screen(&render(&mut app, 80, 24));
+    assert!(
+        text.contains("LAST TURN") && text.contains("Kwame Mensah"),
+        "{text}"
+    );
+    assert!(text.contains("Round 1/1 · turn 2/2"), "{text}");
+    assert_eq!(app.redraw_deadline(), None);
 }
 
 #[test]
