@@ -140,6 +140,16 @@ fn db_command(data: &Path, url: &str, args: &[&str]) -> std::process::Output {
     command(data, None, &all).output().unwrap()
 }
 
+/// Writes [`test_panel`]`(n)` to `dir/panel.json` and imports it into the
+/// database at `url`; the file's path.
+fn import_test_panel(dir: &Path, url: &str, n: u32) -> std::path::PathBuf {
+    let panel_file = dir.join("panel.json");
+    std::fs::write(&panel_file, test_panel(n).to_string()).unwrap();
+    let imported = db_command(dir, url, &["import-panel", panel_file.to_str().unwrap()]);
+    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    panel_file
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -151,14 +161,7 @@ async fn the_api_answers_alike_on_the_file_and_on_postgres() {
     };
     let url = cluster.fresh_database();
     let dir = tempfile::tempdir().unwrap();
-    let panel_file = dir.path().join("panel.json");
-    std::fs::write(&panel_file, test_panel(120).to_string()).unwrap();
-    let imported = db_command(
-        dir.path(),
-        &url,
-        &["import-panel", panel_file.to_str().unwrap()],
-    );
-    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    let panel_file = import_test_panel(dir.path(), &url, 120);
     let file_data = dir.path().join("file");
     let pg_data = dir.path().join("pg");
     let file = Api::on_file(&file_data, &panel_file);
@@ -409,14 +412,7 @@ async fn a_debate_run_on_one_server_is_read_on_another() {
     let mock = support::MockServer::persona_echo(Duration::ZERO).await;
     let url = cluster.fresh_database();
     let dir = tempfile::tempdir().unwrap();
-    let panel_file = dir.path().join("panel.json");
-    std::fs::write(&panel_file, test_panel(3).to_string()).unwrap();
-    let imported = db_command(
-        dir.path(),
-        &url,
-        &["import-panel", panel_file.to_str().unwrap()],
-    );
-    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    import_test_panel(dir.path(), &url, 3);
     let a = Api::on_database_with_llm(&dir.path().join("a"), &url, Some(&mock.base_url));
     let b = Api::on_database(&dir.path().join("b"), &url);
     let request =

@@ -425,27 +425,39 @@ pub static FILTER: &[Binding] = &[
     bind(&[key(KeyCode::Down)], "↓", "move down", Action::ListDown),
 ];
 
+// The conversation's scroll keys, shared by its pane and the stage.
+const SCROLL_UP: Binding = hinted(
+    &[key(KeyCode::Up), ch('k')],
+    "↑ k",
+    "scroll up a line",
+    ("↑↓", "scroll"),
+    Action::ScrollUp(1),
+);
+const SCROLL_DOWN: Binding = bind(
+    &[key(KeyCode::Down), ch('j')],
+    "↓ j",
+    "scroll down a line",
+    Action::ScrollDown(1),
+);
+const SCROLL_TOP: Binding = bind(
+    &[key(KeyCode::Home), ch('g')],
+    "Home g",
+    "top of the conversation",
+    Action::ScrollTop,
+);
+const FOLLOW_TAIL: Binding = bind(
+    &[key(KeyCode::End), ch('G')],
+    "End G",
+    "follow the newest text again",
+    Action::FollowTail,
+);
+
 /// The conversation (focus on it).
 pub static CONVERSATION: &[Binding] = &[
-    hinted(
-        &[key(KeyCode::Up), ch('k')],
-        "↑ k",
-        "scroll up a line",
-        ("↑↓", "scroll"),
-        Action::ScrollUp(1),
-    ),
-    bind(
-        &[key(KeyCode::Down), ch('j')],
-        "↓ j",
-        "scroll down a line",
-        Action::ScrollDown(1),
-    ),
-    bind(
-        &[key(KeyCode::Home), ch('g')],
-        "Home g",
-        "top of the conversation",
-        Action::ScrollTop,
-    ),
+    SCROLL_UP,
+    SCROLL_DOWN,
+    SCROLL_TOP,
+    // Hinted in the pane; the stage's hint bar has no room for it.
     hinted(
         &[key(KeyCode::End), ch('G')],
         "End G",
@@ -459,35 +471,7 @@ pub static CONVERSATION: &[Binding] = &[
 
 /// The stage view (F9, --stage): the conversation's keys, whatever the
 /// focus; the panes it hides take none.
-pub static STAGE: &[Binding] = &[
-    hinted(
-        &[key(KeyCode::Up), ch('k')],
-        "↑ k",
-        "scroll up a line",
-        ("↑↓", "scroll"),
-        Action::ScrollUp(1),
-    ),
-    bind(
-        &[key(KeyCode::Down), ch('j')],
-        "↓ j",
-        "scroll down a line",
-        Action::ScrollDown(1),
-    ),
-    bind(
-        &[key(KeyCode::Home), ch('g')],
-        "Home g",
-        "top of the conversation",
-        Action::ScrollTop,
-    ),
-    bind(
-        &[key(KeyCode::End), ch('G')],
-        "End G",
-        "follow the newest text again",
-        Action::FollowTail,
-    ),
-    QUIT,
-    HELP,
-];
+pub static STAGE: &[Binding] = &[SCROLL_UP, SCROLL_DOWN, SCROLL_TOP, FOLLOW_TAIL, QUIT, HELP];
 
 /// The feature editor: every other key edits the text (paste goes here too).
 pub static EDITOR: &[Binding] = &[];
