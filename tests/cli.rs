@@ -81,7 +81,8 @@ async fn simulate_jsonl_is_one_event_per_line() {
         .iter()
         .map(|e| e["event"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds.first(), Some(&"turn_started"));
+    assert_eq!(kinds.first(), Some(&"debate_started"));
+    assert_eq!(kinds.get(1), Some(&"turn_started"));
     assert_eq!(kinds.last(), Some(&"done"));
     assert_eq!(events.last().unwrap()["outcome"], "completed");
     assert!(kinds.contains(&"token") && kinds.contains(&"usage") && kinds.contains(&"turn_ended"));

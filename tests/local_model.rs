@@ -6,6 +6,7 @@
 
 mod support;
 
+use persona_sim::sim::moderator::Chair;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -242,6 +243,7 @@ async fn a_report_is_produced_end_to_end_and_renders() {
         Some(store.clone().into()),
         CancellationToken::new(),
         tx,
+        Chair::absent(),
     ));
     while rx.recv().await.is_some() {}
     let session = task.await.unwrap();

@@ -4,6 +4,7 @@
 
 mod support;
 
+use persona_sim::sim::moderator::Chair;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,6 +62,7 @@ async fn run(
         Some(store.clone().into()),
         CancellationToken::new(),
         tx,
+        Chair::absent(),
     ));
     let mut events = Vec::new();
     while let Some(e) = rx.recv().await {
@@ -354,6 +356,7 @@ async fn cancelling_mid_turn_saves_what_was_said_as_cancelled() {
         Some(store.clone().into()),
         cancel.clone(),
         tx,
+        Chair::absent(),
     ));
     // Cancel after the second turn has started streaming.
     let mut tokens_in_second = 0;

@@ -1,6 +1,7 @@
 //! `simulate`: one debate, streamed to stdout as text or JSON lines, saved
 //! as a session, with an optional report and export.
 
+use crate::sim::moderator::Chair;
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -98,6 +99,7 @@ pub async fn run(
         Some(store.clone().into()),
         cancel.clone(),
         tx,
+        Chair::absent(),
     ));
     let mut out = io::stdout().lock();
     let mut outcome = Outcome::Failed;

@@ -6,6 +6,7 @@
 //! A debate runs on the core runner ([`run_session`]), so its session file
 //! is written exactly as the CLI's and the TUI's are.
 
+use crate::sim::moderator::Chair;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -283,6 +284,7 @@ pub async fn start(State(state): State<ApiState>, body: Bytes) -> Result<Respons
             Some(store),
             cancel,
             tx,
+            Chair::absent(),
         ));
         while let Some(event) = rx.recv().await {
             let line: Arc<str> = event_json(&event).into();

@@ -31,6 +31,7 @@ use tokio::sync::mpsc;
 use crate::llm::{ChatBackend, ChatChunk, ChatMessage, ChatRequest, FinishReason, Usage};
 use crate::persona::Persona;
 
+use super::moderator::{Chair, Interrupt, Table};
 use super::prompts::{
     CHARS_PER_TOKEN, ESTIMATE_CHARS_PER_TOKEN, estimate_tokens, persona_system_prompt, turn_prompt,
 };
@@ -66,6 +67,10 @@ pub enum TurnFinish {
     Length,
     /// Cut where the model began speaking for another participant.
     SpeakerCut,
+    /// The moderator skipped the speaker.
+    Skipped,
+    /// The moderator ended the debate during the turn.
+    Ended,
     Other(String),
 }
 
@@ -75,6 +80,8 @@ impl TurnFinish {
             TurnFinish::Stop => "stop",
             TurnFinish::Length => "length",
             TurnFinish::SpeakerCut => "speaker_cut",
+            TurnFinish::Skipped => "skipped",
+            TurnFinish::Ended => "ended",
             TurnFinish::Other(other) => other,
         }
     }
@@ -97,6 +104,8 @@ impl From<String> for TurnFinish {
             "stop" => TurnFinish::Stop,
             "length" => TurnFinish::Length,
             "speaker_cut" => TurnFinish::SpeakerCut,
+            "skipped" => TurnFinish::Skipped,
+            "ended" => TurnFinish::Ended,
             _ => TurnFinish::Other(reason),
         }
     }
@@ -137,7 +146,14 @@ pub struct Turn {
     /// does not read, or a session from before stances).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stance: Option<Stance>,
+    /// A question the moderator put to the panel (`text`), not a persona's
+    /// turn; `persona_id` is 0 and `speaker` is [`MODERATOR`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub moderator: bool,
 }
+
+/// The speaker name of moderator turns.
+pub const MODERATOR: &str = "Moderator";
 
 impl Turn {
     pub fn new(persona: &Persona, round: u32) -> Self {
@@ -152,6 +168,20 @@ impl Turn {
             finish_reason: None,
             usage_estimated: false,
             stance: None,
+            moderator: false,
+        }
+    }
+
+    /// The moderator's question, as a finished turn of `round`.
+    pub fn moderator_question(text: &str, round: u32) -> Self {
+        Turn {
+            persona_id: 0,
+            speaker: MODERATOR.into(),
+            round,
+            text: text.to_string(),
+            complete: true,
+            moderator: true,
+            ..Turn::default()
         }
     }
 
@@ -177,6 +207,13 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum SimEvent {
+    /// A debate begins: what it is about and who takes part, so a reader
+    /// who joins late (a spectator) can show it.
+    DebateStarted {
+        feature: String,
+        rounds: u32,
+        personas: Vec<Participant>,
+    },
     TurnStarted {
         turn: usize,
         round: u32,
@@ -214,6 +251,8 @@ pub enum SimEvent {
         turn: Option<usize>,
         message: String,
     },
+    /// The moderator acted (see [`Moderation`]).
+    Moderated(Moderation),
     /// The debate (or follow-up) part is over; a report may follow.
     Done {
         outcome: Outcome,
@@ -243,6 +282,59 @@ pub enum SimEvent {
     SessionSaved {
         path: std::path::PathBuf,
     },
+}
+
+/// Who takes part in a debate, as a spectator sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Participant {
+    pub id: u32,
+    pub name: String,
+    pub occupation: String,
+    pub location: String,
+}
+
+impl From<&Persona> for Participant {
+    fn from(p: &Persona) -> Self {
+        Participant {
+            id: p.id,
+            name: p.name.clone(),
+            occupation: p.occupation.clone(),
+            location: p.location.clone(),
+        }
+    }
+}
+
+/// What the moderator did, as an event (`{"event": "moderated", "action":
+/// "paused"}`) and in the session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Moderation {
+    /// No new token is shown until `resumed`.
+    Paused,
+    Resumed,
+    /// The turn was ended where it stood.
+    Skipped {
+        turn: usize,
+    },
+    /// This persona speaks next.
+    Floor {
+        persona_id: u32,
+        speaker: String,
+    },
+    /// A moderator question, turn `turn` of the transcript; `audience`
+    /// when it came from a spectator.
+    Asked {
+        turn: usize,
+        text: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        audience: bool,
+    },
+    /// The debate now has this many rounds.
+    RoundAdded {
+        rounds: u32,
+    },
+    /// Ended by the moderator: no more turns; the report follows.
+    Ended,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -276,18 +368,27 @@ pub async fn run_debate(
     tx: mpsc::Sender<SimEvent>,
 ) -> Transcript {
     let mut transcript = Transcript::default();
-    let outcome = debate_rounds(&*backend, &config, &tx, &mut transcript).await;
+    let outcome = debate_rounds(
+        &*backend,
+        &config,
+        &tx,
+        &mut transcript,
+        &mut Chair::absent(),
+    )
+    .await;
     let _ = tx.send(SimEvent::Done { outcome }).await;
     transcript
 }
 
 /// Runs the rounds into `transcript` (which may already hold turns) and
-/// says how it ended. Does not send `Done`.
+/// says how it ended, taking the moderator's commands from `chair` between
+/// tokens and turns. Does not send `Done`.
 pub async fn debate_rounds(
     backend: &dyn ChatBackend,
     config: &DebateConfig,
     tx: &mpsc::Sender<SimEvent>,
     transcript: &mut Transcript,
+    chair: &mut Chair,
 ) -> Outcome {
     if config.personas.is_empty() {
         return refuse(tx, "select at least one persona").await;
@@ -295,10 +396,45 @@ pub async fn debate_rounds(
     if config.feature.trim().is_empty() {
         return refuse(tx, "describe the feature first").await;
     }
+    let started = SimEvent::DebateStarted {
+        feature: config.feature.clone(),
+        rounds: config.rounds,
+        personas: config.personas.iter().map(Participant::from).collect(),
+    };
+    if tx.send(started).await.is_err() {
+        return Outcome::Cancelled;
+    }
     let context = backend.discover_context().await;
-    let names: Vec<&str> = config.personas.iter().map(|p| p.name.as_str()).collect();
-    for round in 1..=config.rounds {
-        for persona in &config.personas {
+    let mut names: Vec<&str> = config.personas.iter().map(|p| p.name.as_str()).collect();
+    names.push(MODERATOR);
+    let mut round = 1;
+    while round <= chair.rounds(config.rounds) {
+        // Who has yet to speak this round, in order (the floor goes first).
+        let mut order: std::collections::VecDeque<usize> = (0..config.personas.len()).collect();
+        loop {
+            let table = Table {
+                personas: &config.personas,
+                rounds: config.rounds,
+                speaking: false,
+            };
+            if let Err(outcome) = chair.between_turns(&table, tx, transcript).await {
+                return outcome;
+            }
+            if chair.ended {
+                return Outcome::Completed;
+            }
+            let next = match chair.next_floor() {
+                Some(i) => {
+                    order.retain(|&j| j != i);
+                    i
+                }
+                None => match order.pop_front() {
+                    Some(i) => i,
+                    None => break,
+                },
+            };
+            let persona = &config.personas[next];
+            let rounds = chair.rounds(config.rounds);
             let system = persona_system_prompt(persona);
             let budget = context.map(|ctx| prompt_budget(ctx, config.max_tokens_per_turn, &system));
             let user = turn_prompt(
@@ -306,7 +442,7 @@ pub async fn debate_rounds(
                 &transcript.turns,
                 persona,
                 round,
-                config.rounds,
+                rounds,
                 budget,
             );
             let mut max_tokens = config.max_tokens_per_turn;
@@ -328,11 +464,30 @@ pub async fn debate_rounds(
             let speaker = Speaker {
                 turn: Turn::new(persona, round),
                 participants: &names,
+                moderated: Some((
+                    &mut *chair,
+                    Table {
+                        speaking: true,
+                        ..table
+                    },
+                )),
             };
             if let Err(outcome) = speak(backend, request, speaker, tx, transcript).await {
                 return outcome;
             }
+            if chair.ended {
+                // Questions asked during the last turn still go on record.
+                if let Err(outcome) = chair.put_questions(tx, transcript).await {
+                    return outcome;
+                }
+                return Outcome::Completed;
+            }
         }
+        round += 1;
+    }
+    // A question asked during the last turn still goes on record.
+    if let Err(outcome) = chair.put_questions(tx, transcript).await {
+        return outcome;
     }
     Outcome::Completed
 }
@@ -348,10 +503,12 @@ pub async fn refuse(tx: &mpsc::Sender<SimEvent>, message: &str) -> Outcome {
     Outcome::Failed
 }
 
-/// Who speaks a turn, and whose names end it (see [`TurnFilter`]).
+/// Who speaks a turn, whose names end it (see [`TurnFilter`]), and the
+/// moderator's chair while it streams (none for follow-ups).
 pub struct Speaker<'a> {
     pub turn: Turn,
     pub participants: &'a [&'a str],
+    pub moderated: Option<(&'a mut Chair, Table<'a>)>,
 }
 
 /// Streams one persona's turn into the transcript and out as events.
@@ -366,7 +523,18 @@ pub async fn speak(
     let Speaker {
         turn: new_turn,
         participants,
+        moderated,
     } = speaker;
+    let mut absent = Chair::absent();
+    let no_table = Table {
+        personas: &[],
+        rounds: 0,
+        speaking: true,
+    };
+    let (chair, table) = match moderated {
+        Some((chair, table)) => (chair, table),
+        None => (&mut absent, no_table),
+    };
     let turn = transcript.turns.len();
     let started = SimEvent::TurnStarted {
         turn,
@@ -393,8 +561,52 @@ pub async fn speak(
         read: None,
     };
     let mut reason: Option<TurnFinish> = None;
+    // What the stream sent while the moderator paused: shown on resume.
+    let mut held = std::collections::VecDeque::new();
+    let mut stream_over = false;
     let finish = loop {
-        let Some(item) = stream.next().await else {
+        let next = if !chair.paused
+            && let Some(item) = held.pop_front()
+        {
+            item
+        } else {
+            tokio::select! {
+                biased;
+                command = chair.recv(), if chair.listening() => {
+                    if let Some(command) = command {
+                        chair.take(command, &table, tx).await?;
+                    }
+                    if let Some(interrupt) = chair.interrupt.take() {
+                        let finish = match interrupt {
+                            Interrupt::Skip => {
+                                let skipped = Moderation::Skipped { turn };
+                                tx.send(SimEvent::Moderated(skipped)).await.map_err(|_| Outcome::Cancelled)?;
+                                TurnFinish::Skipped
+                            }
+                            Interrupt::End => TurnFinish::Ended,
+                        };
+                        // What was shown stays; what the filters held is let out.
+                        let pieces = filters.stance.finish(true);
+                        if !filters.pass(tx, transcript, turn, pieces).await? {
+                            show(tx, transcript, turn, filters.speaker.finish()).await?;
+                        }
+                        break finish;
+                    }
+                    continue;
+                }
+                item = stream.next(), if !stream_over => {
+                    stream_over = item.is_none();
+                    if chair.paused {
+                        held.push_back(item);
+                        continue;
+                    }
+                    item
+                }
+                // Unreachable: a paused chair is listening.
+                else => None,
+            }
+        };
+        let Some(item) = next else {
             // Release what the filters held back for a possible stop.
             let truncated = reason.as_ref().is_some_and(TurnFinish::is_cut_off);
             let pieces = filters.stance.finish(truncated);

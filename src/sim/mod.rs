@@ -10,10 +10,13 @@
 //! - `report/`: the feedback report (prompt, model call, parse, Markdown)
 //! - `session/`: a saved debate (the model, its store, the phase runner)
 //! - `export`: a session as Markdown or JSON
+//! - `live`: the current debate's events for spectators, and audience questions
 //! - `synth`: new personas written by the model
 
 pub mod debate;
 pub mod export;
+pub mod live;
+pub mod moderator;
 pub mod prompts;
 pub mod report;
 pub mod session;

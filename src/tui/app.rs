@@ -154,6 +154,8 @@ pub struct App {
     pub(crate) persona_list: PersonaList,
     /// Personas created since the loop last counted them (metrics).
     pub(crate) created: usize,
+    /// The moderator paused the running debate.
+    pub(crate) paused: bool,
 }
 
 impl App {
@@ -197,6 +199,7 @@ impl App {
             report_selected: 0,
             persona_list: PersonaList::new(count),
             created: 0,
+            paused: false,
         };
         if app.backend.is_none() {
             app.set_notice(

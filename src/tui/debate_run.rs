@@ -10,7 +10,7 @@ use super::panes::conversation::{Entry, EntryKind};
 use super::theme;
 use crate::llm::Usage;
 use crate::services::HOW_TO_CONFIGURE;
-use crate::sim::debate::{DebateConfig, Outcome, SimEvent};
+use crate::sim::debate::{DebateConfig, MODERATOR, Moderation, Outcome, SimEvent};
 use crate::sim::session::{Session, SessionStatus};
 
 impl App {
@@ -231,6 +231,16 @@ impl App {
             ),
         ));
         for turn in &session.turns {
+            if turn.moderator {
+                let audience = session.moderation.iter().any(|m| {
+                    matches!(&m.action, Moderation::Asked { text, audience: true, .. } if *text == turn.text)
+                });
+                let index = self
+                    .conversation
+                    .push(moderator_entry(&turn.text, audience, turn.round));
+                self.turn_entries.push(index);
+                continue;
+            }
             let index = self.conversation.push(Entry::new(
                 EntryKind::Turn {
                     speaker: turn.speaker.clone(),
@@ -480,6 +490,7 @@ impl App {
                 self.set_notice(NoticeLevel::Error, format!("Debate stopped: {message}"));
             }
             SimEvent::Done { outcome } => {
+                self.paused = false;
                 let phase = match self.run {
                     RunState::Running { phase, .. } => phase,
                     _ => Phase::Debate,
@@ -570,6 +581,8 @@ impl App {
                     ));
                 }
             }
+            SimEvent::DebateStarted { .. } => {}
+            SimEvent::Moderated(action) => self.on_moderated(action),
             SimEvent::SessionSaved { path } => {
                 let text = format!("Session saved to {}", path.display());
                 self.conversation
@@ -595,4 +608,84 @@ impl App {
             .filter(|id| self.personas.iter().any(|p| p.id == *id))
             .collect();
     }
+}
+
+impl App {
+    /// Shows what the moderator did: a question as a turn of its own, the
+    /// rest as a notice (and a line in the conversation, so it is on record).
+    pub(crate) fn on_moderated(&mut self, action: Moderation) {
+        let line = match &action {
+            Moderation::Paused => {
+                self.paused = true;
+                self.set_notice(NoticeLevel::Info, "Paused: Ctrl-P resumes");
+                return;
+            }
+            Moderation::Resumed => {
+                self.paused = false;
+                self.set_notice(NoticeLevel::Info, "Resumed");
+                return;
+            }
+            Moderation::Skipped { turn } => {
+                let who = self
+                    .session
+                    .as_ref()
+                    .and_then(|s| s.turns.get(*turn))
+                    .map_or("the speaker".to_string(), |t| t.speaker.clone());
+                format!("Moderator skipped {who}")
+            }
+            Moderation::Floor { speaker, .. } => format!("Moderator gives the floor to {speaker}"),
+            Moderation::Asked {
+                turn,
+                text,
+                audience,
+            } => {
+                let round = match self.run {
+                    RunState::Running { round, .. } => round.max(1),
+                    _ => 1,
+                };
+                let index = self
+                    .conversation
+                    .push(moderator_entry(text, *audience, round));
+                debug_assert_eq!(*turn, self.turn_entries.len());
+                self.turn_entries.push(index);
+                return;
+            }
+            Moderation::RoundAdded { rounds } => {
+                if let RunState::Running { rounds: r, .. } = &mut self.run {
+                    *r = *rounds;
+                }
+                format!("Moderator added a round: {rounds} rounds")
+            }
+            Moderation::Ended => {
+                self.paused = false;
+                "Moderator ended the debate".to_string()
+            }
+        };
+        self.conversation
+            .push(Entry::new(EntryKind::Info, line.clone()));
+        self.set_notice(NoticeLevel::Info, line);
+    }
+}
+
+/// A moderator question as a conversation entry.
+pub(crate) fn moderator_entry(text: &str, audience: bool, round: u32) -> Entry {
+    let subtitle = if audience {
+        "audience question"
+    } else {
+        "question to the panel"
+    };
+    Entry::new(
+        EntryKind::Turn {
+            speaker: MODERATOR.to_string(),
+            subtitle: subtitle.to_string(),
+            round,
+            color: theme::moderator_color(),
+            streaming: false,
+            cut: false,
+            cut_off: false,
+            tokens: None,
+            estimated: false,
+        },
+        text,
+    )
 }

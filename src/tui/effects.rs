@@ -3,6 +3,7 @@
 //! synthesis and the model download. Answers come back over channels that
 //! the loop in `mod.rs` selects on.
 
+use crate::sim::moderator::Chair;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -143,6 +144,7 @@ impl Effects {
                         store.map(Into::into),
                         cancel,
                         tx,
+                        Chair::absent(),
                     )
                 });
                 run.is_debate = true;

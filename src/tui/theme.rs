@@ -20,6 +20,11 @@ const SPEAKER_PALETTE: [Color; 10] = [
 ];
 
 /// A persona keeps its colour across debates and sessions: it follows the id.
+/// The moderator's questions stand apart from every persona's colour.
+pub fn moderator_color() -> Color {
+    Color::White
+}
+
 pub fn speaker_color(persona_id: u32) -> Color {
     SPEAKER_PALETTE[(persona_id.saturating_sub(1) as usize) % SPEAKER_PALETTE.len()]
 }

@@ -27,6 +27,7 @@ pub mod serve;
 pub mod tmux;
 pub mod tui;
 
+use persona_sim::sim::moderator::Chair;
 use std::time::Duration;
 
 use persona_sim::llm::openai::OpenAiSettings;
@@ -61,6 +62,7 @@ pub async fn run_to_end(
         None,
         tokio_util::sync::CancellationToken::new(),
         tx,
+        Chair::absent(),
     ));
     while rx.recv().await.is_some() {}
     task.await.unwrap()

@@ -23,7 +23,7 @@ use crate::persona::Persona;
 
 #[cfg(test)]
 use super::debate::TurnFinish;
-use super::debate::{DebateConfig, Outcome, SimEvent, Turn};
+use super::debate::{DebateConfig, Moderation, Outcome, SimEvent, Turn};
 use super::report::Report;
 
 pub use super::export::session_markdown;
@@ -85,6 +85,15 @@ impl From<BackendInfo> for BackendRecord {
     }
 }
 
+/// One moderator action as the session keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModerationNote {
+    /// Turns in the transcript when it happened (a question counts itself).
+    pub after_turns: usize,
+    #[serde(flatten)]
+    pub action: Moderation,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     pub version: u32,
@@ -117,6 +126,9 @@ pub struct Session {
     /// file, whether some process holds its lock (see [`SessionLock`]).
     #[serde(skip)]
     pub live: bool,
+    /// What the moderator did, in order (questions are turns as well).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moderation: Vec<ModerationNote>,
     /// Why the last save failed, while it stays failed (never written: the
     /// file is what could not be written). A face must not say "saved".
     #[serde(skip)]
@@ -158,6 +170,7 @@ impl Session {
             error: None,
             pid: Some(std::process::id()),
             live: true,
+            moderation: Vec::new(),
             save_error: None,
         }
     }
@@ -249,6 +262,22 @@ impl Session {
                     };
                     self.pid = None;
                 }
+                true
+            }
+            SimEvent::DebateStarted { .. } => false,
+            SimEvent::Moderated(action) => {
+                match action {
+                    Moderation::Asked { text, .. } => {
+                        let round = self.turns.last().map_or(1, |t| t.round);
+                        self.turns.push(Turn::moderator_question(text, round));
+                    }
+                    Moderation::RoundAdded { rounds } => self.settings.rounds = *rounds,
+                    _ => {}
+                }
+                self.moderation.push(ModerationNote {
+                    after_turns: self.turns.len(),
+                    action: action.clone(),
+                });
                 true
             }
             SimEvent::ReportStarted | SimEvent::ReportToken { .. } => false,

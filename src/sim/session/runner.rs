@@ -12,6 +12,7 @@ use crate::persona::Persona;
 use crate::sim::debate::{
     Outcome, SimEvent, Speaker, Transcript, Turn, debate_rounds, prompt_budget, refuse, speak,
 };
+use crate::sim::moderator::Chair;
 use crate::sim::prompts::{followup_prompt, persona_system_prompt};
 use crate::sim::report::generate_report;
 
@@ -121,6 +122,7 @@ pub async fn run_session(
     store: Option<Sessions>,
     cancel: CancellationToken,
     tx: mpsc::Sender<SimEvent>,
+    mut chair: Chair,
 ) -> Session {
     let config = session.debate_config();
     // Held until the last save is written (locals drop after it).
@@ -137,7 +139,8 @@ pub async fn run_session(
     let debate_backend = backend.clone();
     let task = tokio::spawn(async move {
         let mut transcript = Transcript::default();
-        let outcome = debate_rounds(&*debate_backend, &config, &itx, &mut transcript).await;
+        let outcome =
+            debate_rounds(&*debate_backend, &config, &itx, &mut transcript, &mut chair).await;
         let _ = itx.send(SimEvent::Done { outcome }).await;
     });
     if !rec.pump(task, irx).await {
@@ -303,6 +306,7 @@ async fn followup_turns(
         let speaker = Speaker {
             turn,
             participants: &names,
+            moderated: None,
         };
         if let Err(outcome) = speak(backend, request, speaker, tx, transcript).await {
             return outcome;
@@ -348,6 +352,7 @@ mod tests {
             Some(store.clone().into()),
             cancel.clone(),
             tx,
+            Chair::absent(),
         ));
         // The first turn started: the session is saved and locked.
         while !matches!(rx.recv().await, Some(SimEvent::TurnStarted { .. })) {}
