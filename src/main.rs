@@ -60,7 +60,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         None => {
             let loaded = store::load(&paths)?;
-            let ending = runtime.block_on(tui::run(&services, loaded))?;
+            let ending = runtime.block_on(tui::run(&services, loaded, None))?;
             Ok(ExitCode::from(ending.exit_code()))
         }
         Some(Command::Personas(command)) => {
@@ -98,6 +98,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &loaded.personas,
                 services.backend.clone(),
                 settings,
+                None,
             ))
         }
         Some(Command::Sessions(command)) => {

@@ -1,6 +1,7 @@
 //! `simulate`: one debate, streamed to stdout as text or JSON lines, saved
 //! as a session, with an optional report and export.
 
+use crate::sim::live::Publication;
 use crate::sim::moderator::Chair;
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
@@ -72,6 +73,7 @@ pub async fn run(
     panel: &[Persona],
     backend: Option<Arc<dyn ChatBackend>>,
     settings: &Settings,
+    live: Option<Publication>,
 ) -> anyhow::Result<ExitCode> {
     let feature = read_feature(args)?;
     let personas = pick_personas(panel, &args.ids)?;

@@ -279,3 +279,13 @@ pub fn one_line(text: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// What a face gets when its debates are published: the feed to publish
+/// to, the audience's questions (when they are on), and the page's address
+/// to tell the host.
+pub struct Publication {
+    pub feed: Arc<Feed>,
+    pub questions: Option<QuestionQueue>,
+    /// The spectator page, e.g. `http://127.0.0.1:7777/live`.
+    pub url: String,
+}

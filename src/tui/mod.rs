@@ -16,6 +16,7 @@ pub mod theme;
 pub mod ui;
 pub mod views;
 
+use crate::sim::live::Publication;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -39,7 +40,11 @@ use terminal::{Ending, QuitSignals, TerminalGuard};
 const FRAME_INTERVAL: Duration = Duration::from_millis(16);
 
 /// Runs the TUI until it ends; how it ended gives the exit code.
-pub async fn run(services: &Services, loaded: Loaded) -> anyhow::Result<Ending> {
+pub async fn run(
+    services: &Services,
+    loaded: Loaded,
+    live: Option<Publication>,
+) -> anyhow::Result<Ending> {
     let settings = &services.settings;
     let metrics = services
         .metrics
