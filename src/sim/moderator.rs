@@ -277,3 +277,267 @@ async fn send(
         .await
         .map_err(|_| super::debate::Outcome::Cancelled)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::llm::{BackendInfo, ChatBackend, ChatChunk, ChatRequest, ChatStream, LlmError};
+    use crate::persona::builtin_panel;
+    use crate::sim::debate::{DebateConfig, Outcome, TurnFinish, debate_rounds};
+
+    /// Every turn says `words` words, one every 10 ms, then a stance line.
+    struct Paced {
+        words: usize,
+        seen: Mutex<Vec<String>>,
+    }
+
+    impl ChatBackend for Paced {
+        fn info(&self) -> BackendInfo {
+            BackendInfo {
+                kind: "test",
+                model: "paced".into(),
+                endpoint: "memory".into(),
+            }
+        }
+        fn stream(&self, request: ChatRequest) -> ChatStream {
+            let prompt = request.messages.last().unwrap().content.clone();
+            self.seen.lock().unwrap().push(prompt);
+            let mut chunks: Vec<Result<ChatChunk, LlmError>> = (0..self.words)
+                .map(|i| Ok(ChatChunk::Text(format!("w{i} "))))
+                .collect();
+            chunks.push(Ok(ChatChunk::Text("\nSTANCE: for, interest 7/10".into())));
+            Box::pin(futures::stream::unfold(
+                chunks.into_iter(),
+                |mut rest| async move {
+                    let next = rest.next()?;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    Some((next, rest))
+                },
+            ))
+        }
+    }
+
+    struct Run {
+        commands: Commands,
+        events: mpsc::Receiver<SimEvent>,
+        task: tokio::task::JoinHandle<(Outcome, Transcript)>,
+        backend: Arc<Paced>,
+    }
+
+    fn start(personas: usize, rounds: u32, words: usize) -> Run {
+        let backend = Arc::new(Paced {
+            words,
+            seen: Mutex::new(Vec::new()),
+        });
+        let config = DebateConfig {
+            feature: "Offline mode".into(),
+            personas: builtin_panel()[..personas].to_vec(),
+            rounds,
+            max_tokens_per_turn: 300,
+            max_tokens_total: None,
+        };
+        let (commands, mut chair) = channel();
+        let (tx, events) = mpsc::channel(1024);
+        let run_backend = backend.clone();
+        let task = tokio::spawn(async move {
+            let mut transcript = Transcript::default();
+            let outcome =
+                debate_rounds(&*run_backend, &config, &tx, &mut transcript, &mut chair).await;
+            (outcome, transcript)
+        });
+        Run {
+            commands,
+            events,
+            task,
+            backend,
+        }
+    }
+
+    impl Run {
+        /// Events up to and including the first that `stop` accepts.
+        async fn until(&mut self, stop: impl Fn(&SimEvent) -> bool) -> Vec<SimEvent> {
+            let mut seen = Vec::new();
+            while let Some(event) = self.events.recv().await {
+                let done = stop(&event);
+                seen.push(event);
+                if done {
+                    return seen;
+                }
+            }
+            panic!("the debate ended first: {seen:?}");
+        }
+
+        async fn finish(mut self) -> (Outcome, Transcript, Vec<SimEvent>, Vec<String>) {
+            let mut rest = Vec::new();
+            while let Some(event) = self.events.recv().await {
+                rest.push(event);
+            }
+            let (outcome, transcript) = self.task.await.unwrap();
+            let seen = self.backend.seen.lock().unwrap().clone();
+            (outcome, transcript, rest, seen)
+        }
+    }
+
+    fn is_token(e: &SimEvent) -> bool {
+        matches!(e, SimEvent::Token { .. })
+    }
+
+    fn speakers(transcript: &Transcript) -> Vec<u32> {
+        transcript.turns.iter().map(|t| t.persona_id).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn floor_round_and_question_shape_the_debate() {
+        let run = start(3, 1, 2);
+        run.commands.send(Command::Floor { persona_id: 3 }).unwrap();
+        run.commands.send(Command::AddRound).unwrap();
+        run.commands
+            .send(Command::Ask {
+                text: "What about\nthe price?".into(),
+                audience: true,
+            })
+            .unwrap();
+        let (outcome, transcript, events, prompts) = run.finish().await;
+        assert_eq!(outcome, Outcome::Completed);
+        // The question is turn 0, persona 3 speaks first and not twice in
+        // round 1, and the added round has everyone again.
+        assert_eq!(speakers(&transcript), vec![0, 3, 1, 2, 1, 2, 3]);
+        assert!(transcript.turns[0].moderator);
+        assert_eq!(transcript.turns[0].text, "What about the price?");
+        let moderated: Vec<&Moderation> = events
+            .iter()
+            .filter_map(|e| match e {
+                SimEvent::Moderated(m) => Some(m),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            moderated,
+            vec![
+                &Moderation::Floor {
+                    persona_id: 3,
+                    speaker: builtin_panel()[2].name.clone()
+                },
+                &Moderation::RoundAdded { rounds: 2 },
+                &Moderation::Asked {
+                    turn: 0,
+                    text: "What about the price?".into(),
+                    audience: true
+                },
+            ]
+        );
+        // Every later turn sees the question, and the new round count.
+        assert!(
+            prompts
+                .iter()
+                .all(|p| p.contains("Moderator: What about the price?"))
+        );
+        assert!(prompts[4].contains("Round 2 of 2"), "{}", prompts[4]);
+        // Each is asked it outright once: until they have spoken after it.
+        let asked = "The moderator asked: \"What about the price?\"";
+        assert!(prompts[..3].iter().all(|p| p.contains(asked)));
+        assert!(prompts[3..].iter().all(|p| !p.contains(asked)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_holds_tokens_until_resumed() {
+        let mut run = start(1, 1, 20);
+        run.until(is_token).await;
+        run.commands.send(Command::Pause).unwrap();
+        let paused = run
+            .until(|e| matches!(e, SimEvent::Moderated(Moderation::Paused)))
+            .await;
+        assert!(paused.len() <= 2, "at most the token in flight: {paused:?}");
+        // The stream runs to its end meanwhile; nothing is shown.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(run.events.try_recv().is_err(), "nothing while paused");
+        run.commands.send(Command::Pause).unwrap(); // no change, no event
+        run.commands.send(Command::Resume).unwrap();
+        let resumed = run.until(|e| matches!(e, SimEvent::TurnEnded { .. })).await;
+        assert_eq!(resumed[0], SimEvent::Moderated(Moderation::Resumed));
+        let (outcome, transcript, _, _) = run.finish().await;
+        assert_eq!(outcome, Outcome::Completed);
+        let words: Vec<String> = (0..20).map(|i| format!("w{i}")).collect();
+        assert_eq!(transcript.turns[0].text.trim(), words.join(" "));
+        assert!(transcript.turns[0].stance.is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn skip_ends_the_turn_where_it_stands_and_the_next_one_speaks() {
+        let mut run = start(2, 1, 50);
+        run.until(is_token).await;
+        run.commands.send(Command::Skip).unwrap();
+        let skipped = run.until(|e| matches!(e, SimEvent::TurnEnded { .. })).await;
+        assert!(skipped.contains(&SimEvent::Moderated(Moderation::Skipped { turn: 0 })));
+        let (outcome, transcript, _, _) = run.finish().await;
+        assert_eq!(outcome, Outcome::Completed);
+        assert_eq!(speakers(&transcript), vec![1, 2]);
+        assert_eq!(transcript.turns[0].finish_reason, Some(TurnFinish::Skipped));
+        assert!(transcript.turns[0].text.split_whitespace().count() < 50);
+        assert_eq!(transcript.turns[1].finish_reason, Some(TurnFinish::Stop));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn end_stops_mid_turn_and_completes() {
+        let mut run = start(3, 2, 50);
+        run.until(is_token).await;
+        run.commands
+            .send(Command::Ask {
+                text: "Last words?".into(),
+                audience: false,
+            })
+            .unwrap();
+        run.commands.send(Command::End).unwrap();
+        let (outcome, transcript, events, _) = run.finish().await;
+        assert_eq!(outcome, Outcome::Completed);
+        // The turn ends where it stood; the question asked meanwhile is on
+        // record; nobody else speaks.
+        assert_eq!(speakers(&transcript), vec![1, 0]);
+        assert_eq!(transcript.turns[0].finish_reason, Some(TurnFinish::Ended));
+        assert!(events.contains(&SimEvent::Moderated(Moderation::Ended)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_moderator_who_leaves_while_paused_does_not_hang_the_debate() {
+        let mut run = start(2, 1, 5);
+        run.until(is_token).await;
+        run.commands.send(Command::Pause).unwrap();
+        run.until(|e| matches!(e, SimEvent::Moderated(Moderation::Paused)))
+            .await;
+        let Run {
+            commands,
+            events,
+            task,
+            backend,
+        } = run;
+        drop(commands);
+        let run = Run {
+            commands: mpsc::unbounded_channel().0,
+            events,
+            task,
+            backend,
+        };
+        let (outcome, transcript, _, _) = run.finish().await;
+        assert_eq!(outcome, Outcome::Completed);
+        assert_eq!(transcript.turns.len(), 2);
+    }
+
+    #[test]
+    fn bad_commands_are_named() {
+        let panel = builtin_panel()[..2].to_vec();
+        let floor = Command::Floor { persona_id: 9 }.problem(&panel).unwrap();
+        assert!(floor.contains("persona 9 is not in this debate"), "{floor}");
+        let empty = Command::Ask {
+            text: " \n ".into(),
+            audience: false,
+        };
+        assert_eq!(empty.problem(&panel).unwrap(), "the question is empty");
+        let parsed: Command =
+            serde_json::from_str(r#"{"command":"floor","persona_id":2}"#).unwrap();
+        assert_eq!(parsed, Command::Floor { persona_id: 2 });
+        assert!(serde_json::from_str::<Command>(r#"{"command":"dance"}"#).is_err());
+    }
+}

@@ -93,8 +93,26 @@ pub fn turn_prompt(
     discussion_prompt(
         feature,
         transcript,
-        &(instruction + &stance_reminder()),
+        &(instruction + &moderator_ask(transcript, speaker) + &stance_reminder()),
         budget_chars,
+    )
+}
+
+/// The moderator's latest question, when it came after the speaker's last
+/// turn: asked outright, so the turn answers it.
+fn moderator_ask(transcript: &[Turn], speaker: &Persona) -> String {
+    let Some(asked) = transcript.iter().rposition(|t| t.moderator) else {
+        return String::new();
+    };
+    let spoke = transcript
+        .iter()
+        .rposition(|t| !t.moderator && t.persona_id == speaker.id);
+    if spoke.is_some_and(|s| s > asked) {
+        return String::new();
+    }
+    format!(
+        "\nThe moderator asked: \"{}\" Answer that question.",
+        transcript[asked].text.trim()
     )
 }
 
