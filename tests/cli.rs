@@ -331,3 +331,101 @@ fn core_messages_name_no_cli_command() {
         found.join("\n")
     );
 }
+
+/// A headless debate moderated by JSON lines on stdin: a bad line is named
+/// on stderr and changes nothing; the question becomes a moderator turn
+/// that the next speaker's prompt carries; `end` stops it and the session
+/// records both.
+#[tokio::test]
+async fn simulate_jsonl_is_moderated_by_json_lines_on_stdin() {
+    use std::io::{BufRead, BufReader, Write};
+    let server = MockServer::persona_echo(Duration::from_millis(30)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(
+        dir.path(),
+        Some(&server.base_url),
+        &[
+            "simulate",
+            "--feature",
+            "Offline mode",
+            "--personas",
+            "1,2,3",
+            "--rounds",
+            "2",
+            "--format",
+            "jsonl",
+        ],
+    );
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let run = tokio::task::spawn_blocking(move || {
+        let mut child = cmd.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut events: Vec<Value> = Vec::new();
+        let mut sent = false;
+        for line in lines.by_ref() {
+            let event: Value = serde_json::from_str(&line.unwrap()).unwrap();
+            let first_token = event["event"] == "token" && !sent;
+            events.push(event);
+            if first_token {
+                sent = true;
+                let commands = [
+                    r#"{"command": "dance"}"#,
+                    r#"{"command": "floor", "persona_id": 9}"#,
+                    r#"{"command": "ask", "text": "What if the\nsignal never returns?"}"#,
+                    r#"{"command": "end"}"#,
+                ];
+                for c in commands {
+                    writeln!(stdin, "{}", c.replace('\n', "\\n")).unwrap();
+                }
+                stdin.flush().unwrap();
+            }
+        }
+        let status = child.wait().unwrap();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        (status, events, stderr)
+    });
+    let (status, events, stderr) = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the debate ends")
+        .unwrap();
+    assert!(status.success(), "stderr: {stderr}");
+    assert!(stderr.contains("moderator: line 1 ignored"), "{stderr}");
+    assert!(
+        stderr.contains("moderator: line 2 ignored: persona 9 is not in this debate"),
+        "{stderr}"
+    );
+    let moderated: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "moderated")
+        .collect();
+    assert_eq!(moderated.len(), 2, "{moderated:?}");
+    assert_eq!(moderated[0]["action"], "ended");
+    assert_eq!(moderated[1]["action"], "asked");
+    assert_eq!(moderated[1]["text"], "What if the signal never returns?");
+    let ended = events.iter().find(|e| e["event"] == "turn_ended").unwrap();
+    assert_eq!(ended["finish_reason"], "ended");
+    assert_eq!(events.last().unwrap()["outcome"], "completed");
+    // Only the first speaker spoke: the debate ended during their turn.
+    assert_eq!(server.requests().len(), 1);
+    let sessions = dir.path().join("sessions");
+    let file = std::fs::read_dir(&sessions)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    let session: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let turns = session["turns"].as_array().unwrap();
+    assert_eq!(turns.len(), 2);
+    assert_eq!(turns[1]["moderator"], true);
+    let actions: Vec<&str> = session["moderation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, vec!["ended", "asked"]);
+}

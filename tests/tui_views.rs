@@ -42,6 +42,10 @@ fn top(app: &App) -> &'static str {
         Some(Overlay::Stats(_)) => "stats",
         Some(Overlay::Generate(_)) => "generate",
         Some(Overlay::ModelOffer(_)) => "model offer",
+        Some(Overlay::Floor(_)) => "floor",
+        Some(Overlay::Ask(_)) => "ask",
+        Some(Overlay::Audience(_)) => "audience",
+        Some(Overlay::ConfirmEnd(_)) => "confirm end",
     }
 }
 

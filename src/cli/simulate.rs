@@ -1,8 +1,8 @@
 //! `simulate`: one debate, streamed to stdout as text or JSON lines, saved
 //! as a session, with an optional report and export.
 
-use crate::sim::live::Publication;
-use crate::sim::moderator::Chair;
+use crate::sim::live::{AudienceQuestion, Publication, QuestionQueue};
+use crate::sim::moderator::{self, Chair};
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -77,6 +77,17 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let feature = read_feature(args)?;
     let personas = pick_personas(panel, &args.ids)?;
+    let moderated = args.format == Format::Jsonl && !feature_from_stdin(args);
+    if let Some(live) = &live
+        && live.questions.is_some()
+        && !moderated
+    {
+        bail!(
+            "audience questions need a moderator: use --format jsonl (questions are printed as \
+             `audience_question` lines; accept one with a JSON `ask` command on stdin), and give \
+             the feature with --feature or a file, not on stdin"
+        );
+    }
     let backend = ready_backend(backend, settings)?;
     let config = DebateConfig {
         feature,
@@ -94,6 +105,21 @@ pub async fn run(
     let cancel = CancellationToken::new();
     let (tx, mut rx) = mpsc::channel(256);
     let session = Session::new(&config, backend.info());
+    // In JSON lines mode stdin moderates: one JSON command per line.
+    let chair = if moderated {
+        let (commands, chair) = moderator::channel();
+        read_commands(commands, personas.clone());
+        chair
+    } else {
+        Chair::absent()
+    };
+    let (feed, mut questions) = match live {
+        Some(live) => {
+            eprintln!("live: {}", live.url);
+            (Some(live.feed), live.questions)
+        }
+        None => (None, None),
+    };
     let runner = tokio::spawn(run_session(
         backend,
         session,
@@ -101,7 +127,7 @@ pub async fn run(
         Some(store.clone().into()),
         cancel.clone(),
         tx,
-        Chair::absent(),
+        chair,
     ));
     let mut out = io::stdout().lock();
     let mut outcome = Outcome::Failed;
@@ -111,6 +137,18 @@ pub async fn run(
     loop {
         let event = tokio::select! {
             event = rx.recv() => event,
+            Some(question) = next_question(&mut questions) => {
+                let line = serde_json::json!({
+                    "event": "audience_question",
+                    "id": question.id,
+                    "text": question.text,
+                });
+                if !pipe_closed && writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+                    pipe_closed = true;
+                    cancel.cancel();
+                }
+                continue;
+            }
             _ = tokio::signal::ctrl_c(), if !interrupted => {
                 interrupted = true;
                 cancel.cancel();
@@ -118,6 +156,9 @@ pub async fn run(
             }
         };
         let Some(event) = event else { break };
+        if let Some(feed) = &feed {
+            feed.publish(&event);
+        }
         match &event {
             SimEvent::Done { outcome: o } => outcome = *o,
             SimEvent::Error { message, .. } => match model_error_hint(message, &settings.backend) {
@@ -190,6 +231,52 @@ pub async fn run(
         Outcome::Completed => exit_for_report(report_failed),
         Outcome::Failed | Outcome::Cancelled => ExitCode::FAILURE,
     })
+}
+
+fn feature_from_stdin(args: &SimulateArgs) -> bool {
+    args.feature.is_none() && args.feature_file.as_deref() == Some(std::path::Path::new("-"))
+}
+
+/// The next audience question; pending when there are none to read.
+async fn next_question(questions: &mut Option<QuestionQueue>) -> Option<AudienceQuestion> {
+    match questions {
+        Some(queue) => queue.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads moderator commands from stdin, one JSON object a line (see
+/// [`moderator::Command`]), on a thread of its own: a read blocked on a
+/// terminal must not hold the process at exit. A line that is not a
+/// command, or names a persona not in the debate, is reported on stderr
+/// and changes nothing. At the end of input the debate goes on unmoderated.
+fn read_commands(commands: moderator::Commands, personas: Vec<Persona>) {
+    std::thread::spawn(move || {
+        for (n, line) in io::stdin().lines().enumerate() {
+            let Ok(line) = line else { break };
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            let command = match serde_json::from_str::<moderator::Command>(line) {
+                Ok(command) => command,
+                Err(e) => {
+                    eprintln!(
+                        "moderator: line {} ignored: {e} (expected e.g. {{\"command\": \"pause\"}}; commands: pause, resume, skip, floor + persona_id, ask + text, add_round, end)",
+                        n + 1
+                    );
+                    continue;
+                }
+            };
+            if let Some(problem) = command.problem(&personas) {
+                eprintln!("moderator: line {} ignored: {problem}", n + 1);
+                continue;
+            }
+            if commands.send(command).is_err() {
+                break;
+            }
+        }
+    });
 }
 
 fn exit_for_report(report_failed: bool) -> ExitCode {

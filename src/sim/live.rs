@@ -271,10 +271,12 @@ impl Spectator {
     }
 }
 
-/// The text as one line: control characters (escapes, newlines) become
+/// The text as one line: control characters (escapes, newlines) and bidi
+/// overrides (which would reorder what is shown around them) become
 /// spaces, runs of spaces one, ends trimmed.
 pub fn one_line(text: &str) -> String {
-    text.split(|c: char| c.is_control() || c.is_whitespace())
+    let bidi = |c: char| matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    text.split(|c: char| c.is_control() || c.is_whitespace() || bidi(c))
         .filter(|word| !word.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
@@ -288,4 +290,95 @@ pub struct Publication {
     pub questions: Option<QuestionQueue>,
     /// The spectator page, e.g. `http://127.0.0.1:7777/live`.
     pub url: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: usize) -> SimEvent {
+        SimEvent::Token {
+            turn: 0,
+            text: format!("t{n}"),
+        }
+    }
+
+    fn started() -> SimEvent {
+        SimEvent::DebateStarted {
+            feature: "F".into(),
+            rounds: 1,
+            personas: Vec::new(),
+        }
+    }
+
+    async fn ids(spectator: &mut Spectator) -> Vec<u64> {
+        let batch = spectator.next_batch().await.unwrap();
+        batch.iter().map(|(id, _)| *id).collect()
+    }
+
+    #[tokio::test]
+    async fn late_joiners_read_the_debate_from_its_start_and_resume_by_id() {
+        let feed = Feed::new();
+        feed.publish(&started());
+        for n in 0..3 {
+            feed.publish(&event(n));
+        }
+        assert_eq!(ids(&mut feed.watch(None)).await, vec![0, 1, 2, 3]);
+        assert_eq!(ids(&mut feed.watch(Some(1))).await, vec![2, 3]);
+        // An id never sent (a restart) starts at the debate's beginning.
+        assert_eq!(ids(&mut feed.watch(Some(99))).await, vec![0, 1, 2, 3]);
+        let mut live = feed.watch(Some(3));
+        let waiting = tokio::spawn(async move { ids(&mut live).await });
+        feed.publish(&event(4));
+        assert_eq!(waiting.await.unwrap(), vec![4]);
+    }
+
+    #[tokio::test]
+    async fn a_new_debate_replaces_the_last_one() {
+        let feed = Feed::new();
+        feed.publish(&started());
+        feed.publish(&event(0));
+        let mut old = feed.watch(Some(1));
+        feed.publish(&started());
+        feed.publish(&event(1));
+        assert_eq!(feed.len(), 2);
+        // Ids keep growing; a reader of the old debate moves to the new one.
+        assert_eq!(ids(&mut old).await, vec![2, 3]);
+        assert_eq!(ids(&mut feed.watch(Some(0))).await, vec![2, 3]);
+        let first = feed.watch(None).next_batch().await.unwrap();
+        assert!(first[0].1.contains("debate_started"));
+    }
+
+    #[test]
+    fn questions_are_checked_cleaned_and_rate_limited() {
+        assert_eq!(Feed::new().ask("a", "hi"), Err(AskError::Off));
+        let (feed, mut queue) = Feed::with_questions();
+        assert_eq!(feed.ask("a", " \n "), Err(AskError::Empty));
+        let long = "x".repeat(MAX_QUESTION_CHARS + 1);
+        assert!(matches!(feed.ask("a", &long), Err(AskError::TooLong(_))));
+        let id = feed.ask("a", "Why\n\u{1b}[2J <b>now</b>?\u{202e}").unwrap();
+        let got = queue.try_next().unwrap();
+        assert_eq!(got.id, id);
+        assert_eq!(got.text, "Why [2J <b>now</b>?");
+        feed.ask("a", "two").unwrap();
+        feed.ask("a", "three").unwrap();
+        let refused = feed.ask("a", "four").unwrap_err();
+        assert!(matches!(refused, AskError::TooMany(_)));
+        assert!(refused.retry_after().unwrap() >= 1);
+        // Another client is not held back.
+        feed.ask("b", "one").unwrap();
+        // Nothing reaches the stream: the moderator decides.
+        assert!(feed.is_empty());
+    }
+
+    #[test]
+    fn the_queue_has_a_bound() {
+        let (feed, mut queue) = Feed::with_questions();
+        for n in 0..MAX_PENDING_QUESTIONS {
+            feed.ask(&format!("client{n}"), "q").unwrap();
+        }
+        assert_eq!(feed.ask("late", "q"), Err(AskError::QueueFull));
+        queue.try_next().unwrap();
+        feed.ask("late", "q").unwrap();
+    }
 }

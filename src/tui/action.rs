@@ -68,6 +68,31 @@ pub enum Action {
     History(HistoryAction),
     /// Managing personas: filter, form, delete, generate, stats, backup.
     Panel(PanelAction),
+    /// The moderator's keys and dialogs (see `views/moderate.rs`).
+    Moderate(ModAction),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModAction {
+    TogglePause,
+    Skip,
+    AddRound,
+    OpenFloor,
+    OpenAsk,
+    OpenAudience,
+    /// Ask "end now?"; then confirm.
+    AskEnd,
+    ConfirmEnd,
+    /// In the floor and audience lists.
+    Up,
+    Down,
+    /// Give the floor to the selected persona; accept the audience question.
+    Choose,
+    /// Edit the selected audience question before asking it.
+    Edit,
+    Reject,
+    /// A key in the question box.
+    Key(FormKey),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -189,4 +214,6 @@ pub enum Effect {
     Backup,
     FetchModel(std::path::PathBuf),
     CancelFetch,
+    /// A moderator command for the running debate.
+    Moderate(crate::sim::moderator::Command),
 }

@@ -156,6 +156,8 @@ pub struct App {
     pub(crate) created: usize,
     /// The moderator paused the running debate.
     pub(crate) paused: bool,
+    /// Audience questions waiting for the moderator, oldest first.
+    pub(crate) audience: Vec<crate::sim::live::AudienceQuestion>,
 }
 
 impl App {
@@ -200,6 +202,7 @@ impl App {
             persona_list: PersonaList::new(count),
             created: 0,
             paused: false,
+            audience: Vec::new(),
         };
         if app.backend.is_none() {
             app.set_notice(
@@ -513,6 +516,7 @@ impl App {
             }
             Action::History(action) => return self.on_history(action),
             Action::Panel(action) => return self.on_panel(action),
+            Action::Moderate(action) => return self.on_moderate(action),
             Action::StartDebate => return self.start(),
             Action::ListUp => self.move_cursor(-1),
             Action::ListDown => self.move_cursor(1),

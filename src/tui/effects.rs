@@ -3,7 +3,8 @@
 //! synthesis and the model download. Answers come back over channels that
 //! the loop in `mod.rs` selects on.
 
-use crate::sim::moderator::Chair;
+use crate::sim::live::Feed;
+use crate::sim::moderator::{self, Commands};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +53,8 @@ struct RunningDebate {
     cancel: CancellationToken,
     /// A debate (not a report or follow-up): its end is counted.
     is_debate: bool,
+    /// The moderator's commands for it (a debate only).
+    commands: Option<Commands>,
 }
 
 pub struct Effects {
@@ -64,6 +67,8 @@ pub struct Effects {
     fetch_task: Option<JoinHandle<()>>,
     jobs_tx: mpsc::UnboundedSender<JobDone>,
     fetch_tx: mpsc::UnboundedSender<FetchMsg>,
+    /// Where every event is published for spectators (`--live`).
+    live: Option<Arc<Feed>>,
 }
 
 impl Effects {
@@ -90,8 +95,14 @@ impl Effects {
             fetch_task: None,
             jobs_tx,
             fetch_tx,
+            live: None,
         };
         (effects, jobs_rx, fetch_rx)
+    }
+
+    /// Publishes every event of every run to spectators from now on.
+    pub fn publish_to(&mut self, feed: Arc<Feed>) {
+        self.live = Some(feed);
     }
 
     /// The next event of the running debate; pending when none runs.
@@ -111,6 +122,9 @@ impl Effects {
         };
         let is_debate = self.debate.as_ref().is_some_and(|d| d.is_debate);
         count_debate_end(&self.metrics, is_debate, &first);
+        if let Some(feed) = &self.live {
+            feed.publish(&first);
+        }
         app.on_sim_event(first);
         let Some(d) = &mut self.debate else { return };
         for _ in 0..EVENT_BATCH {
@@ -118,6 +132,9 @@ impl Effects {
                 break;
             };
             count_debate_end(&self.metrics, is_debate, &event);
+            if let Some(feed) = &self.live {
+                feed.publish(&event);
+            }
             app.on_sim_event(event);
         }
     }
@@ -128,6 +145,19 @@ impl Effects {
 
     pub fn apply(&mut self, effect: Effect, app: &mut App) {
         match effect {
+            Effect::Moderate(command) => {
+                let sent = self
+                    .debate
+                    .as_ref()
+                    .and_then(|d| d.commands.as_ref())
+                    .is_some_and(|c| c.send(command).is_ok());
+                if !sent {
+                    app.set_notice(
+                        crate::tui::app::NoticeLevel::Error,
+                        "The debate has ended: nothing to moderate",
+                    );
+                }
+            }
             Effect::StartDebate(config) => {
                 let Some(backend) = self.backend.clone() else {
                     return;
@@ -136,6 +166,7 @@ impl Effects {
                 app.begin_session(session.clone());
                 let store = Some(self.places.sessions.clone());
                 self.metrics.debates_started.inc();
+                let (commands, chair) = moderator::channel();
                 let mut run = spawn_run(|tx, cancel| {
                     run_session(
                         backend,
@@ -144,10 +175,11 @@ impl Effects {
                         store.map(Into::into),
                         cancel,
                         tx,
-                        Chair::absent(),
+                        chair,
                     )
                 });
                 run.is_debate = true;
+                run.commands = Some(commands);
                 self.debate = Some(run);
             }
             Effect::WriteReport(session) => {
@@ -351,5 +383,6 @@ where
         events: rx,
         cancel,
         is_debate: false,
+        commands: None,
     }
 }

@@ -138,7 +138,7 @@ pub const fn hinted(
 }
 
 /// A binding whose hint shows only when `hint_when` says so.
-const fn hinted_when(
+pub const fn hinted_when(
     keys: &'static [Key],
     label: &'static str,
     help: &'static str,
@@ -536,6 +536,12 @@ pub fn map_key(app: &App, key: KeyEvent) -> Option<Action> {
             Routed::Pass => {}
         }
     }
+    // The moderator's Ctrl keys come before any pane's, the editor's too.
+    if views::moderate::moderating(app)
+        && let Some(action) = lookup(views::moderate::MODERATOR, &key)
+    {
+        return Some(action);
+    }
     if in_stage(app) {
         return lookup(SCREEN, &key).or_else(|| lookup(STAGE, &key));
     }
@@ -564,8 +570,13 @@ pub fn map_key(app: &App, key: KeyEvent) -> Option<Action> {
 
 /// The bindings in force for the screen below the overlays.
 pub fn screen_tables(app: &App) -> Vec<&'static [Binding]> {
+    let moderator: &[&'static [Binding]] = if views::moderate::moderating(app) {
+        &[views::moderate::MODERATOR]
+    } else {
+        &[]
+    };
     if in_stage(app) {
-        return vec![SCREEN, STAGE, ALWAYS];
+        return [&[SCREEN, STAGE], moderator, &[ALWAYS]].concat();
     }
     let pane: &'static [Binding] = match (app.screen(), app.focus()) {
         (Screen::Report, _) => REPORT,
@@ -574,7 +585,7 @@ pub fn screen_tables(app: &App) -> Vec<&'static [Binding]> {
         (Screen::Debate, Focus::Conversation) => CONVERSATION,
         (Screen::Debate, Focus::Editor) => EDITOR,
     };
-    vec![SCREEN, pane, ALWAYS]
+    [&[SCREEN, pane], moderator, &[ALWAYS]].concat()
 }
 
 /// Every key, grouped by where it works: for the help and the README.
@@ -586,6 +597,10 @@ pub fn help_sections() -> Vec<(&'static str, &'static [Binding])> {
         ("Persona filter (/): typing filters", FILTER),
         ("Conversation", CONVERSATION),
         ("Stage view (F9, --stage)", STAGE),
+        (
+            "Moderator (while a debate runs, on any pane)",
+            views::moderate::MODERATOR,
+        ),
         ("Report screen (F3)", REPORT),
     ];
     sections.extend(views::help_sections());

@@ -16,7 +16,7 @@ pub mod theme;
 pub mod ui;
 pub mod views;
 
-use crate::sim::live::Publication;
+use crate::sim::live::{Publication, QuestionQueue};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -93,6 +93,19 @@ pub async fn run(
     });
     let (mut effects, mut jobs_rx, mut fetch_rx) =
         Effects::new(services.backend.clone(), metrics.clone(), places, writer);
+    // Spectators see every event the screen sees; the audience's questions
+    // queue for the moderator.
+    let mut questions = None;
+    if let Some(live) = live {
+        effects.publish_to(live.feed);
+        questions = live.questions;
+        let asks = if questions.is_some() {
+            " · audience questions on (Ctrl-A)"
+        } else {
+            ""
+        };
+        app.set_notice(NoticeLevel::Info, format!("Live: {}{asks}", live.url));
+    }
     let mut terminal = TerminalGuard::enter(settings.mouse)?;
     let mut signals = QuitSignals::new()?;
     let mut events = EventStream::new();
@@ -139,6 +152,7 @@ pub async fn run(
                     metrics.personas.set(app.personas().len() as i64);
                 }
                 Some(job) = jobs_rx.recv() => app.on_loaded(job),
+                Some(question) = next_question(&mut questions) => app.on_audience_question(question),
                 Some(msg) = fetch_rx.recv() => match msg {
                     FetchMsg::Progress(p) => app.on_fetch_progress(p),
                     FetchMsg::Done(result) => {
@@ -168,6 +182,16 @@ pub async fn run(
     effects.shutdown().await;
     tracing::info!(target: "app", "exit code {}: {ending}", ending.exit_code());
     Ok(ending)
+}
+
+/// The next audience question; pending when questions are off.
+async fn next_question(
+    questions: &mut Option<QuestionQueue>,
+) -> Option<crate::sim::live::AudienceQuestion> {
+    match questions {
+        Some(queue) => queue.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until_some(deadline: Option<Instant>) {

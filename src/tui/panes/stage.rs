@@ -107,9 +107,10 @@ fn interest_bar(interest: u8) -> Vec<Span<'static>> {
     ]
 }
 
-/// The turn on stage: the last one of the session.
+/// The turn on stage: the last persona's turn of the session (a moderator
+/// question shows in the conversation below it).
 fn current_turn(session: &Session) -> Option<&Turn> {
-    session.turns.last()
+    session.turns.iter().rev().find(|t| !t.moderator)
 }
 
 fn persona_of<'a>(app: &'a App, session: &'a Session, id: u32) -> Option<&'a Persona> {
@@ -128,9 +129,10 @@ fn progress(session: &Session, turn: &Turn) -> String {
     let debate_turns = session
         .turns
         .iter()
-        .filter(|t| t.question.is_none())
+        .filter(|t| t.question.is_none() && !t.moderator)
         .count();
-    let total = session.personas.len() * session.settings.rounds as usize;
+    // A persona given the floor speaks an extra turn.
+    let total = (session.personas.len() * session.settings.rounds as usize).max(debate_turns);
     format!(
         "Round {}/{} · turn {}/{}",
         turn.round, session.settings.rounds, debate_turns, total

@@ -175,11 +175,15 @@ fn state_text(app: &App, with_speaker: bool) -> (String, Style) {
                 Some(s) if with_speaker => format!(" · {s}"),
                 _ => String::new(),
             };
+            let seconds = app.now().saturating_duration_since(*started).as_secs();
+            if app.paused {
+                return (
+                    format!(" ❚❚ paused · round {round}/{rounds}{speaker} · Ctrl-P resumes "),
+                    Style::new().fg(Color::Black).bg(Color::Yellow),
+                );
+            }
             (
-                format!(
-                    " ● debating · round {round}/{rounds}{speaker} · {}s ",
-                    app.now().saturating_duration_since(*started).as_secs()
-                ),
+                format!(" ● debating · round {round}/{rounds}{speaker} · {seconds}s "),
                 Style::new().fg(Color::LightGreen),
             )
         }

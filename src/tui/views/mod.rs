@@ -8,6 +8,7 @@ pub mod generate;
 pub mod help;
 pub mod history;
 pub mod model_offer;
+pub mod moderate;
 pub mod persona_form;
 pub mod stats;
 
@@ -74,6 +75,10 @@ pub enum Overlay {
     Stats(stats::Stats),
     Generate(generate::Generate),
     ModelOffer(model_offer::ModelOffer),
+    Floor(moderate::Floor),
+    Ask(moderate::Ask),
+    Audience(moderate::Audience),
+    ConfirmEnd(moderate::ConfirmEnd),
 }
 
 impl Overlay {
@@ -87,6 +92,10 @@ impl Overlay {
             Overlay::Stats(v) => v,
             Overlay::Generate(v) => v,
             Overlay::ModelOffer(v) => v,
+            Overlay::Floor(v) => v,
+            Overlay::Ask(v) => v,
+            Overlay::Audience(v) => v,
+            Overlay::ConfirmEnd(v) => v,
         }
     }
 }
@@ -99,6 +108,10 @@ pub fn help_sections() -> Vec<(&'static str, &'static [Binding])> {
         ("Persona form (n, e, c)", persona_form::EDITING),
         ("Generate personas (i)", generate::ASKING),
         ("Offline model offer", model_offer::ASKING),
+        ("Give the floor (Ctrl-F)", moderate::FLOOR),
+        ("Question to the panel (Ctrl-Q)", moderate::ASK),
+        ("Audience questions (Ctrl-A)", moderate::AUDIENCE),
+        ("End the debate (Ctrl-E)", moderate::CONFIRM_END),
         ("Delete persona (x)", confirm_delete::BINDINGS),
         ("Help", help::BINDINGS),
     ]
