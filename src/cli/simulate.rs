@@ -15,7 +15,8 @@ use crate::cli::args::{Format, SimulateArgs};
 use crate::config::Settings;
 use crate::llm::ChatBackend;
 use crate::persona::Persona;
-use crate::sim::debate::{CUT_OFF_MARK, DebateConfig, Outcome, SimEvent};
+use crate::sim::debate::{CUT_OFF_MARK, DebateConfig, Moderation, Outcome, SimEvent};
+use crate::sim::export::moderation_text;
 use crate::sim::export::write_export;
 use crate::sim::report::report_markdown;
 use crate::sim::session::{ReportPolicy, Session, SessionStore, event_json, run_session};
@@ -308,10 +309,28 @@ fn write_text(out: &mut impl Write, event: &SimEvent, personas: &[Persona]) -> i
             writeln!(out, "{gap}## {speaker}{occupation} · round {round}")
         }
         SimEvent::Token { text, .. } => write!(out, "{text}"),
-        SimEvent::TurnEnded { finish_reason, .. } if finish_reason.is_cut_off() => {
-            writeln!(out, "{CUT_OFF_MARK}")
+        SimEvent::TurnEnded {
+            finish_reason,
+            stance,
+            ..
+        } => {
+            let mark = if finish_reason.is_cut_off() {
+                CUT_OFF_MARK
+            } else {
+                ""
+            };
+            let stance = stance.map_or("unknown".to_string(), |s| s.to_string());
+            writeln!(out, "{mark}\n(stance: {stance})")
         }
-        SimEvent::TurnEnded { .. } => writeln!(out),
+        SimEvent::Moderated(Moderation::Asked { text, audience, .. }) => {
+            let whose = if *audience {
+                "audience question"
+            } else {
+                "question"
+            };
+            writeln!(out, "\n## Moderator · {whose}\n{text}")
+        }
+        SimEvent::Moderated(action) => writeln!(out, "\n[moderator {}]", moderation_text(action)),
 
         SimEvent::ReportReady { report } => {
             write!(out, "\n## Feedback report\n\n{}", report_markdown(report))

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::debate::{Moderation, TurnFinish};
 use super::report::report_markdown;
 use super::session::Session;
 
@@ -86,6 +87,31 @@ pub fn export_to_dir(
     Ok(path)
 }
 
+/// "question to the panel" or "audience question".
+fn moderator_label(session: &Session, turn: &super::debate::Turn) -> &'static str {
+    let audience = session.moderation.iter().any(
+        |m| matches!(&m.action, Moderation::Asked { text, audience: true, .. } if *text == turn.text),
+    );
+    if audience {
+        "audience question"
+    } else {
+        "question to the panel"
+    }
+}
+
+/// A moderator action in words.
+pub fn moderation_text(action: &Moderation) -> String {
+    match action {
+        Moderation::Paused => "paused".into(),
+        Moderation::Resumed => "resumed".into(),
+        Moderation::Skipped { turn } => format!("skipped T{}", turn + 1),
+        Moderation::Floor { speaker, .. } => format!("gave the floor to {speaker}"),
+        Moderation::Asked { turn, .. } => format!("asked T{}", turn + 1),
+        Moderation::RoundAdded { rounds } => format!("added a round ({rounds} in all)"),
+        Moderation::Ended => "ended the debate".into(),
+    }
+}
+
 /// The session as Markdown: header, feature, transcript, usage, report.
 pub fn session_markdown(session: &Session) -> String {
     let mut md = String::new();
@@ -117,6 +143,16 @@ pub fn session_markdown(session: &Session) -> String {
             .unwrap_or_default()
     };
     for (i, turn) in session.turns.iter().enumerate() {
+        if turn.moderator {
+            let _ = writeln!(
+                md,
+                "### T{} · Moderator · {}\n\n> {}\n",
+                i + 1,
+                moderator_label(session, turn),
+                turn.text.trim()
+            );
+            continue;
+        }
         let what = match &turn.question {
             Some(q) => format!("follow-up: “{q}”"),
             None => format!("round {}", turn.round),
@@ -140,6 +176,29 @@ pub fn session_markdown(session: &Session) -> String {
         if !turn.complete {
             md.push_str("*(cut off: this turn did not finish)*\n\n");
         }
+        match turn.finish_reason {
+            Some(TurnFinish::Skipped) => md.push_str("*(skipped by the moderator)*\n\n"),
+            Some(TurnFinish::Ended) => md.push_str("*(the moderator ended the debate here)*\n\n"),
+            _ => {}
+        }
+        if turn.complete {
+            let stance = turn.stance.map_or("unknown".to_string(), |s| s.to_string());
+            let _ = writeln!(md, "*Stance: {stance}*\n");
+        }
+    }
+    if !session.moderation.is_empty() {
+        let actions: Vec<String> = session
+            .moderation
+            .iter()
+            .map(|m| {
+                format!(
+                    "{} (after turn {})",
+                    moderation_text(&m.action),
+                    m.after_turns
+                )
+            })
+            .collect();
+        let _ = writeln!(md, "**Moderator:** {}.\n", actions.join("; "));
     }
     if let Some(error) = &session.error {
         let _ = writeln!(md, "> Stopped by an error: {error}\n");
@@ -229,6 +288,50 @@ mod tests {
         assert!(md.contains("The price of the … (cut off)\n"), "{md}");
         assert!(md.contains("| ≈12 | ≈4 |"), "{md}");
         assert!(md.contains("- Tokens: ≈12 in · ≈4 out"), "{md}");
+        assert!(md.contains("*Stance: unknown*"), "{md}");
+        // A moderator question, a skipped turn and a stance.
+        use crate::sim::debate::Moderation;
+        use crate::sim::stance::{Position, Stance};
+        let name = session.personas[0].name.clone();
+        for event in [
+            SimEvent::Moderated(Moderation::Asked {
+                turn: 1,
+                text: "Night shifts?".into(),
+                audience: true,
+            }),
+            SimEvent::TurnStarted {
+                turn: 2,
+                round: 1,
+                persona_id: 1,
+                speaker: name,
+                question: None,
+            },
+            SimEvent::Token {
+                turn: 2,
+                text: "Yes, mostly".into(),
+            },
+            SimEvent::Moderated(Moderation::Skipped { turn: 2 }),
+            SimEvent::TurnEnded {
+                turn: 2,
+                finish_reason: TurnFinish::Skipped,
+                stance: Stance::new(Position::Mixed, 6),
+            },
+        ] {
+            session.apply(&event);
+        }
+        let md = session_markdown(&session);
+        assert!(
+            md.contains("### T2 · Moderator · audience question\n\n> Night shifts?\n"),
+            "{md}"
+        );
+        assert!(md.contains("*(skipped by the moderator)*"), "{md}");
+        assert!(md.contains("*Stance: mixed, interest 6/10*"), "{md}");
+        assert!(
+            md.contains("**Moderator:** asked T2 (after turn 2); skipped T3 (after turn 3)."),
+            "{md}"
+        );
+        // The moderator is not a persona in the usage table.
+        assert!(!md.contains("| Moderator |"), "{md}");
     }
 
     #[test]

@@ -70,7 +70,9 @@ const REPORT_SHAPE: &str = r#"Reply with JSON of this shape:
  "concerns": [{"text": "...", "count": personas who raised it, "personas": ["name"], "turns": [turn numbers]}],
  "requests": [{"text": "...", "count": 1, "personas": ["name"], "turns": [2]}],
  "insights": [{"change": "what to change", "why": "...", "helps": "who it helps", "priority": 1, "turns": [1, 3]}]}
-Turn numbers are the [T#] numbers above. List insights most important first."#;
+Turn numbers are the [T#] numbers above. List insights most important first.
+A persona's stance and interest are those they stated last ("stated: ..."), where they stated one.
+Moderator turns are questions to the panel: the moderator is not a persona."#;
 
 /// The report prompt: the feature, the numbered transcript, the shape.
 /// With a budget (characters), long turns are clipped so it fits a small
@@ -106,7 +108,16 @@ pub fn report_prompt(feature: &str, turns: &[Turn], budget_chars: Option<usize>)
             .as_ref()
             .map(|q| format!(" (asked: {})", q.trim()))
             .unwrap_or_default();
-        let _ = writeln!(prompt, "[T{}] {}{question}: {text}", i + 1, turn.speaker);
+        let stated = turn
+            .stance
+            .map(|s| format!(" (stated: {s})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            prompt,
+            "[T{}] {}{question}: {text}{stated}",
+            i + 1,
+            turn.speaker
+        );
     }
     prompt.push('\n');
     prompt.push_str(REPORT_SHAPE);
@@ -136,5 +147,34 @@ mod tests {
         let small = report_prompt("Dark mode", &turns, Some(4000));
         assert!(small.len() < 4500, "{}", small.len());
         assert!(small.contains("[T10] P9:"));
+    }
+
+    #[test]
+    fn prompt_carries_each_turns_stated_stance() {
+        use crate::sim::stance::{Position, Stance};
+        let turns = vec![
+            Turn {
+                speaker: "Ana".into(),
+                text: "Worth it.".into(),
+                stance: Stance::new(Position::For, 8),
+                ..Default::default()
+            },
+            Turn::moderator_question("Night shifts?", 1),
+            Turn {
+                speaker: "Bo".into(),
+                text: "No idea.".into(),
+                ..Default::default()
+            },
+        ];
+        let prompt = report_prompt("Dark mode", &turns, None);
+        assert!(
+            prompt.contains("[T1] Ana: Worth it. (stated: for, interest 8/10)\n"),
+            "{prompt}"
+        );
+        assert!(
+            prompt.contains("[T2] Moderator: Night shifts?\n"),
+            "{prompt}"
+        );
+        assert!(prompt.contains("[T3] Bo: No idea.\n"), "{prompt}");
     }
 }

@@ -331,7 +331,7 @@ impl Session {
     /// Tokens per persona over all their turns, in panel order.
     pub fn usage_by_persona(&self) -> Vec<(String, usize, Usage)> {
         let mut rows: Vec<(u32, String, usize, Usage)> = Vec::new();
-        for t in &self.turns {
+        for t in self.turns.iter().filter(|t| !t.moderator) {
             let row = match rows.iter_mut().find(|r| r.0 == t.persona_id) {
                 Some(row) => row,
                 None => {
