@@ -93,9 +93,19 @@ async fn three_personas_two_rounds_end_to_end() {
     let server = MockServer::scripted(texts.iter().map(|t| Reply::text(t)).collect()).await;
     let (events, transcript) = debate(backend(&server, Duration::from_secs(10)), 3, 2).await;
 
-    // Event sequence: per turn Started, Tokens.., Usage, Ended; then Done.
+    // Event sequence: the debate's opening, per turn Started, Tokens..,
+    // Usage, Ended; then Done.
+    match &events[0] {
+        SimEvent::DebateStarted {
+            rounds, personas, ..
+        } => {
+            assert_eq!(*rounds, 2);
+            assert_eq!(personas.len(), 3);
+        }
+        other => panic!("expected DebateStarted, got {other:?}"),
+    }
     let mut expected_turn = 0;
-    let mut i = 0;
+    let mut i = 1;
     while i < events.len() - 1 {
         match &events[i] {
             SimEvent::TurnStarted {
