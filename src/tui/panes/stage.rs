@@ -221,10 +221,10 @@ fn speaker_lines(app: &App, width: u16) -> Vec<Line<'static>> {
     let speaking = app.is_running() && !turn.complete;
     let persona = persona_of(app, session, turn.persona_id);
     let color = theme::speaker_color(turn.persona_id);
-    let cue = if speaking {
-        " ▶ SPEAKING "
-    } else {
-        " LAST TURN "
+    let cue = match (speaking, app.paused) {
+        (true, true) => " ❚❚ PAUSED ",
+        (true, false) => " ▶ SPEAKING ",
+        (false, _) => " LAST TURN ",
     };
     let name = format!(" {} ", turn.speaker);
     let progress = progress(session, turn);
