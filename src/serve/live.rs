@@ -97,15 +97,25 @@ fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
 /// The live routes over `feed`, for a server of their own ([`start`]) or
 /// mounted in another (`serve`).
 pub fn router(feed: Arc<Feed>, token: Option<String>) -> Router {
-    router_until(feed, token, CancellationToken::new())
+    router_until(
+        feed,
+        token,
+        CancellationToken::new(),
+        Arc::new(AtomicUsize::new(0)),
+    )
 }
 
-fn router_until(feed: Arc<Feed>, token: Option<String>, stop: CancellationToken) -> Router {
+fn router_until(
+    feed: Arc<Feed>,
+    token: Option<String>,
+    stop: CancellationToken,
+    viewers: Arc<AtomicUsize>,
+) -> Router {
     let live = Live {
         feed,
         token_digest: token.as_deref().map(digest),
         stop,
-        viewers: Arc::new(AtomicUsize::new(0)),
+        viewers,
     };
     let guarded = Router::new()
         .route("/live", get(page))
@@ -339,6 +349,7 @@ fn refused(e: AskError) -> ApiError {
 pub struct LiveServer {
     addr: SocketAddr,
     stop: CancellationToken,
+    viewers: Arc<AtomicUsize>,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -354,6 +365,12 @@ impl LiveServer {
         page_url(self.addr, token)
     }
 
+    /// Event streams open now (a face may show "N watching").
+    pub fn viewers(&self) -> usize {
+        self.viewers.load(Ordering::Relaxed)
+    }
+
+    /// Stops serving and ends every event stream (as dropping it does).
     pub fn shutdown(self) {}
 }
 
@@ -402,7 +419,8 @@ pub async fn start(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let stop = CancellationToken::new();
-    let app = router_until(feed, token, stop.clone());
+    let viewers = Arc::new(AtomicUsize::new(0));
+    let app = router_until(feed, token, stop.clone(), viewers.clone());
     let limits = Limits {
         max_connections: MAX_CONNECTIONS,
         ..Limits::default()
@@ -417,6 +435,7 @@ pub async fn start(
     Ok(LiveServer {
         addr: bound,
         stop,
+        viewers,
         accept,
     })
 }
