@@ -553,3 +553,35 @@ async fn a_hundred_viewers_get_every_event_in_order_and_a_stalled_one_slows_nobo
     );
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_port_or_a_bad_address_stops_the_binary_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = stance_mock(Duration::ZERO).await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let live_flag = format!("--live={addr}");
+    let output = support::binary::run(support::binary::command(
+        dir.path(),
+        Some(&mock.base_url),
+        &["simulate", "--feature", "Dark mode", &live_flag],
+    ))
+    .await;
+    let stderr = support::binary::text(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("--live") && stderr.contains(&addr),
+        "names the flag and the address: {stderr}"
+    );
+    assert!(mock.requests().is_empty(), "no debate ran");
+
+    let output = support::binary::run(support::binary::command(
+        dir.path(),
+        Some(&mock.base_url),
+        &["simulate", "--feature", "Dark mode", "--live", "here:there"],
+    ))
+    .await;
+    let stderr = support::binary::text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "a usage error: {stderr}");
+    assert!(stderr.contains("not an address"), "{stderr}");
+}
