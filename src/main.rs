@@ -198,6 +198,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 settings.max_tokens_total,
             )
             .with_no_backend_reason(no_backend);
+            // API debates have no moderator: nobody would read questions.
+            if settings.live.as_ref().is_some_and(|l| l.questions) {
+                anyhow::bail!(
+                    "--live-questions: `serve` runs debates without a moderator, so nobody would take audience questions; drop the flag"
+                );
+            }
+            let (_live_server, live) = runtime.block_on(start_live(settings))?;
+            let state = match live {
+                Some(publication) => {
+                    eprintln!(
+                        "live page on {} (each API debate is shown there, one at a time)",
+                        publication.url
+                    );
+                    state.with_live_feed(publication.feed)
+                }
+                None => state,
+            };
             if let Some(loaded) = loaded {
                 state.prime_panel(loaded);
             }

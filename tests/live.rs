@@ -585,3 +585,44 @@ async fn a_taken_port_or_a_bad_address_stops_the_binary_with_a_clear_error() {
     assert_eq!(output.status.code(), Some(2), "a usage error: {stderr}");
     assert!(stderr.contains("not an address"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_live_shows_an_api_debate_on_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = stance_mock(Duration::ZERO).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let live_flag = format!("--live=127.0.0.1:{port}");
+    let server = support::serve::Server::start_with(
+        dir.path(),
+        support::serve::Start {
+            llm: Some(&mock.base_url),
+            flags: vec![&live_flag],
+            ..Default::default()
+        },
+    );
+    let http = client();
+    let started = http
+        .post(format!("{}/v1/debates", server.base))
+        .bearer_auth(&server.key)
+        .header("content-type", "application/json")
+        .body(json!({"feature": "API on stage", "persona_ids": [1, 2], "rounds": 1}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status().as_u16(), 202);
+    let events = read_events(
+        &http,
+        &format!("http://127.0.0.1:{port}/live/events"),
+        None,
+        is_done,
+        WAIT,
+    )
+    .await;
+    assert_eq!(events[0].1["feature"], "API on stage");
+    assert!(is_done(&events.last().unwrap().1), "{events:?}");
+    assert_consecutive(&events);
+}

@@ -345,6 +345,46 @@ fn refused(e: AskError) -> ApiError {
     error
 }
 
+/// `serve`'s debates on the live page: one at a time, so two debates never
+/// interleave on the feed. A debate that starts while another is shown
+/// runs as usual, unpublished.
+pub struct Stage {
+    feed: Arc<Feed>,
+    taken: std::sync::atomic::AtomicBool,
+}
+
+impl Stage {
+    pub fn new(feed: Arc<Feed>) -> Stage {
+        Stage {
+            feed,
+            taken: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// The stage for one debate, if no other holds it.
+    pub fn take(self: &Arc<Self>) -> Option<OnStage> {
+        self.taken
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| OnStage(self.clone()))
+    }
+}
+
+/// A debate holding the [`Stage`]; released when dropped.
+pub struct OnStage(Arc<Stage>);
+
+impl OnStage {
+    pub fn publish(&self, event: &crate::sim::debate::SimEvent) {
+        self.0.feed.publish(event);
+    }
+}
+
+impl Drop for OnStage {
+    fn drop(&mut self) {
+        self.0.taken.store(false, Ordering::Release);
+    }
+}
+
 /// The spectator server; stops (and ends every event stream) when dropped.
 pub struct LiveServer {
     addr: SocketAddr,
