@@ -8,6 +8,15 @@
   const token = params.get("token");
   const overlay = document.documentElement.classList.contains("overlay");
   const questionsOn = document.documentElement.dataset.questions === "on";
+  // What a turn's finish reason adds under it ("" for nothing: the
+  // moderator's skip has its own note).
+  const FINISH_NOTES = {
+    stop: "",
+    speaker_cut: "",
+    skipped: "",
+    length: "(cut off at the token limit)",
+    ended: "(the moderator ended the debate here)",
+  };
   // Turns kept visible in the overlay.
   const OVERLAY_TURNS = 3;
 
@@ -108,8 +117,11 @@
     const turn = turns.get(e.turn);
     if (!turn) return;
     turn.block.classList.remove("speaking");
-    if (e.finish_reason && e.finish_reason !== "stop") {
-      turn.block.append(el("div", "note", "(" + (typeof e.finish_reason === "string" ? e.finish_reason : "cut off") + ")"));
+    const why = Object.prototype.hasOwnProperty.call(FINISH_NOTES, e.finish_reason) ? FINISH_NOTES[e.finish_reason] : undefined;
+    if (why === undefined && typeof e.finish_reason === "string") {
+      turn.block.append(el("div", "note", "(" + e.finish_reason.replace(/_/g, " ") + ")"));
+    } else if (why) {
+      turn.block.append(el("div", "note", why));
     }
     const who = personas.get(turn.personaId);
     if (!who) return;
