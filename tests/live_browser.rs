@@ -244,3 +244,59 @@ async fn screenshots_of_the_page_and_the_overlay() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_shows_round_progress_a_pause_and_the_speaker_mid_turn() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let feed = Arc::new(Feed::new());
+    let panel = persona_sim::persona::builtin_panel();
+    feed.publish(&SimEvent::DebateStarted {
+        feature: "Paused feature".into(),
+        rounds: 1,
+        personas: panel[..2].iter().map(Into::into).collect(),
+    });
+    feed.publish(&SimEvent::TurnStarted {
+        turn: 0,
+        round: 1,
+        persona_id: panel[1].id,
+        speaker: panel[1].name.clone(),
+        question: None,
+    });
+    feed.publish(&SimEvent::Token {
+        turn: 0,
+        text: "Half a thought".into(),
+    });
+    feed.publish(&SimEvent::Moderated(Moderation::RoundAdded { rounds: 2 }));
+    feed.publish(&SimEvent::Moderated(Moderation::Paused));
+    let server = live::start("127.0.0.1:0".parse().unwrap(), feed, None)
+        .await
+        .unwrap();
+    let url = format!("http://{}/live", server.addr());
+    let dom = run_chromium(
+        &chromium,
+        &["--virtual-time-budget=2000".into(), "--dump-dom".into()],
+        &url,
+        Some(server),
+    )
+    .await;
+    assert!(
+        dom.contains(r#"class="badge state-paused">paused<"#),
+        "{dom}"
+    );
+    assert!(dom.contains("Round 1 of 2"), "{dom}");
+    assert!(dom.contains(r#"class="turn speaking""#), "{dom}");
+    assert!(dom.contains("Half a thought"));
+    assert!(
+        dom.contains(&panel[1].occupation),
+        "the speaker's occupation"
+    );
+    assert!(dom.contains(&panel[1].location), "and location");
+    let board = &dom[dom.find(r#"id="board""#).unwrap()..];
+    assert_eq!(
+        board.matches("stance-unknown\">unknown<").count(),
+        2,
+        "no stance yet: unknown"
+    );
+}
