@@ -94,8 +94,10 @@ fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
-/// The live routes over `feed`, for a server of their own ([`start`]) or
-/// mounted in another (`serve`).
+/// The live routes over `feed`, to merge into another router (`serve
+/// --live` runs its own [`start`]ed server instead, on the `--live`
+/// address, as the TUI and `simulate` do). Its event streams end only when
+/// their connections do.
 pub fn router(feed: Arc<Feed>, token: Option<String>) -> Router {
     router_until(
         feed,
