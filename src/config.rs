@@ -43,6 +43,28 @@ pub struct Settings {
     pub slow_call: Duration,
     /// Postgres for `serve`, `keys` and `db`; `None`: files.
     pub database_url: Option<String>,
+    /// The spectator page (`--live`); `None`: debates are not published.
+    pub live: Option<LiveSettings>,
+}
+
+/// Where and how debates are published live.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LiveSettings {
+    pub addr: std::net::SocketAddr,
+    /// Viewers must give it (`?token=`); never shown in `Debug`.
+    pub token: Option<String>,
+    /// Viewers may send questions to the moderator.
+    pub questions: bool,
+}
+
+impl std::fmt::Debug for LiveSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveSettings")
+            .field("addr", &self.addr)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("questions", &self.questions)
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +171,12 @@ impl Settings {
                 .database_url
                 .clone()
                 .filter(|url| !url.trim().is_empty()),
+            live: cli.live.map(|addr| LiveSettings {
+                addr,
+                // An empty token (an unset variable in a compose file) is none.
+                token: cli.live_token.clone().filter(|t| !t.trim().is_empty()),
+                questions: cli.live_questions,
+            }),
         })
     }
 }
@@ -163,6 +191,47 @@ mod tests {
         let text = format!("{s:?}");
         assert!(!text.contains("sk-secret-9"), "{text}");
         assert!(text.contains("<redacted>"), "{text}");
+    }
+    #[test]
+    fn live_is_off_by_default_and_a_bare_flag_is_loopback_7777() {
+        let s = Settings::resolve(&cli(&["--data-dir", "/d"]), None).unwrap();
+        assert_eq!(s.live, None);
+        let s = Settings::resolve(&cli(&["--data-dir", "/d", "--live"]), None).unwrap();
+        let live = s.live.unwrap();
+        assert_eq!(live.addr, "127.0.0.1:7777".parse().unwrap());
+        assert_eq!(
+            live.addr,
+            crate::serve::live::DEFAULT_ADDR,
+            "the flag's default and the server's documented one agree"
+        );
+        assert!(!live.questions);
+    }
+    #[test]
+    fn live_flags_take_an_address_a_port_a_token_and_questions() {
+        let s = Settings::resolve(
+            &cli(&[
+                "--data-dir",
+                "/d",
+                "--live",
+                "0.0.0.0:9000",
+                "--live-token",
+                "tok-secret-1",
+                "--live-questions",
+            ]),
+            None,
+        )
+        .unwrap();
+        let live = s.live.clone().unwrap();
+        assert_eq!(live.addr, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(live.token.as_deref(), Some("tok-secret-1"));
+        assert!(live.questions);
+        assert!(!format!("{s:?}").contains("tok-secret-1"));
+        let s = Settings::resolve(&cli(&["--data-dir", "/d", "--live=8123"]), None).unwrap();
+        assert_eq!(s.live.unwrap().addr, "127.0.0.1:8123".parse().unwrap());
+        let e = Cli::try_parse_from(["persona-sim", "--live", "nowhere:x"]).unwrap_err();
+        assert!(e.to_string().contains("not an address"), "{e}");
+        let e = Cli::try_parse_from(["persona-sim", "--live-questions"]).unwrap_err();
+        assert!(e.to_string().contains("--live"), "{e}");
     }
     #[test]
     fn stage_flag_reaches_the_settings() {

@@ -13,6 +13,7 @@ use persona_sim::db::panel::PgPanel;
 use persona_sim::persona::panel_store::PanelStore;
 use persona_sim::persona::store::{self, StorePaths};
 use persona_sim::services::Services;
+use persona_sim::sim::live::{Feed, Publication};
 use persona_sim::{cli, serve, tui};
 
 fn main() -> ExitCode {
@@ -60,7 +61,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         None => {
             let loaded = store::load(&paths)?;
-            let ending = runtime.block_on(tui::run(&services, loaded, None))?;
+            let (_live_server, live) = runtime.block_on(start_live(settings))?;
+            let ending = runtime.block_on(tui::run(&services, loaded, live))?;
             Ok(ExitCode::from(ending.exit_code()))
         }
         Some(Command::Personas(command)) => {
@@ -93,12 +95,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for notice in &loaded.notices {
                 let _ = writeln!(std::io::stderr(), "note: {notice}");
             }
+            let (_live_server, live) = runtime.block_on(start_live(settings))?;
             runtime.block_on(cli::simulate::run(
                 args,
                 &loaded.personas,
                 services.backend.clone(),
                 settings,
-                None,
+                live,
             ))
         }
         Some(Command::Sessions(command)) => {
@@ -195,6 +198,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 settings.max_tokens_total,
             )
             .with_no_backend_reason(no_backend);
+            // API debates have no moderator: nobody would read questions.
+            if settings.live.as_ref().is_some_and(|l| l.questions) {
+                anyhow::bail!(
+                    "--live-questions: `serve` runs debates without a moderator, so nobody would take audience questions; drop the flag"
+                );
+            }
+            let (_live_server, live) = runtime.block_on(start_live(settings))?;
+            let state = match live {
+                Some(publication) => {
+                    eprintln!(
+                        "live page on {} (each API debate is shown there, one at a time)",
+                        publication.url
+                    );
+                    state.with_live_feed(publication.feed)
+                }
+                None => state,
+            };
             if let Some(loaded) = loaded {
                 state.prime_panel(loaded);
             }
@@ -209,4 +229,51 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// With `--live`: the feed (taking questions with `--live-questions`) and
+/// its spectator server, started before the face so a taken port stops the
+/// run at once. The server lives as long as the returned handle.
+async fn start_live(
+    settings: &Settings,
+) -> anyhow::Result<(Option<serve::live::LiveServer>, Option<Publication>)> {
+    let Some(live) = &settings.live else {
+        return Ok((None, None));
+    };
+    let (feed, questions) = if live.questions {
+        let (feed, queue) = Feed::with_questions();
+        (feed, Some(queue))
+    } else {
+        (Feed::new(), None)
+    };
+    let feed = Arc::new(feed);
+    let server = serve::live::start(live.addr, feed.clone(), live.token.clone())
+        .await
+        .with_context(|| {
+            format!(
+                "cannot serve the live page on {} (--live): choose another address, e.g. --live 127.0.0.1:7778",
+                live.addr
+            )
+        })?;
+    if !live.addr.ip().is_loopback() && live.token.is_none() {
+        eprintln!(
+            "note: the live page on {} has no viewer token: anyone who can reach it can watch{}; set --live-token",
+            live.addr,
+            if live.questions {
+                " and ask questions"
+            } else {
+                ""
+            }
+        );
+    }
+    let url = server.url(live.token.as_deref());
+    tracing::info!(target: "live", addr = %server.addr(), questions = live.questions, token = live.token.is_some(), "live page ready");
+    Ok((
+        Some(server),
+        Some(Publication {
+            feed,
+            questions,
+            url,
+        }),
+    ))
 }

@@ -134,6 +134,29 @@ pub struct Cli {
     #[arg(long, global = true, default_value_t = 20.0, value_parser = parse_seconds)]
     pub slow_call_secs: f64,
 
+    /// Publish each debate live on a spectator page (`http://ADDR/live`,
+    /// `?overlay=1` for OBS). Bare `--live` listens on 127.0.0.1:7777 (this
+    /// machine only); give ADDR (HOST:PORT, or a PORT on 127.0.0.1) to
+    /// choose, e.g. `--live 0.0.0.0:7777` for other machines.
+    #[arg(long, global = true, value_name = "ADDR", num_args = 0..=1, default_missing_value = DEFAULT_LIVE_ADDR, value_parser = parse_live_addr)]
+    pub live: Option<std::net::SocketAddr>,
+
+    /// With --live: viewers need this token (the page's address then ends
+    /// in `?token=TOKEN`). Advised for any address but loopback.
+    #[arg(
+        long,
+        env = "PERSONA_SIM_LIVE_TOKEN",
+        global = true,
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub live_token: Option<String>,
+
+    /// With --live: viewers may send questions to the moderator (at most
+    /// 3 a minute each; nobody sees one until the moderator puts it).
+    #[arg(long, global = true, requires = "live")]
+    pub live_questions: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -482,6 +505,30 @@ fn parse_temperature(s: &str) -> Result<f32, String> {
     } else {
         Err(format!("{t} is outside 0..=2"))
     }
+}
+
+/// Where a bare `--live` listens (the spectator server's documented
+/// default; `serve::live::DEFAULT_ADDR` is the same address).
+pub const DEFAULT_LIVE_ADDR: &str = "127.0.0.1:7777";
+
+/// `HOST:PORT` (an IP address, or `localhost`), or a bare `PORT` on
+/// 127.0.0.1.
+fn parse_live_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    let s = s.trim();
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    if let Some(port) = s.strip_prefix("localhost:")
+        && let Ok(port) = port.parse::<u16>()
+    {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    s.parse().map_err(|_| {
+        format!(
+            "{s:?} is not an address to listen on: give HOST:PORT (e.g. 127.0.0.1:7777 or 0.0.0.0:7777) or a PORT; \
+             a bare --live right before a subcommand takes the subcommand as its address, so write `--live` after it"
+        )
+    })
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {

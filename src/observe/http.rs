@@ -160,8 +160,8 @@ pub async fn serve_router(
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut last_error_log: Option<Instant> = None;
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match listener.accept().await {
+            Ok((stream, peer)) => (stream, peer),
             Err(e) => {
                 if matches!(
                     e.kind(),
@@ -190,7 +190,7 @@ pub async fn serve_router(
         let router = router.clone();
         let open = counters.open.clone();
         tokio::spawn(async move {
-            serve_connection(stream, router, limits).await;
+            serve_connection(stream, peer, router, limits).await;
             open.dec();
             drop(slot);
         });
@@ -198,15 +198,20 @@ pub async fn serve_router(
 }
 
 /// Serves one connection until the client closes it, it breaks a limit,
-/// or it stays idle past `limits.idle_timeout`.
-async fn serve_connection(stream: TcpStream, router: Router, limits: Limits) {
+/// or it stays idle past `limits.idle_timeout`. Each request carries the
+/// client's address as axum's `ConnectInfo` (the /live page rate limits
+/// audience questions by it).
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, router: Router, limits: Limits) {
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Tracked {
         inner: stream,
         activity: activity.clone(),
     });
     let service_activity = activity.clone();
-    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
         let guard = InFlight::enter(service_activity.clone());
         let mut router = router.clone();
         async move {

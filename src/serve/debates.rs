@@ -274,6 +274,10 @@ pub async fn start(State(state): State<ApiState>, body: Bytes) -> Result<Respons
         ReportPolicy::Never
     };
     let store = store(&state);
+    let on_stage = state.work.live.as_ref().and_then(|stage| stage.take());
+    if on_stage.is_some() {
+        tracing::info!(target: "live", %id, "debate published on the live page");
+    }
     tokio::spawn(async move {
         let _admitted = admitted;
         let (tx, mut rx) = mpsc::channel(256);
@@ -287,6 +291,9 @@ pub async fn start(State(state): State<ApiState>, body: Bytes) -> Result<Respons
             Chair::absent(),
         ));
         while let Some(event) = rx.recv().await {
+            if let Some(stage) = &on_stage {
+                stage.publish(&event);
+            }
             let line: Arc<str> = event_json(&event).into();
             debate.log.send_modify(|log| log.events.push(line));
         }
@@ -294,6 +301,7 @@ pub async fn start(State(state): State<ApiState>, body: Bytes) -> Result<Respons
             tracing::error!(target: "api", error = %e, "the debate task failed");
         }
         debate.log.send_modify(|log| log.done = true);
+        drop(on_stage);
     });
     tracing::info!(target: "api", %id, "debate started");
     let location = format!("/v1/debates/{id}");

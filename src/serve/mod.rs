@@ -18,6 +18,7 @@ pub mod docs;
 pub mod error;
 pub mod fields;
 pub mod limit;
+pub mod live;
 pub mod middleware;
 pub mod personas;
 pub mod state;

@@ -56,6 +56,8 @@ pub struct Work {
     pub default_rounds: u32,
     pub max_tokens_per_turn: u32,
     pub max_tokens_total: Option<u32>,
+    /// With `--live`: where debates are published for spectators.
+    pub live: Option<Arc<super::live::Stage>>,
 }
 
 impl Work {
@@ -69,6 +71,7 @@ impl Work {
             default_rounds: crate::sim::debate::DEFAULT_ROUNDS,
             max_tokens_per_turn: crate::sim::debate::DEFAULT_MAX_TOKENS_PER_TURN,
             max_tokens_total: None,
+            live: None,
         }
     }
 
@@ -222,6 +225,13 @@ impl ApiState {
         work.default_rounds = rounds;
         work.max_tokens_per_turn = per_turn;
         work.max_tokens_total = total;
+        self
+    }
+
+    /// Publishes debates (one at a time) to `feed`, the live page's.
+    pub fn with_live_feed(mut self, feed: Arc<crate::sim::live::Feed>) -> ApiState {
+        let work = Arc::get_mut(&mut self.work).expect("set before the state is shared");
+        work.live = Some(Arc::new(super::live::Stage::new(feed)));
         self
     }
 

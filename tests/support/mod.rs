@@ -21,6 +21,7 @@ pub mod binary;
 pub mod clock;
 pub mod download;
 pub mod http;
+pub mod live;
 pub mod needs;
 pub mod postgres;
 pub mod serve;
