@@ -206,3 +206,71 @@ async fn a_live_debate_reaches_100_viewers_while_the_moderator_steers_it() {
     .await
     .unwrap();
 }
+
+/// `--stage` in a real terminal: the debate starts on the stage; the
+/// stance board fills as personas finish; a moderator question typed with
+/// Ctrl-Q shows as a moderator turn. With PERSONA_SIM_SCREENSHOTS set it
+/// writes screenshots/stage.ansi and stage.txt (the README's picture).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stage_in_a_real_terminal_with_a_moderator_question() {
+    if !support::needs::tmux() {
+        return;
+    }
+    let server = support::live::stance_mock(Duration::from_millis(60)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let command = format!(
+        "env -u OPENAI_API_KEY OPENAI_BASE_URL={url} PERSONA_SIM_DATA_DIR={data} TERM=xterm-256color {bin} \
+         --no-metrics --rounds 2 --stage; echo EXIT=$?; sleep 600",
+        url = server.base_url,
+        data = dir.path().display(),
+        bin = support::binary::e2e_bin().display(),
+    );
+    let tmux = Tmux::start("stage", 140, 40, &command);
+    let wait = Duration::from_secs(30);
+    let screen = tokio::task::spawn_blocking(move || {
+        // --stage opens on the empty stage; F9 goes to pick, F5 comes back.
+        tmux.wait_for("the empty stage", wait, |s| s.contains("No debate on stage yet"));
+        tmux.keys(&["F9"]);
+        tmux.wait_for("the persona list", wait, |s| s.contains("Personas 0/14"));
+        tmux.keys(&["Space", "j", "Space", "j", "Space", "j", "Space", "Tab"]);
+        tmux.text("Offline mode for field workers: drafts sync when back online");
+        tmux.keys(&["F5"]);
+        tmux.wait_for("the stage with two stances", wait, |s| {
+            s.contains("FEATURE") && s.contains("┌ Stances") && s.matches("/10").count() >= 2
+        });
+        tmux.keys(&["C-q"]);
+        tmux.wait_for("the question box", wait, |s| s.contains("Question to the panel"));
+        tmux.text("Would this work on a cheap phone with no signal for a week?");
+        tmux.keys(&["Enter"]);
+        let screen = tmux.wait_for("the moderator's turn and a speaker", wait, |s| {
+            s.contains("Moderator · round") && s.contains("▶ SPEAKING")
+        });
+        if std::env::var_os("PERSONA_SIM_SCREENSHOTS").is_some() {
+            let ansi = Tmux::run(&["capture-pane", "-p", "-e", "-t", &tmux.session]);
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
+            std::fs::write(dir.join("stage.ansi"), ansi).unwrap();
+            std::fs::write(dir.join("stage.txt"), &screen).unwrap();
+        }
+        tmux.wait_for("the end", Duration::from_secs(60), |s| s.contains("✓ finished"));
+        tmux.keys(&["C-c"]);
+        tmux.wait_for("the exit", wait, |s| s.contains("EXIT=0"));
+        screen
+    })
+    .await
+    .unwrap();
+    assert!(
+        screen.contains("Would this work on a cheap phone with no signal for a week?"),
+        "{screen}"
+    );
+    // Every later turn was asked the question.
+    let asked = server
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.body["messages"][1]["content"]
+                .as_str()
+                .is_some_and(|p| p.contains("The moderator asked: \"Would this work"))
+        })
+        .count();
+    assert!(asked >= 1, "the next speakers were asked the question");
+}
