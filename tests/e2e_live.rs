@@ -182,7 +182,10 @@ async fn a_live_debate_reaches_100_viewers_while_the_moderator_steers_it() {
     let turns = first.iter().filter(|(_, e)| e == "turn_started").count();
     assert_eq!(turns, 14, "every persona spoke");
     let moderated = first.iter().filter(|(_, e)| e == "moderated").count();
-    assert!(moderated >= 10, "pauses, resumes and the question: {moderated}");
+    assert!(
+        moderated >= 10,
+        "pauses, resumes and the question: {moderated}"
+    );
     latencies.sort_by(f64::total_cmp);
     let median = latencies[latencies.len() / 2];
     let max = latencies[latencies.len() - 1];
@@ -229,7 +232,9 @@ async fn the_stage_in_a_real_terminal_with_a_moderator_question() {
     let wait = Duration::from_secs(30);
     let screen = tokio::task::spawn_blocking(move || {
         // --stage opens on the empty stage; F9 goes to pick, F5 comes back.
-        tmux.wait_for("the empty stage", wait, |s| s.contains("No debate on stage yet"));
+        tmux.wait_for("the empty stage", wait, |s| {
+            s.contains("No debate on stage yet")
+        });
         tmux.keys(&["F9"]);
         tmux.wait_for("the persona list", wait, |s| s.contains("Personas 0/14"));
         tmux.keys(&["Space", "j", "Space", "j", "Space", "j", "Space", "Tab"]);
@@ -239,7 +244,9 @@ async fn the_stage_in_a_real_terminal_with_a_moderator_question() {
             s.contains("FEATURE") && s.contains("┌ Stances") && s.matches("/10").count() >= 2
         });
         tmux.keys(&["C-q"]);
-        tmux.wait_for("the question box", wait, |s| s.contains("Question to the panel"));
+        tmux.wait_for("the question box", wait, |s| {
+            s.contains("Question to the panel")
+        });
         tmux.text("Would this work on a cheap phone with no signal for a week?");
         tmux.keys(&["Enter"]);
         let screen = tmux.wait_for("the moderator's turn and a speaker", wait, |s| {
@@ -251,7 +258,9 @@ async fn the_stage_in_a_real_terminal_with_a_moderator_question() {
             std::fs::write(dir.join("stage.ansi"), ansi).unwrap();
             std::fs::write(dir.join("stage.txt"), &screen).unwrap();
         }
-        tmux.wait_for("the end", Duration::from_secs(60), |s| s.contains("✓ finished"));
+        tmux.wait_for("the end", Duration::from_secs(60), |s| {
+            s.contains("✓ finished")
+        });
         tmux.keys(&["C-c"]);
         tmux.wait_for("the exit", wait, |s| s.contains("EXIT=0"));
         screen

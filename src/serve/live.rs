@@ -94,20 +94,8 @@ fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
-/// The live routes over `feed`, to merge into another router (`serve
-/// --live` runs its own [`start`]ed server instead, on the `--live`
-/// address, as the TUI and `simulate` do). Its event streams end only when
-/// their connections do.
-pub fn router(feed: Arc<Feed>, token: Option<String>) -> Router {
-    router_until(
-        feed,
-        token,
-        CancellationToken::new(),
-        Arc::new(AtomicUsize::new(0)),
-    )
-}
-
-fn router_until(
+/// The live routes over `feed`; event streams end when `stop` fires.
+fn router(
     feed: Arc<Feed>,
     token: Option<String>,
     stop: CancellationToken,
@@ -462,7 +450,7 @@ pub async fn start(
     let bound = listener.local_addr()?;
     let stop = CancellationToken::new();
     let viewers = Arc::new(AtomicUsize::new(0));
-    let app = router_until(feed, token, stop.clone(), viewers.clone());
+    let app = router(feed, token, stop.clone(), viewers.clone());
     let limits = Limits {
         max_connections: MAX_CONNECTIONS,
         ..Limits::default()
