@@ -182,6 +182,7 @@ async fn trimmed_prompts_fit_the_context_for_ten_personas_and_five_rounds() {
                 finish_reason: None,
                 usage_estimated: false,
                 stance: None,
+                moderator: false,
             });
         }
     }
