@@ -104,6 +104,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 live,
             ))
         }
+        Some(Command::Eval(args)) => {
+            cli::eval::run(args, &settings.sessions_dir, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Sessions(command)) => {
             cli::sessions::run(
                 command,

@@ -429,3 +429,61 @@ async fn simulate_jsonl_is_moderated_by_json_lines_on_stdin() {
         .collect();
     assert_eq!(actions, vec!["ended", "asked"]);
 }
+
+/// `eval` on a saved session: the table and the JSON agree with the
+/// debate (the stance mock's positions are known), and a missing session
+/// is a clear error.
+#[tokio::test]
+async fn eval_measures_a_saved_session() {
+    let server = support::live::stance_mock(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        Some(&server.base_url),
+        &[
+            "simulate",
+            "--feature",
+            "Offline mode",
+            "--personas",
+            "1,2,3",
+            "--rounds",
+            "2",
+            "--report",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let sessions = dir.path().join("sessions");
+    let file = std::fs::read_dir(&sessions)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    let id = file.file_stem().unwrap().to_str().unwrap().to_string();
+    let table = run(dir.path(), None, &["eval", &id[..12]]).await;
+    assert!(table.status.success(), "stderr: {}", text(&table.stderr));
+    let table = text(&table.stdout);
+    assert!(table.starts_with("SESSION"), "{table}");
+    assert!(table.contains(&id), "{table}");
+    let json = run(
+        dir.path(),
+        None,
+        &["eval", "--json", file.to_str().unwrap()],
+    )
+    .await;
+    let figures: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let e = &figures[0];
+    assert_eq!(e["session"], id.as_str());
+    assert_eq!(e["turns"], 6);
+    // Every persona says the same sentence but for their name: some copying.
+    assert!(e["copy_rate"].as_f64().unwrap() > 0.0, "{e}");
+    assert_eq!(e["stance_entropy"].as_array().unwrap().len(), 2);
+    assert_eq!(e["self_address"], 0);
+    let missing = run(dir.path(), None, &["eval", "20990101-000000"]).await;
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr).contains("sessions list"),
+        "{}",
+        text(&missing.stderr)
+    );
+}

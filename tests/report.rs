@@ -437,3 +437,102 @@ fn markdown_export_golden() {
     });
     insta::assert_snapshot!("session_markdown", session_markdown(&session));
 }
+
+/// A debate whose report (crafted) names someone who took no part, leaves a
+/// participant out, and cites turns by other personas and a turn that does
+/// not exist: the saved report has one row per participant, the strays
+/// are gone, and the notes and the evaluation say what was dropped.
+#[tokio::test]
+async fn the_report_is_checked_against_the_debate() {
+    let crafted = json!({
+        "summary": "Two of them worry about cost.",
+        "personas": [
+            {"name": "Maria Lopez", "stance": "for", "interest": 8, "reason": "Saves time."},
+            {"name": "mock insight about onboarding", "stance": "for", "interest": 5, "reason": "?"}
+        ],
+        "concerns": [
+            {"text": "Cost", "count": 1, "personas": ["Kwame Mensah"], "turns": [1, 2]}
+        ],
+        "requests": [],
+        "insights": [
+            {"change": "A cheaper tier", "why": "cost", "helps": "co-ops", "priority": 1, "turns": [2, 9]}
+        ]
+    })
+    .to_string();
+    let server = MockServer::start(Vec::new(), Duration::ZERO, move |body| {
+        if is_report_request(body) {
+            Reply::text(&crafted)
+        } else {
+            support::echo_reply(body)
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (session, _, _) = run(&server, config(2, 1), dir.path()).await;
+    let report = session.report.as_ref().expect("a report");
+    let names: Vec<&str> = report
+        .personas
+        .iter()
+        .map(|p| p.name.as_deref().unwrap())
+        .collect();
+    assert_eq!(names, vec!["Maria Lopez", "Kwame Mensah"]);
+    assert_eq!(report.personas[1].stance, None, "Kwame: not given");
+    // Turn 1 is Maria's: not evidence of Kwame's concern.
+    assert_eq!(report.concerns[0].turns, vec![2]);
+    assert_eq!(report.insights[0].turns, vec![2]);
+    let notes = report.notes.join("\n");
+    assert!(notes.contains("mock insight about onboarding"), "{notes}");
+    assert!(notes.contains("no stance for Kwame Mensah"), "{notes}");
+    assert!(notes.contains("T1 (concern “Cost”)"), "{notes}");
+    assert!(notes.contains("T9"), "{notes}");
+    let eval = persona_sim::sim::eval::evaluate(&session);
+    // 2 kept of 4 the model wrote (T1 and T9 dropped).
+    assert_eq!(eval.citation_validity, Some(0.5));
+    assert_eq!(eval.uncited_items, Some(0));
+    let md = session_markdown(&session);
+    assert!(md.contains("| Kwame Mensah | *(not given)* |"), "{md}");
+}
+
+/// A report of blank rows (what a small model wrote at its token cap) is a
+/// failed report: `simulate --report` exits 1 and says so.
+#[tokio::test]
+async fn a_report_with_nothing_usable_fails_headless() {
+    let server = MockServer::start(Vec::new(), Duration::ZERO, |body| {
+        if is_report_request(body) {
+            Reply::text(
+                r#"{"summary": "", "personas": [{"name": "Maria Lopez"}, {"name": "—"}], "concerns": [], "requests": [], "insights": []}"#,
+            )
+        } else {
+            support::echo_reply(body)
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = support::binary::run(support::binary::command(
+        dir.path(),
+        Some(&server.base_url),
+        &[
+            "simulate",
+            "--feature",
+            "Offline mode",
+            "--personas",
+            "1,2",
+            "--rounds",
+            "1",
+            "--report",
+        ],
+    ))
+    .await;
+    let stderr = support::binary::text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the feedback report failed"), "{stderr}");
+    assert!(
+        stderr.contains("no summary and no usable finding"),
+        "{stderr}"
+    );
+    // The session says the report failed; it never holds an empty one.
+    let store = SessionStore::new(dir.path().join("sessions"));
+    let (sessions, _) = store.list();
+    assert!(sessions[0].report.is_none());
+    assert!(sessions[0].report_error.is_some());
+}

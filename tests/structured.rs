@@ -255,16 +255,22 @@ async fn a_report_cut_by_the_token_limit_is_partial_and_keeps_the_raw_text() {
 #[tokio::test]
 async fn a_finished_report_that_holds_nothing_is_not_a_complete_one() {
     let server = MockServer::scripted(vec![Reply::text("{}")]).await;
-    let (tx, _rx) = mpsc::channel(1024);
-    let report = generate_report(&*backend(&server), "Offline mode", &turns(), &tx)
-        .await
-        .unwrap();
-    assert_eq!(report.format, ReportFormat::PlainText);
-    assert_eq!(report.text.as_deref(), Some("{}"));
+    let (tx, mut rx) = mpsc::channel(1024);
+    // Not a report at all: it fails (the face offers to retry), never
+    // "completed" with nothing in it.
+    let report = generate_report(&*backend(&server), "Offline mode", &turns(), &tx).await;
+    assert!(report.is_none());
+    drop(tx);
+    let mut failed = None;
+    while let Some(event) = rx.recv().await {
+        if let SimEvent::ReportFailed { message } = event {
+            failed = Some(message);
+        }
+    }
+    let message = failed.expect("a report_failed event");
     assert!(
-        report.notes[0].contains("no summary and no findings"),
-        "{:?}",
-        report.notes
+        message.contains("no summary and no usable finding"),
+        "{message}"
     );
 }
 

@@ -174,6 +174,9 @@ pub enum Command {
     /// Saved debates: list, read, export.
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// Measure saved debates and their reports: copying, loops, stances,
+    /// citations (each metric is defined in the README).
+    Eval(EvalArgs),
     /// Serve the Persona API over HTTP (JSON; API keys; see the README).
     Serve(ServeArgs),
     /// API keys for `serve`: create (shown once), list, revoke.
@@ -183,6 +186,16 @@ pub enum Command {
     /// between a file and the database.
     #[command(subcommand)]
     Db(DbCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Session ids (or unique prefixes), or session files (`*.json`).
+    #[arg(required = true, value_name = "SESSION")]
+    pub sessions: Vec<String>,
+    /// One JSON array of the figures instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

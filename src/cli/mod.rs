@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod db;
+pub mod eval;
 pub mod keys;
 pub mod model;
 pub mod personas;

@@ -9,11 +9,13 @@
 //! - `stance`: the stance line that ends each turn, read and taken out
 //! - `report/`: the feedback report (prompt, model call, parse, Markdown)
 //! - `session/`: a saved debate (the model, its store, the phase runner)
+//! - `eval`: a debate and its report in numbers (copy, loops, stances, citations)
 //! - `export`: a session as Markdown or JSON
 //! - `live`: the current debate's events for spectators, and audience questions
 //! - `synth`: new personas written by the model
 
 pub mod debate;
+pub mod eval;
 pub mod export;
 pub mod live;
 pub mod moderator;

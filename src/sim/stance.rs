@@ -59,6 +59,17 @@ pub enum Position {
 }
 
 impl Position {
+    pub const ALL: [Position; 3] = [Position::For, Position::Mixed, Position::Against];
+
+    /// Its place in [`Position::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            Position::For => 0,
+            Position::Mixed => 1,
+            Position::Against => 2,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Position::For => "for",

@@ -11,6 +11,7 @@ use crate::sim::debate::{SimEvent, Turn};
 use crate::sim::prompts::CHARS_PER_TOKEN;
 
 use super::Report;
+use super::check::{check_against, usable};
 use super::parse::{parse_cut_report, parse_report};
 use super::prompt::{REPORT_SYSTEM, report_prompt, report_schema};
 
@@ -60,6 +61,17 @@ pub async fn generate_report(
         parse_report(&reply.text, turns.len())
     };
     report.usage = reply.usage;
+    check_against(&mut report, turns);
+    if !usable(&report) {
+        // Never "completed" with nothing in it: the face offers to retry.
+        let mut message = "the model's report held no summary and no usable finding".to_string();
+        if !report.notes.is_empty() {
+            message.push_str(&format!(" ({})", report.notes.join(" ")));
+        }
+        tracing::warn!(target: "llm", %message, "report not usable");
+        let _ = tx.send(SimEvent::ReportFailed { message }).await;
+        return None;
+    }
     let _ = tx
         .send(SimEvent::ReportReady {
             report: Box::new(report.clone()),

@@ -14,6 +14,7 @@
 //! `markdown.rs` renders
 //! it for exports and holds the evidence lines the faces share.
 
+mod check;
 mod generate;
 mod markdown;
 mod parse;
@@ -23,10 +24,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::llm::Usage;
 
+pub use check::{check_against, participants, usable};
 pub use generate::generate_report;
 pub use markdown::{evidence, report_markdown, turn_list};
 pub use parse::{parse_cut_report, parse_report};
 pub use prompt::{report_prompt, report_schema};
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -67,6 +73,10 @@ pub struct PersonaVerdict {
     pub interest: Option<u8>,
     /// The one-line reason, in the persona's words.
     pub reason: Option<String>,
+    /// The participant this row is about, once checked against the debate
+    /// ([`check::check_against`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persona_id: Option<u32>,
 }
 
 /// A concern or a request, with the evidence for it.
@@ -121,6 +131,10 @@ pub struct Report {
     /// the model's raw reply and a note says it ran out of room).
     #[serde(default)]
     pub partial: bool,
+    /// Citations the check dropped (see [`check::check_against`]): counted
+    /// so the report's citation validity measures what the model wrote.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped_citations: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
 }

@@ -132,6 +132,7 @@ fn read_report(value: &Value, turn_count: usize) -> Report {
                 .or_else(|| p.get("score"))
                 .and_then(score),
             reason: string_at(p, &["reason", "quote", "why"]),
+            persona_id: None,
         })
         .collect();
     let mut points = |keys: &[&str]| -> Vec<Point> {
@@ -177,6 +178,7 @@ fn read_report(value: &Value, turn_count: usize) -> Report {
             "{missing_scores} persona(s) without a valid 1-10 interest score."
         ));
     }
+    let dropped_citations = bad_turns.len();
     if !bad_turns.is_empty() {
         bad_turns.sort_unstable();
         bad_turns.dedup();
@@ -197,6 +199,7 @@ fn read_report(value: &Value, turn_count: usize) -> Report {
         notes,
         partial: false,
         usage: None,
+        dropped_citations,
     }
 }
 
