@@ -46,6 +46,7 @@ fn top(app: &App) -> &'static str {
         Some(Overlay::Ask(_)) => "ask",
         Some(Overlay::Audience(_)) => "audience",
         Some(Overlay::ConfirmEnd(_)) => "confirm end",
+        Some(Overlay::PersonaReason(_)) => "persona reason",
     }
 }
 
@@ -295,4 +296,94 @@ fn readme_key_table_is_generated_from_the_bindings() {
         generated,
         "README's key table is out of date: run UPDATE_README_KEYS=1 cargo test --test tui_views readme"
     );
+}
+
+/// A 14-persona report at 80x24: the persona table scrolls to every
+/// participant, the selected one's reason wraps, and Enter opens their
+/// full reason with their own turns.
+#[test]
+fn every_participant_of_a_big_report_can_be_read() {
+    use persona_sim::sim::debate::{DebateConfig, Outcome, SimEvent};
+    use persona_sim::sim::report::parse_report;
+    use persona_sim::sim::stance::{Position, Stance};
+    let panel = persona_sim::persona::builtin_panel();
+    assert!(panel.len() >= 14);
+    let config = DebateConfig {
+        feature: "Offline mode".into(),
+        personas: panel[..14].to_vec(),
+        rounds: 1,
+        max_tokens_per_turn: 100,
+        max_tokens_total: None,
+    };
+    let mut session = Session::new(&config, backend());
+    session.id = "20260301-103000-cccc".into();
+    session.created_at = "2026-03-01T10:30:00+00:00".into();
+    for (i, p) in panel[..14].iter().enumerate() {
+        session.apply(&SimEvent::TurnStarted {
+            turn: i,
+            round: 1,
+            persona_id: p.id,
+            speaker: p.name.clone(),
+            question: None,
+        });
+        session.apply(&token(i, &format!("Turn {} from {}.", i + 1, p.name)));
+        session.apply(&SimEvent::TurnEnded {
+            turn: i,
+            finish_reason: Default::default(),
+            stance: Stance::new(Position::Mixed, 5),
+        });
+    }
+    session.apply(&SimEvent::Done {
+        outcome: Outcome::Completed,
+    });
+    let rows: Vec<String> = panel[..14]
+        .iter()
+        .map(|p| {
+            format!(
+                r#"{{"name":"{}","stance":"mixed","interest":5,"reason":"{} has a long reason that goes on about connectivity, price and training for the whole team before it ends."}}"#,
+                p.name, p.name
+            )
+        })
+        .collect();
+    let reply = format!(
+        r#"{{"summary":"Mixed.","personas":[{}],"concerns":[],"requests":[],"insights":[{{"change":"Pilot","why":"risk","helps":"all","priority":1,"turns":[1]}}]}}"#,
+        rows.join(",")
+    );
+    let mut report = parse_report(&reply, 14);
+    persona_sim::sim::report::check_against(&mut report, &session.turns);
+    session.apply(&SimEvent::ReportReady {
+        report: Box::new(report),
+    });
+    let last = panel[13].name.clone();
+    let mut app = new_app();
+    app.open_session(session);
+    press_code(&mut app, KeyCode::F(3));
+    let first = snapshot(&mut app);
+    assert!(!first.contains(&last), "{first}");
+    // p moves the arrows into the table; the last row scrolls into view.
+    press_code(&mut app, KeyCode::Char('p'));
+    for _ in 0..20 {
+        press_code(&mut app, KeyCode::Down);
+    }
+    let text = snapshot(&mut app);
+    assert!(text.contains(&last), "{text}");
+    let unboxed: String = text
+        .lines()
+        .map(|l| l.trim_matches('│').trim())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        unboxed.contains("for the whole team before it ends."),
+        "the selected reason wraps in full: {text}"
+    );
+    insta::assert_snapshot!("report_personas_scrolled_to_the_last", text);
+    press_code(&mut app, KeyCode::Enter);
+    assert_eq!(top(&app), "persona reason");
+    let text = snapshot(&mut app);
+    assert!(text.contains("Their turns"), "{text}");
+    assert!(text.contains("T14 · round 1"), "{text}");
+    assert!(text.contains(&format!("Turn 14 from {last}.")), "{text}");
+    insta::assert_snapshot!("report_persona_reason", text);
+    press_code(&mut app, KeyCode::Esc);
+    assert_eq!(top(&app), "none");
 }

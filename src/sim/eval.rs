@@ -134,7 +134,8 @@ pub fn entropy(stances: &HashMap<u32, Position>) -> Option<f64> {
             -p * p.log2()
         })
         .sum::<f64>();
-    Some(h.max(0.0))
+    // One position only: 0 bits (not -0).
+    Some(if h > 0.0 { h } else { 0.0 })
 }
 
 /// The stance held by more than `share` of those stated, if one is.

@@ -64,6 +64,10 @@ pub enum Action {
     ReportUp,
     ReportDown,
     ReportJump,
+    /// Report screen: move between the persona table and the findings.
+    ReportPersonas,
+    /// Scroll the persona's reason and turns by this many lines.
+    ReasonScroll(i32),
     OpenHistory,
     History(HistoryAction),
     /// Managing personas: filter, form, delete, generate, stats, backup.

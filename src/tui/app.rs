@@ -150,6 +150,10 @@ pub struct App {
     /// Selected concern, request or insight on the report screen (or the
     /// scroll offset of a plain-text report).
     pub(crate) report_selected: usize,
+    /// The report screen's arrows move in the persona table (else in the
+    /// findings), and its selected row.
+    pub(crate) report_on_personas: bool,
+    pub(crate) report_persona: usize,
     /// The persona list pane: filter, visible rows, undo.
     pub(crate) persona_list: PersonaList,
     /// Personas created since the loop last counted them (metrics).
@@ -199,6 +203,8 @@ impl App {
             stage_mode: false,
             report_draft: String::new(),
             report_selected: 0,
+            report_on_personas: false,
+            report_persona: 0,
             persona_list: PersonaList::new(count),
             created: 0,
             paused: false,
@@ -504,6 +510,15 @@ impl App {
                     return Some(Effect::Export(Box::new(session.clone()), format));
                 }
             }
+            Action::ReportUp if self.report_on_personas => {
+                self.report_persona = self.report_persona.saturating_sub(1)
+            }
+            Action::ReportDown if self.report_on_personas => {
+                let last = self.report_persona_count().saturating_sub(1);
+                self.report_persona = (self.report_persona + 1).min(last);
+            }
+            Action::ReportPersonas => self.toggle_report_personas(),
+            Action::ReasonScroll(delta) => self.scroll_reason(delta),
             Action::ReportUp => self.report_selected = self.report_selected.saturating_sub(1),
             Action::ReportDown => {
                 let last = self.report_item_count().saturating_sub(1);

@@ -80,6 +80,8 @@ impl App {
         self.session = None;
         self.report_draft.clear();
         self.report_selected = 0;
+        self.report_persona = 0;
+        self.report_on_personas = false;
         self.screen = Screen::Debate;
         self.stage |= self.stage_mode;
         Some(Effect::StartDebate(DebateConfig {
@@ -266,6 +268,8 @@ impl App {
         self.usage = session.usage;
         self.report_draft.clear();
         self.report_selected = 0;
+        self.report_persona = 0;
+        self.report_on_personas = false;
         self.session = Some(session);
         self.run = self.settled_state();
         self.screen = Screen::Debate;
@@ -528,6 +532,8 @@ impl App {
                 self.running(Phase::Report);
                 self.report_draft.clear();
                 self.report_selected = 0;
+                self.report_persona = 0;
+                self.report_on_personas = false;
                 self.conversation.push(Entry::new(
                     EntryKind::Info,
                     "Writing the feedback report… (F3 to watch)",

@@ -481,21 +481,28 @@ pub static REPORT: &[Binding] = &[
     hinted(
         &[key(KeyCode::Up), ch('k')],
         "↑ k",
-        "previous insight, concern or request (scroll a plain report)",
+        "previous persona, insight, concern or request (scroll a plain report)",
         ("↑↓", "pick"),
         Action::ReportUp,
     ),
     bind(
         &[key(KeyCode::Down), ch('j')],
         "↓ j",
-        "next item",
+        "next one",
         Action::ReportDown,
+    ),
+    // Said in the table's title, so it takes no room in the hint bar.
+    bind(
+        &[ch('p')],
+        "p",
+        "the persona table ⇄ the findings",
+        Action::ReportPersonas,
     ),
     hinted(
         &[key(KeyCode::Enter)],
         "Enter",
-        "show the turns the item cites",
-        ("Enter", "turns"),
+        "a finding: show the turns it cites; a persona: their full reason and their turns",
+        ("Enter", "open"),
         Action::ReportJump,
     ),
     QUIT,

@@ -4,6 +4,8 @@
 
 use super::action::Effect;
 use super::app::{App, Focus, NoticeLevel, Phase, Screen};
+use super::views::Overlay;
+use super::views::persona_reason::{self, PersonaReason};
 use crate::sim::report::{Report, evidence, turn_list};
 use crate::text::truncate;
 
@@ -63,8 +65,47 @@ impl App {
         }
     }
 
-    /// Shows the first turn the selected report item cites.
+    pub(crate) fn report_persona_count(&self) -> usize {
+        self.session
+            .as_ref()
+            .and_then(|s| s.report.as_ref())
+            .map_or(0, |r| r.personas.len())
+    }
+
+    /// `p`: the arrows move in the persona table, or back in the findings.
+    pub(crate) fn toggle_report_personas(&mut self) {
+        if self.report_persona_count() == 0 {
+            self.set_notice(NoticeLevel::Info, "This report has no persona table");
+            return;
+        }
+        self.report_on_personas = !self.report_on_personas;
+    }
+
+    pub(crate) fn scroll_reason(&mut self, delta: i32) {
+        let total = match self.overlays.last() {
+            Some(Overlay::PersonaReason(open)) => persona_reason::lines(self, open.row).len(),
+            _ => return,
+        };
+        if let Some(Overlay::PersonaReason(open)) = self.overlays.last_mut() {
+            open.scroll = open
+                .scroll
+                .saturating_add_signed(delta as i16)
+                .min(total.saturating_sub(1) as u16);
+        }
+    }
+
+    /// Enter: a persona row opens their reason and turns; a finding shows
+    /// the first turn it cites.
     pub(crate) fn jump_to_evidence(&mut self) {
+        if self.report_on_personas {
+            if self.report_persona < self.report_persona_count() {
+                self.open(Overlay::PersonaReason(PersonaReason {
+                    row: self.report_persona,
+                    scroll: 0,
+                }));
+            }
+            return;
+        }
         let Some(report) = self.session.as_ref().and_then(|s| s.report.as_ref()) else {
             return;
         };

@@ -8,9 +8,10 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
     Bar, BarChart, BarGroup, Block, Borders, Cell, List, ListItem, ListState, Paragraph, Row,
-    Table, Wrap,
+    Table, TableState, Wrap,
 };
 
+use crate::sim::eval::evaluate;
 use crate::sim::report::{Report, ReportFormat, Stance};
 use crate::sim::session::Session;
 use crate::text::truncate;
@@ -61,7 +62,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         (_, Some(report)) if report.format == ReportFormat::PlainText => {
             render_plain(frame, inner, report, app.report_selected)
         }
-        (Some(s), Some(report)) => render_structured(frame, inner, s, report, app.report_selected),
+        (Some(s), Some(report)) => render_structured(frame, inner, s, report, app),
         (Some(s), None) => {
             let text = match &s.report_error {
                 Some(e) => format!("The report failed: {e}\n\nF7 tries again."),
@@ -144,13 +145,43 @@ fn stance_style(stance: Option<Stance>) -> Style {
     }
 }
 
-fn render_structured(
-    frame: &mut Frame,
-    area: Rect,
-    session: &Session,
-    report: &Report,
-    selected: usize,
-) {
+/// The debate and the report in numbers (see `sim::eval`), in one line.
+fn quality_line(session: &Session) -> Line<'static> {
+    let e = evaluate(session);
+    let ratio = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.2}"));
+    let entropy: Vec<String> = e
+        .stance_entropy
+        .iter()
+        .map(|h| h.map_or("–".into(), |h| format!("{h:.2}")))
+        .collect();
+    let mut parts = vec![
+        format!("copy {:.2} (max {:.2})", e.copy_rate, e.copy_rate_max),
+        format!("loops {:.2}", e.loop_rate),
+    ];
+    if e.stance_entropy.iter().any(Option::is_some) {
+        parts.push(format!("stance entropy {}", entropy.join("→")));
+    }
+    if let Some(r) = e.consensus_round {
+        parts.push(format!("consensus round {r}"));
+    }
+    if e.minority_flipped.is_some() {
+        parts.push(format!("flipped {}", ratio(e.minority_flipped)));
+    }
+    if e.self_address > 0 {
+        parts.push(format!("self-address {}", e.self_address));
+    }
+    parts.push(format!(
+        "citations valid {}{}",
+        ratio(e.citation_validity),
+        e.uncited_items
+            .filter(|n| *n > 0)
+            .map_or(String::new(), |n| format!(", {n} uncited"))
+    ));
+    Line::styled(format!("Quality: {}", parts.join(" · ")), theme::dim())
+}
+
+fn render_structured(frame: &mut Frame, area: Rect, session: &Session, report: &Report, app: &App) {
+    let selected = app.report_selected;
     let mut top = note_lines(report);
     match &report.summary {
         Some(summary) => top.insert(0, Line::raw(summary.clone())),
@@ -164,6 +195,7 @@ fn render_structured(
         ));
     }
     top.push(Line::styled(tokens, theme::dim()));
+    top.push(quality_line(session));
     let width = area.width.max(1) as usize;
     let top_height: usize = top
         .iter()
@@ -171,8 +203,9 @@ fn render_structured(
         .sum::<usize>()
         .min(area.height as usize / 3)
         .max(1);
+    // Every participant: the table scrolls when they do not all fit.
     let table_height = (report.personas.len() as u16 + 3)
-        .min(area.height / 3)
+        .min(area.height * 2 / 5)
         .max(3);
     let [summary_area, middle, list_area] = Layout::vertical([
         Constraint::Length(top_height as u16),
@@ -182,10 +215,16 @@ fn render_structured(
     .areas(area);
     frame.render_widget(Paragraph::new(top).wrap(Wrap { trim: true }), summary_area);
 
-    let [table_area, chart_area] =
-        Layout::horizontal([Constraint::Percentage(64), Constraint::Percentage(36)]).areas(middle);
-    render_table(frame, table_area, session, report);
-    render_chart(frame, chart_area, report);
+    // While browsing the table, it takes the chart's room for the reasons.
+    if app.report_on_personas {
+        render_table(frame, middle, session, report, app);
+    } else {
+        let [table_area, chart_area] =
+            Layout::horizontal([Constraint::Percentage(64), Constraint::Percentage(36)])
+                .areas(middle);
+        render_table(frame, table_area, session, report, app);
+        render_chart(frame, chart_area, report);
+    }
 
     let items = report_items(report);
     let block = Block::default()
@@ -231,7 +270,8 @@ fn render_structured(
         );
         return;
     }
-    let mut state = ListState::default().with_selected(Some(selected.min(items.len() - 1)));
+    let picked = (!app.report_on_personas).then(|| selected.min(items.len() - 1));
+    let mut state = ListState::default().with_selected(picked);
     frame.render_stateful_widget(
         List::new(list)
             .block(block)
@@ -242,14 +282,32 @@ fn render_structured(
     );
 }
 
-fn render_table(frame: &mut Frame, area: Rect, session: &Session, report: &Report) {
+fn render_table(frame: &mut Frame, area: Rect, session: &Session, report: &Report, app: &App) {
     let usage = session.usage_by_persona();
     // Name, stance, interest and tokens take 34 columns with the gaps.
     let reason_width = (area.width as usize).saturating_sub(38).max(8);
+    let focused = app.report_on_personas;
+    let selected = app
+        .report_persona
+        .min(report.personas.len().saturating_sub(1));
+    // The selected row's reason wraps (up to what the table can show).
+    let room = area.height.saturating_sub(2).max(1) as usize;
     let rows: Vec<Row> = report
         .personas
         .iter()
-        .map(|p| {
+        .enumerate()
+        .map(|(i, p)| {
+            let reason = p.reason.as_deref().unwrap_or(MISSING);
+            let reason_lines: Vec<Line> = if focused && i == selected {
+                textwrap::wrap(reason, reason_width)
+                    .into_iter()
+                    .take(room)
+                    .map(|l| Line::raw(l.into_owned()))
+                    .collect()
+            } else {
+                vec![Line::raw(truncate(reason, reason_width))]
+            };
+            let height = reason_lines.len().max(1) as u16;
             let tokens = p
                 .name
                 .as_ref()
@@ -266,13 +324,19 @@ fn render_table(frame: &mut Frame, area: Rect, session: &Session, report: &Repor
                         .unwrap_or_else(|| MISSING.into()),
                 ),
                 Cell::from(tokens),
-                Cell::from(truncate(
-                    p.reason.as_deref().unwrap_or(MISSING),
-                    reason_width,
-                )),
+                Cell::from(reason_lines),
             ])
+            .height(height)
         })
         .collect();
+    let title = if focused {
+        format!(
+            " Personas {} · ↑↓ · Enter: reason and turns · p: findings ",
+            report.personas.len()
+        )
+    } else {
+        format!(" Personas {} · p to browse ", report.personas.len())
+    };
     let table = Table::new(
         rows,
         [
@@ -284,13 +348,20 @@ fn render_table(frame: &mut Frame, area: Rect, session: &Session, report: &Repor
         ],
     )
     .header(Row::new(vec!["Persona", "Stance", "Int.", "Tok.", "Reason"]).style(theme::key()))
+    .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
     .block(
         Block::default()
             .borders(Borders::TOP)
-            .border_style(theme::dim())
-            .title(" Personas "),
+            .border_style(if focused { theme::key() } else { theme::dim() })
+            .title(title),
     );
-    frame.render_widget(table, area);
+    // The selection keeps the chosen row in view; it is shown only while
+    // the arrows move in the table.
+    let mut state = TableState::default().with_selected(Some(selected));
+    if !focused {
+        state = TableState::default().with_offset(selected.saturating_sub(room.saturating_sub(1)));
+    }
+    frame.render_stateful_widget(table, area, &mut state);
 }
 
 fn render_chart(frame: &mut Frame, area: Rect, report: &Report) {

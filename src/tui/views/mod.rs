@@ -10,6 +10,7 @@ pub mod history;
 pub mod model_offer;
 pub mod moderate;
 pub mod persona_form;
+pub mod persona_reason;
 pub mod stats;
 
 use std::time::Instant;
@@ -79,6 +80,7 @@ pub enum Overlay {
     Ask(moderate::Ask),
     Audience(moderate::Audience),
     ConfirmEnd(moderate::ConfirmEnd),
+    PersonaReason(persona_reason::PersonaReason),
 }
 
 impl Overlay {
@@ -96,6 +98,7 @@ impl Overlay {
             Overlay::Ask(v) => v,
             Overlay::Audience(v) => v,
             Overlay::ConfirmEnd(v) => v,
+            Overlay::PersonaReason(v) => v,
         }
     }
 }
@@ -104,6 +107,10 @@ impl Overlay {
 pub fn help_sections() -> Vec<(&'static str, &'static [Binding])> {
     vec![
         ("History (F2)", history::BROWSE),
+        (
+            "A persona in the report (p, Enter)",
+            persona_reason::BINDINGS,
+        ),
         ("Export (F4)", export_menu::BINDINGS),
         ("Persona form (n, e, c)", persona_form::EDITING),
         ("Generate personas (i)", generate::ASKING),
