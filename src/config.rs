@@ -36,6 +36,8 @@ pub struct Settings {
     pub mouse: bool,
     /// The TUI starts in (and returns to, at each debate) the stage view.
     pub stage: bool,
+    /// The LLM response cache (`--cache`); `None`: off.
+    pub cache_dir: Option<PathBuf>,
     pub log_level: Option<String>,
     /// Where the metrics server listens; `None` with `--no-metrics`.
     pub metrics_addr: Option<std::net::SocketAddr>,
@@ -161,6 +163,7 @@ impl Settings {
             max_tokens_total: cli.max_tokens_total,
             mouse: cli.mouse,
             stage: cli.stage,
+            cache_dir: cli.cache.clone(),
             log_level: cli.log_level.clone(),
             metrics_addr: (!cli.no_metrics)
                 .then(|| std::net::SocketAddr::new(cli.metrics_bind, cli.metrics_port)),

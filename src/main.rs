@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Parser;
 
 use persona_sim::api_keys::{KeyStore, Keys};
-use persona_sim::cli::args::{Cli, Command, ModelCommand, PersonasCommand};
+use persona_sim::cli::args::{Cli, Command, ModelCommand, PersonasCommand, SessionsCommand};
 use persona_sim::config::Settings;
 use persona_sim::db::Db;
 use persona_sim::db::panel::PgPanel;
@@ -108,6 +108,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cli::eval::run(args, &settings.sessions_dir, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Sessions(SessionsCommand::Rerun { id })) => runtime.block_on(
+            cli::rerun::run(id, &services, &mut std::io::stdout().lock()),
+        ),
         Some(Command::Sessions(command)) => {
             cli::sessions::run(
                 command,

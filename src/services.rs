@@ -6,9 +6,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::config::Settings;
-use crate::llm::ChatBackend;
+use anyhow::Context;
+
+use crate::llm::cache::CachedBackend;
+use crate::llm::{BackendInfo, ChatBackend};
 use crate::observe::instrument::Instrumented;
 use crate::observe::metrics::Metrics;
+use crate::sim::session::Session;
 
 /// The message shown when no backend can run.
 pub const HOW_TO_CONFIGURE: &str = "set OPENAI_API_KEY for OpenAI, or OPENAI_BASE_URL for an \
@@ -34,12 +38,48 @@ impl Services {
         let backend = settings
             .backend
             .build()
-            .map(|b| Instrumented::wrap(b, metrics.clone(), settings.slow_call));
+            .map(|b| Instrumented::wrap(b, metrics.clone(), settings.slow_call))
+            // Outside the instrument: a reply from the cache is no LLM call.
+            .map(|b| match &settings.cache_dir {
+                Some(dir) => Arc::new(CachedBackend::new(b, dir)) as Arc<dyn ChatBackend>,
+                None => b,
+            });
         Services {
             settings,
             metrics,
             backend,
         }
+    }
+
+    /// The backend that repeats `session` from the response cache, with no
+    /// server: as the session's backend and sampling did, so the keys are
+    /// the ones its replies were kept under.
+    pub fn replay_backend(&self, session: &Session) -> anyhow::Result<Arc<dyn ChatBackend>> {
+        let dir = self.settings.cache_dir.as_deref().context(
+            "a rerun answers from the response cache: give --cache DIR, the folder the first run cached its replies in",
+        )?;
+        let manifest = session.manifest.as_ref().with_context(|| {
+            format!(
+                "session {} has no run manifest (it was recorded by an older persona-sim), so it cannot be rerun",
+                session.id
+            )
+        })?;
+        let kind = match session.backend.kind.as_str() {
+            "openai" => "openai",
+            "local" => "local",
+            other => anyhow::bail!("session {} ran on an unknown backend {other:?}", session.id),
+        };
+        let info = BackendInfo {
+            kind,
+            model: manifest.model.clone(),
+            endpoint: session.backend.endpoint.clone(),
+        };
+        Ok(Arc::new(CachedBackend::offline(
+            info,
+            manifest.sampling,
+            manifest.context,
+            dir,
+        )))
     }
 
     /// Starts `/metrics`, `/healthz` and `/health` when configured. On

@@ -487,3 +487,84 @@ async fn eval_measures_a_saved_session() {
         text(&missing.stderr)
     );
 }
+
+/// A session run with `--cache` repeats with no server at all: `sessions
+/// rerun` answers every request from the cache and says the transcript is
+/// the same; the session records its run manifest. Without `--cache`, or
+/// for a request never cached, it says why.
+#[tokio::test]
+async fn a_cached_session_reruns_without_a_server() {
+    let server = MockServer::persona_echo(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cache_arg = cache.to_str().unwrap().to_string();
+    let first = run(
+        dir.path(),
+        Some(&server.base_url),
+        &[
+            "simulate",
+            "--feature",
+            "Offline mode",
+            "--personas",
+            "1,2",
+            "--rounds",
+            "2",
+            "--cache",
+            &cache_arg,
+        ],
+    )
+    .await;
+    assert!(first.status.success(), "stderr: {}", text(&first.stderr));
+    let asked = server.requests().len();
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), asked);
+    drop(server);
+    let sessions = dir.path().join("sessions");
+    let file = std::fs::read_dir(&sessions)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    let id = file.file_stem().unwrap().to_str().unwrap().to_string();
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let manifest = &saved["manifest"];
+    assert_eq!(manifest["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(manifest["model"], "gpt-4o-mini");
+    assert_eq!(manifest["rounds"], 2);
+    assert_eq!(manifest["prompts"].as_str().unwrap().len(), 16);
+
+    // No server now (and no key): every reply comes from the cache.
+    let rerun = run(
+        dir.path(),
+        None,
+        &["sessions", "rerun", &id, "--cache", &cache_arg],
+    )
+    .await;
+    let stderr = text(&rerun.stderr);
+    assert!(rerun.status.success(), "stderr: {stderr}");
+    assert!(
+        stderr.contains("the same transcript, turn for turn (4 turns)"),
+        "{stderr}"
+    );
+    assert_eq!(text(&rerun.stdout), text(&first.stdout));
+
+    let no_cache = run(dir.path(), None, &["sessions", "rerun", &id]).await;
+    assert_eq!(no_cache.status.code(), Some(1));
+    assert!(
+        text(&no_cache.stderr).contains("give --cache DIR"),
+        "{}",
+        text(&no_cache.stderr)
+    );
+    let empty = dir.path().join("empty-cache");
+    let missing = run(
+        dir.path(),
+        None,
+        &["sessions", "rerun", &id, "--cache", empty.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr).contains("not in the cache"),
+        "{}",
+        text(&missing.stderr)
+    );
+}

@@ -95,6 +95,12 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub stage: bool,
 
+    /// Keep every LLM reply in DIR, keyed by the whole request, and answer
+    /// the same request from it again (off by default); `sessions rerun`
+    /// repeats a session from it with no server.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+
     /// Stop a debate cleanly once it has used this many tokens (in + out);
     /// the report is then written from the turns so far.
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(100..))]
@@ -280,6 +286,13 @@ pub enum SessionsCommand {
     /// Delete a saved session.
     Rm {
         /// Session id (the full id, for safety).
+        id: String,
+    },
+    /// Run a session again from the response cache (`--cache DIR`), with no
+    /// server: the same requests get the same replies; says whether the
+    /// transcript came out the same.
+    Rerun {
+        /// Session id, or a unique prefix of it.
         id: String,
     },
 }

@@ -11,6 +11,7 @@ pub mod eval;
 pub mod keys;
 pub mod model;
 pub mod personas;
+pub mod rerun;
 pub mod sessions;
 pub mod simulate;
 

@@ -68,12 +68,15 @@ pub fn run(command: &SessionsCommand, dir: &Path, out: &mut impl Write) -> anyho
             store.delete(id)?;
             eprintln!("deleted session {id}");
         }
+        SessionsCommand::Rerun { .. } => {
+            unreachable!("main runs `sessions rerun` (it needs the runtime and the services)")
+        }
     }
     Ok(())
 }
 
 /// The session by id or prefix; when none matches, says where to look.
-fn find(store: &SessionStore, id: &str) -> anyhow::Result<Session> {
+pub(crate) fn find(store: &SessionStore, id: &str) -> anyhow::Result<Session> {
     store.find(id).map_err(|e| match e {
         SessionError::NotFound(_) => anyhow!("{e} (see `persona-sim sessions list`)"),
         e => e.into(),

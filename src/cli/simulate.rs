@@ -288,7 +288,11 @@ fn exit_for_report(report_failed: bool) -> ExitCode {
     }
 }
 
-fn write_text(out: &mut impl Write, event: &SimEvent, personas: &[Persona]) -> io::Result<()> {
+pub(crate) fn write_text(
+    out: &mut impl Write,
+    event: &SimEvent,
+    personas: &[Persona],
+) -> io::Result<()> {
     match event {
         SimEvent::TurnStarted {
             turn,

@@ -26,6 +26,10 @@ impl ChatBackend for Gated {
         self.inner.info()
     }
 
+    fn sampling(&self) -> super::Sampling {
+        self.inner.sampling()
+    }
+
     fn stream(&self, request: ChatRequest) -> ChatStream {
         let inner = self.inner.clone();
         let permits = self.permits.clone();

@@ -1,5 +1,6 @@
 //! LLM backends behind one streaming trait.
 
+pub mod cache;
 pub mod fetch;
 pub mod gated;
 pub mod grammar;
@@ -244,8 +245,20 @@ impl fmt::Display for BackendInfo {
 }
 
 /// A chat model that streams its reply. Dropping the stream cancels the call.
+/// The sampling settings a backend sends or uses, for a run's record and
+/// the response cache's key; `None` where it leaves the choice to the model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sampling {
+    pub temperature: Option<f32>,
+    pub seed: Option<u64>,
+}
+
 pub trait ChatBackend: Send + Sync {
     fn info(&self) -> BackendInfo;
+    /// How it samples (a wrapper says what its inner backend does).
+    fn sampling(&self) -> Sampling {
+        Sampling::default()
+    }
     fn stream(&self, request: ChatRequest) -> ChatStream;
     /// The context size in tokens when it is small enough to plan prompts
     /// around (the local model); `None` for large hosted models.

@@ -51,6 +51,10 @@ impl ChatBackend for Instrumented {
         self.inner.info()
     }
 
+    fn sampling(&self) -> crate::llm::Sampling {
+        self.inner.sampling()
+    }
+
     fn context_window(&self) -> Option<u32> {
         self.inner.context_window()
     }

@@ -47,6 +47,33 @@ End every reply with one last line, in English, in exactly this form: {STANCE_FO
     prompt
 }
 
+/// A short hash of the prompt templates: the prompts built for a fixed
+/// persona, transcript and question, and the report's. Wording changes
+/// change it; code that does not change a prompt does not.
+pub fn template_fingerprint() -> String {
+    use sha2::{Digest, Sha256};
+    let panel = crate::persona::builtin_panel();
+    let said = Turn {
+        persona_id: panel[1].id,
+        speaker: panel[1].name.clone(),
+        round: 1,
+        text: "It costs too much.".into(),
+        complete: true,
+        ..Turn::default()
+    };
+    let asked = Turn::moderator_question("What about offline use?", 1);
+    let turns = [said, asked];
+    let parts = [
+        persona_system_prompt(&panel[0]),
+        turn_prompt("F", &[], &panel[0], 1, 2, None),
+        turn_prompt("F", &turns, &panel[0], 2, 2, Some(4000)),
+        followup_prompt("F", &turns, &panel[0], "Q?", None),
+        super::report::report_prompt("F", &turns, None),
+    ];
+    let digest = Sha256::digest(parts.join("\u{0}").as_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
 /// The reminder that closes every turn's instruction.
 fn stance_reminder() -> String {
     format!("\nEnd with your stance line: {STANCE_FORMAT}")

@@ -85,6 +85,45 @@ impl From<BackendInfo> for BackendRecord {
     }
 }
 
+/// What decides a run's output, recorded when it starts, so a result can be
+/// traced and repeated (`sessions rerun` with the response cache).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunManifest {
+    /// The persona-sim version that ran it.
+    pub version: String,
+    pub backend: String,
+    /// The model asked for (the server may name another: `backend.model`).
+    pub model: String,
+    pub sampling: crate::llm::Sampling,
+    pub rounds: u32,
+    pub max_tokens_per_turn: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens_total: Option<u32>,
+    /// A hash of the prompt templates ([`super::prompts::template_fingerprint`]).
+    pub prompts: String,
+    /// The context size prompts were planned for (small servers and the
+    /// local model), once the run knew it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<u32>,
+}
+
+impl RunManifest {
+    pub fn new(config: &DebateConfig, backend: &dyn crate::llm::ChatBackend) -> RunManifest {
+        let info = backend.info();
+        RunManifest {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            backend: info.kind.to_string(),
+            model: info.model,
+            sampling: backend.sampling(),
+            rounds: config.rounds,
+            max_tokens_per_turn: config.max_tokens_per_turn,
+            max_tokens_total: config.max_tokens_total,
+            prompts: super::prompts::template_fingerprint(),
+            context: backend.context_window(),
+        }
+    }
+}
+
 /// One moderator action as the session keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModerationNote {
@@ -126,6 +165,9 @@ pub struct Session {
     /// file, whether some process holds its lock (see [`SessionLock`]).
     #[serde(skip)]
     pub live: bool,
+    /// What decided the run (absent in sessions from before manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<RunManifest>,
     /// What the moderator did, in order (questions are turns as well).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub moderation: Vec<ModerationNote>,
@@ -170,6 +212,7 @@ impl Session {
             error: None,
             pid: Some(std::process::id()),
             live: true,
+            manifest: None,
             moderation: Vec::new(),
             save_error: None,
         }

@@ -16,7 +16,7 @@ use crate::sim::moderator::Chair;
 use crate::sim::prompts::{followup_prompt, persona_system_prompt};
 use crate::sim::report::generate_report;
 
-use super::{Session, SessionLock, SessionStatus, Sessions};
+use super::{RunManifest, Session, SessionLock, SessionStatus, Sessions};
 
 /// Marks the session as run by this process for as long as the lock lives
 /// (see [`SessionStore::lock`]); a run goes on without it, logged, when it
@@ -125,6 +125,7 @@ pub async fn run_session(
     mut chair: Chair,
 ) -> Session {
     let config = session.debate_config();
+    session.manifest = Some(RunManifest::new(&config, &*backend));
     // Held until the last save is written (locals drop after it).
     let _lock = lock(store.as_ref(), &session.id);
     let mut rec = Recorder {
@@ -143,7 +144,12 @@ pub async fn run_session(
             debate_rounds(&*debate_backend, &config, &itx, &mut transcript, &mut chair).await;
         let _ = itx.send(SimEvent::Done { outcome }).await;
     });
-    if !rec.pump(task, irx).await {
+    let finished = rec.pump(task, irx).await;
+    // Known once the first turn asked (a server's /models or /props).
+    if let Some(manifest) = &mut rec.session.manifest {
+        manifest.context = manifest.context.or(backend.context_window());
+    }
+    if !finished {
         rec.record(SimEvent::Done {
             outcome: Outcome::Cancelled,
         })
