@@ -233,6 +233,16 @@ pub struct Session {
     /// The process that wrote a running session (informative only).
     #[schema(nullable = false)]
     pid: Option<u32>,
+    /// What decided the run: `version`, `backend`, `model`, `sampling`
+    /// (`temperature`, `seed`), `rounds`, `max_tokens_per_turn`,
+    /// `max_tokens_total`, `prompts` (a hash of the prompt templates),
+    /// `context`. Left out in sessions from before manifests.
+    #[schema(value_type = Option<Object>, nullable = false)]
+    manifest: Option<serde_json::Value>,
+    /// What a moderator did (`after_turns` and the action); left out when
+    /// nobody moderated (API debates have no moderator).
+    #[schema(value_type = Option<Vec<Object>>, nullable = false)]
+    moderation: Option<Vec<serde_json::Value>>,
 }
 
 /// A saved session, in short.
