@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::debate::{Moderation, SimEvent, Transcript, Turn};
+use super::devil::Herding;
+use super::stance::Position;
 use super::live::one_line;
 use crate::persona::Persona;
 
@@ -24,7 +26,8 @@ pub const MAX_QUESTION_CHARS: usize = 500;
 /// What a moderator can ask of a running debate. As JSON (one line on
 /// stdin in `simulate --format jsonl`): `{"command": "pause"}`,
 /// `{"command": "floor", "persona_id": 3}`, `{"command": "ask", "text":
-/// "…"}`, `{"command": "add_round"}`, `{"command": "end"}`.
+/// "…"}`, `{"command": "add_round"}`, `{"command": "end"}`,
+/// `{"command": "devils_advocate"}` (optionally with `persona_id`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Command {
@@ -47,6 +50,13 @@ pub enum Command {
     AddRound,
     /// No more turns; the report follows.
     End,
+    /// A devil's-advocate turn next (between turns): `persona_id` argues
+    /// against the panel's majority; without it, the majority's most
+    /// interested persona (see [`super::devil`]).
+    DevilsAdvocate {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        persona_id: Option<u32>,
+    },
 }
 
 impl Command {
@@ -54,7 +64,10 @@ impl Command {
     /// plainly, or `None`.
     pub fn problem(&self, personas: &[Persona]) -> Option<String> {
         match self {
-            Command::Floor { persona_id } if !personas.iter().any(|p| p.id == *persona_id) => {
+            Command::Floor { persona_id }
+            | Command::DevilsAdvocate {
+                persona_id: Some(persona_id),
+            } if !personas.iter().any(|p| p.id == *persona_id) => {
                 let ids: Vec<String> = personas.iter().map(|p| p.id.to_string()).collect();
                 Some(format!(
                     "persona {persona_id} is not in this debate (its personas: {})",
@@ -103,6 +116,22 @@ pub struct Chair {
     questions: VecDeque<(String, bool)>,
     /// Rounds added so far.
     pub added_rounds: u32,
+    /// How the debate watches for herding (a setting, not a command).
+    pub herding: Herding,
+    /// A devil's advocate asked for and not yet heard (one at a time).
+    devil: Option<DevilRequest>,
+}
+
+/// A devil's-advocate turn to run between turns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DevilRequest {
+    /// Who speaks; `None`: the majority's most interested persona.
+    pub persona_id: Option<u32>,
+    /// The position argued against; `None`: the panel's majority when the
+    /// turn starts.
+    pub against: Option<Position>,
+    /// Asked by the debate itself on herding (policy `auto`).
+    pub auto: bool,
 }
 
 /// What the chair needs to know of the debate to act.
@@ -126,6 +155,25 @@ impl Chair {
     /// No moderator: the debate runs as configured.
     pub fn absent() -> Chair {
         Chair::default()
+    }
+
+    /// The same chair, watching for herding as `herding` says.
+    pub fn with_herding(self, herding: Herding) -> Chair {
+        Chair { herding, ..self }
+    }
+
+    /// Asks for a devil's advocate; dropped when one is already waiting.
+    pub fn ask_devil(&mut self, request: DevilRequest) -> bool {
+        if self.devil.is_some() {
+            return false;
+        }
+        self.devil = Some(request);
+        true
+    }
+
+    /// The devil's advocate to hear next, if one was asked for.
+    pub fn next_devil(&mut self) -> Option<DevilRequest> {
+        self.devil.take()
     }
 
     pub fn listening(&self) -> bool {
@@ -191,6 +239,14 @@ impl Chair {
                 Some(Moderation::RoundAdded {
                     rounds: self.rounds(table.rounds),
                 })
+            }
+            Command::DevilsAdvocate { persona_id } => {
+                self.ask_devil(DevilRequest {
+                    persona_id,
+                    against: None,
+                    auto: false,
+                });
+                None // sent when the turn starts
             }
             Command::End if !self.ended => {
                 self.ended = true;
