@@ -560,9 +560,7 @@ async fn take_turn(
     let (index, devil) = match next {
         Next::Persona(i) => (i, None),
         Next::Devil(request) => {
-            let against = request
-                .against
-                .or_else(|| majority_now(&transcript.turns));
+            let against = request.against.or_else(|| majority_now(&transcript.turns));
             let index = match request.persona_id {
                 Some(id) => config.personas.iter().position(|p| p.id == id),
                 None => advocate(&transcript.turns, &config.personas, against),

@@ -120,11 +120,7 @@ fn leading(stated: &[(u32, Position, u8)]) -> Option<(Position, usize)> {
     for (_, p, _) in stated {
         counts[p.index()] += 1;
     }
-    let (i, &n) = counts
-        .iter()
-        .enumerate()
-        .rev()
-        .max_by_key(|(_, n)| **n)?;
+    let (i, &n) = counts.iter().enumerate().rev().max_by_key(|(_, n)| **n)?;
     (n > 0).then_some((Position::ALL[i], n))
 }
 
@@ -177,8 +173,7 @@ pub fn advocate(turns: &[Turn], personas: &[Persona], against: Option<Position>)
         .into_iter()
         .rev()
         .max_by_key(|(_, interest)| *interest);
-    best.map(|(i, _)| i)
-        .or((!personas.is_empty()).then_some(0))
+    best.map(|(i, _)| i).or((!personas.is_empty()).then_some(0))
 }
 
 /// The turn prompt with the devil's-advocate instruction: the usual

@@ -118,7 +118,10 @@ pub fn moderation_text(action: &Moderation) -> String {
         } => {
             let against = against.map_or("the majority".to_string(), |p| format!("\"{p}\""));
             let who = if *auto { "herding: " } else { "" };
-            format!("{who}{speaker} argues against {against} as devil's advocate (T{})", turn + 1)
+            format!(
+                "{who}{speaker} argues against {against} as devil's advocate (T{})",
+                turn + 1
+            )
         }
     }
 }

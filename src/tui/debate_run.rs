@@ -12,8 +12,8 @@ use super::views;
 use crate::llm::Usage;
 use crate::services::HOW_TO_CONFIGURE;
 use crate::sim::debate::{DebateConfig, MODERATOR, Moderation, Outcome, SimEvent};
-use crate::sim::session::{Session, SessionStatus};
 use crate::sim::devil::herding_text;
+use crate::sim::session::{Session, SessionStatus};
 
 impl App {
     pub(crate) fn start(&mut self) -> Option<Effect> {
