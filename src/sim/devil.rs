@@ -163,16 +163,16 @@ pub fn majority_now(turns: &[Turn]) -> Option<Position> {
 /// the first persona. An index into `personas`.
 pub fn advocate(turns: &[Turn], personas: &[Persona], against: Option<Position>) -> Option<usize> {
     let stated = positions(turns, None);
-    let holders = personas.iter().enumerate().filter_map(|(i, p)| {
-        let (_, position, interest) = stated.iter().find(|(id, _, _)| *id == p.id)?;
-        (Some(*position) == against).then_some((i, *interest))
-    });
-    // max_by_key keeps the last of equals: reverse to keep the first.
-    let best = holders
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .max_by_key(|(_, interest)| *interest);
+    let mut best: Option<(usize, u8)> = None;
+    for (i, p) in personas.iter().enumerate() {
+        let Some(&(_, position, interest)) = stated.iter().find(|(id, _, _)| *id == p.id) else {
+            continue;
+        };
+        // Strictly more interested: the first of equals keeps its place.
+        if Some(position) == against && best.is_none_or(|(_, b)| interest > b) {
+            best = Some((i, interest));
+        }
+    }
     best.map(|(i, _)| i).or((!personas.is_empty()).then_some(0))
 }
 

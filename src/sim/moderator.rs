@@ -628,10 +628,9 @@ mod tests {
     fn devils(events: &[SimEvent]) -> Vec<&Moderation> {
         events
             .iter()
-            .filter(|e| matches!(e, SimEvent::Moderated(Moderation::DevilsAdvocate { .. })))
-            .map(|e| match e {
-                SimEvent::Moderated(m) => m,
-                _ => unreachable!(),
+            .filter_map(|e| match e {
+                SimEvent::Moderated(m @ Moderation::DevilsAdvocate { .. }) => Some(m),
+                _ => None,
             })
             .collect()
     }
