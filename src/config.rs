@@ -9,6 +9,7 @@ use crate::cli::args::{BackendKind, Cli};
 use crate::llm::openai::{OPENAI_BASE_URL, OpenAiSettings};
 use crate::llm::{BackendChoice, LOCAL_AVAILABLE};
 use crate::sim::debate::DEFAULT_MAX_TOKENS_PER_TURN;
+use crate::sim::devil::{DevilsAdvocate, Herding};
 
 const OPENAI_TEMPERATURE: f32 = 0.8;
 const LOCAL_TEMPERATURE: f32 = 0.3;
@@ -29,6 +30,9 @@ pub struct Settings {
     pub rounds: u32,
     pub max_tokens_per_turn: u32,
     pub max_tokens_total: Option<u32>,
+    /// `--devils-advocate`, when given (each face has its own default).
+    pub devils_advocate: Option<DevilsAdvocate>,
+    pub herding_threshold: f64,
     /// Saved debates, one JSON file each.
     pub sessions_dir: PathBuf,
     /// Where the TUI writes exports.
@@ -85,6 +89,17 @@ pub enum ConfigError {
         "--backend openai needs OPENAI_API_KEY (or OPENAI_BASE_URL for a server that needs no key)"
     )]
     OpenAiWithoutKey,
+}
+
+impl Settings {
+    /// How debates watch for herding; `default` is the face's policy when
+    /// `--devils-advocate` is not given.
+    pub fn herding(&self, default: DevilsAdvocate) -> Herding {
+        Herding {
+            threshold: self.herding_threshold,
+            policy: self.devils_advocate.unwrap_or(default),
+        }
+    }
 }
 
 impl Settings {
@@ -161,6 +176,8 @@ impl Settings {
             rounds: cli.rounds,
             max_tokens_per_turn,
             max_tokens_total: cli.max_tokens_total,
+            devils_advocate: cli.devils_advocate,
+            herding_threshold: cli.herding_threshold,
             mouse: cli.mouse,
             stage: cli.stage,
             cache_dir: cli.cache.clone(),

@@ -568,3 +568,138 @@ async fn a_cached_session_reruns_without_a_server() {
         text(&missing.stderr)
     );
 }
+
+/// A panel that agrees: every reply is "for"; a devil's advocate (asked so
+/// in its prompt) makes the case against, still saying "for" as its view.
+fn all_for(body: &Value) -> Reply {
+    let user = body["messages"][1]["content"].as_str().unwrap_or("");
+    if user.contains("DEVIL'S ADVOCATE") {
+        return Reply::text("The case against: a night of lost notes.\nSTANCE: for, interest 6/10");
+    }
+    Reply::text("Great idea, I agree with everyone.\nSTANCE: for, interest 8/10")
+}
+
+fn herding_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "simulate",
+        "--feature",
+        "Offline mode",
+        "--personas",
+        "1,2,3",
+        "--rounds",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// `--devils-advocate auto`: the herding round is followed by one
+/// devil's-advocate turn, announced in the JSON lines and kept in the
+/// session file.
+#[tokio::test]
+async fn simulate_runs_a_devils_advocate_when_the_panel_herds() {
+    let server = MockServer::start(Vec::new(), Duration::ZERO, all_for).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        Some(&server.base_url),
+        &herding_args(&["--format", "jsonl", "--devils-advocate", "auto"]),
+    )
+    .await;
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let events: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let herding: Vec<&Value> = events.iter().filter(|e| e["event"] == "herding").collect();
+    assert_eq!(herding.len(), 1, "{events:?}");
+    assert_eq!(
+        herding[0],
+        &serde_json::json!({"event": "herding", "round": 1, "position": "for", "count": 3, "known": 3, "share": 1.0})
+    );
+    let devil: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["action"] == "devils_advocate")
+        .collect();
+    assert_eq!(devil.len(), 1, "{events:?}");
+    assert_eq!(devil[0]["turn"], 3);
+    assert_eq!(devil[0]["against"], "for");
+    assert_eq!(devil[0]["auto"], true);
+    // The majority's most interested (all 8/10): the first speaker.
+    assert_eq!(devil[0]["persona_id"], 1);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 4);
+    let asked = |i: usize| requests[i].body["messages"][1]["content"].to_string();
+    assert!(asked(3).contains("DEVIL'S ADVOCATE"), "{}", asked(3));
+    assert!((0..3).all(|i| !asked(i).contains("DEVIL'S ADVOCATE")));
+    // The session records it: the marked turn, the alarm, the note.
+    let file = std::fs::read_dir(dir.path().join("sessions"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    let session: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    let marked: Vec<bool> = session["turns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["devils_advocate"].as_bool().unwrap_or(false))
+        .collect();
+    assert_eq!(marked, [false, false, false, true]);
+    assert_eq!(session["herding"][0]["round"], 1);
+    assert_eq!(session["moderation"][0]["action"], "devils_advocate");
+}
+
+/// Text output prints the alarm and the devil's-advocate header (auto is
+/// `simulate`'s default); `off` keeps the alarm and runs none.
+#[tokio::test]
+async fn simulate_text_shows_the_alarm_and_off_runs_no_devils_advocate() {
+    let server = MockServer::start(Vec::new(), Duration::ZERO, all_for).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), Some(&server.base_url), &herding_args(&[])).await;
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("[Herding after round 1: 3 of 3 for (100%)]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("(devil's advocate: argues against \"for\", on herding)\nThe case against"),
+        "{stdout}"
+    );
+    let off = run(
+        dir.path(),
+        Some(&server.base_url),
+        &herding_args(&["--devils-advocate", "off"]),
+    )
+    .await;
+    assert!(off.status.success(), "stderr: {}", text(&off.stderr));
+    let stdout = text(&off.stdout);
+    assert!(stdout.contains("[Herding after round 1"), "{stdout}");
+    assert!(!stdout.contains("devil's advocate"), "{stdout}");
+    assert_eq!(server.requests().len(), 4 + 3);
+}
+
+#[tokio::test]
+async fn a_herding_threshold_outside_half_to_one_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        None,
+        &herding_args(&["--herding-threshold", "2"]),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("--herding-threshold"), "{stderr}");
+    assert!(stderr.contains("2 is outside 0.5..=1.0"), "{stderr}");
+    let out = run(
+        dir.path(),
+        None,
+        &herding_args(&["--devils-advocate", "often"]),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("[possible values: auto, off]"), "{stderr}");
+}

@@ -276,3 +276,52 @@ fn a_session_with_moderator_turns_reopens_from_the_history() {
     assert!(text.contains("audience question"), "{text}");
     assert!(text.contains("Night shifts?"), "{text}");
 }
+
+#[test]
+fn a_herding_alarm_offers_ctrl_d_which_asks_for_a_devils_advocate() {
+    let mut app = on_stage();
+    app.on_sim_event(SimEvent::TurnEnded {
+        turn: 0,
+        finish_reason: TurnFinish::Stop,
+        stance: Stance::new(Position::For, 7),
+    });
+    app.on_sim_event(SimEvent::Herding {
+        round: 1,
+        position: Position::For,
+        count: 4,
+        known: 5,
+        share: 0.8,
+    });
+    let text = screen(&render(&mut app, 200, 50));
+    assert!(
+        text.contains("Herding after round 1: 4 of 5 for (80%) · Ctrl-D asks a devil's advocate"),
+        "{text}"
+    );
+    assert_eq!(
+        command(ctrl_key(&mut app, 'd')),
+        Command::DevilsAdvocate { persona_id: None }
+    );
+    // The debate says who: the turn is marked as a role.
+    app.on_sim_event(turn_started(1, 1, 3));
+    app.on_sim_event(SimEvent::Moderated(Moderation::DevilsAdvocate {
+        turn: 1,
+        persona_id: 3,
+        speaker: name_of(3),
+        against: Some(Position::For),
+        auto: false,
+    }));
+    app.on_sim_event(token(1, "Offline sync will lose a night of notes."));
+    let text = screen(&render(&mut app, 200, 50));
+    assert!(text.contains("devil's advocate"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "Devil's advocate: {} argues against \"for\"",
+            name_of(3)
+        )),
+        "{text}"
+    );
+    snap_both(&mut app, "moderator_devils_advocate");
+    let session = app.session().unwrap();
+    assert!(session.turns[1].devils_advocate);
+    assert_eq!(session.herding.len(), 1);
+}

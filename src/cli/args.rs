@@ -3,12 +3,14 @@
 
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::sim::export::ExportFormat;
 
 use crate::llm::openai::DEFAULT_MODEL;
 use crate::sim::debate::DEFAULT_ROUNDS;
+use crate::sim::devil::{DEFAULT_HERDING_THRESHOLD, DevilsAdvocate, MIN_HERDING_THRESHOLD};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -105,6 +107,18 @@ pub struct Cli {
     /// the report is then written from the turns so far.
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(100..))]
     pub max_tokens_total: Option<u32>,
+
+    /// A devil's-advocate turn on herding: `auto` runs one after every round
+    /// where one stance holds --herding-threshold of the panel; `off` only
+    /// on request (Ctrl-D in the TUI, a `devils_advocate` command on stdin)
+    /// [default: auto for `simulate`, off in the TUI].
+    #[arg(long, global = true, value_name = "WHEN", value_parser = clap::builder::PossibleValuesParser::new(["auto", "off"]).map(|s| if s == "auto" { DevilsAdvocate::Auto } else { DevilsAdvocate::Off }))]
+    pub devils_advocate: Option<DevilsAdvocate>,
+
+    /// The share of a round's stated stances one position must hold to
+    /// raise the herding alarm, 0.5 to 1.0.
+    #[arg(long, global = true, value_name = "SHARE", default_value_t = DEFAULT_HERDING_THRESHOLD, value_parser = parse_herding_threshold)]
+    pub herding_threshold: f64,
 
     /// Log file (default: logs/app.log in the data directory; rotated daily).
     #[arg(long, global = true, value_name = "PATH")]
@@ -530,6 +544,17 @@ fn parse_temperature(s: &str) -> Result<f32, String> {
         Ok(t)
     } else {
         Err(format!("{t} is outside 0..=2"))
+    }
+}
+
+fn parse_herding_threshold(s: &str) -> Result<f64, String> {
+    let t: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if (MIN_HERDING_THRESHOLD..=1.0).contains(&t) {
+        Ok(t)
+    } else {
+        Err(format!(
+            "{t} is outside {MIN_HERDING_THRESHOLD}..=1.0 (the share of the panel, e.g. 0.8)"
+        ))
     }
 }
 

@@ -16,6 +16,7 @@ use crate::config::Settings;
 use crate::llm::ChatBackend;
 use crate::persona::Persona;
 use crate::sim::debate::{CUT_OFF_MARK, DebateConfig, Moderation, Outcome, SimEvent};
+use crate::sim::devil::{DevilsAdvocate, herding_text};
 use crate::sim::export::moderation_text;
 use crate::sim::export::write_export;
 use crate::sim::report::report_markdown;
@@ -114,6 +115,8 @@ pub async fn run(
     } else {
         Chair::absent()
     };
+    // Nobody is at a keyboard to ask for one: on herding, the debate does.
+    let chair = chair.with_herding(settings.herding(DevilsAdvocate::Auto));
     let (feed, mut questions) = match live {
         Some(live) => {
             eprintln!("live: {}", live.url);
@@ -263,7 +266,7 @@ fn read_commands(commands: moderator::Commands, personas: Vec<Persona>) {
                 Ok(command) => command,
                 Err(e) => {
                     eprintln!(
-                        "moderator: line {} ignored: {e} (expected e.g. {{\"command\": \"pause\"}}; commands: pause, resume, skip, floor + persona_id, ask + text, add_round, end)",
+                        "moderator: line {} ignored: {e} (expected e.g. {{\"command\": \"pause\"}}; commands: pause, resume, skip, floor + persona_id, ask + text, add_round, end, devils_advocate [+ persona_id])",
                         n + 1
                     );
                     continue;
@@ -334,7 +337,23 @@ pub(crate) fn write_text(
             };
             writeln!(out, "\n## Moderator · {whose}\n{text}")
         }
+        SimEvent::Moderated(Moderation::DevilsAdvocate { against, auto, .. }) => {
+            let against = against.map_or("the majority".to_string(), |p| format!("\"{p}\""));
+            let why = if *auto { ", on herding" } else { "" };
+            writeln!(out, "(devil's advocate: argues against {against}{why})")
+        }
         SimEvent::Moderated(action) => writeln!(out, "\n[moderator {}]", moderation_text(action)),
+        SimEvent::Herding {
+            round,
+            position,
+            count,
+            known,
+            share,
+        } => writeln!(
+            out,
+            "\n[{}]",
+            herding_text(*round, *position, *count, *known, *share)
+        ),
 
         SimEvent::ReportReady { report } => {
             write!(out, "\n## Feedback report\n\n{}", report_markdown(report))

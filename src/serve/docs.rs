@@ -243,6 +243,10 @@ pub struct Session {
     /// nobody moderated (API debates have no moderator).
     #[schema(value_type = Option<Vec<Object>>, nullable = false)]
     moderation: Option<Vec<serde_json::Value>>,
+    /// Rounds after which one stance held the panel (`round`, `position`,
+    /// `count`, `known`, `share`); left out when none did.
+    #[schema(value_type = Option<Vec<Object>>, nullable = false)]
+    herding: Option<Vec<serde_json::Value>>,
 }
 
 /// A saved session, in short.

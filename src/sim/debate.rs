@@ -31,11 +31,12 @@ use tokio::sync::mpsc;
 use crate::llm::{ChatBackend, ChatChunk, ChatMessage, ChatRequest, FinishReason, Usage};
 use crate::persona::Persona;
 
-use super::moderator::{Chair, Interrupt, Table};
+use super::devil::{DevilsAdvocate, advocate, devils_advocate_prompt, herding, majority_now};
+use super::moderator::{Chair, DevilRequest, Interrupt, Table};
 use super::prompts::{
     CHARS_PER_TOKEN, ESTIMATE_CHARS_PER_TOKEN, estimate_tokens, persona_system_prompt, turn_prompt,
 };
-use super::stance::{Piece, Stance, StanceFilter};
+use super::stance::{Piece, Position, Stance, StanceFilter};
 use super::turn_filter::TurnFilter;
 
 pub const DEFAULT_ROUNDS: u32 = 2;
@@ -150,6 +151,10 @@ pub struct Turn {
     /// turn; `persona_id` is 0 and `speaker` is [`MODERATOR`].
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub moderator: bool,
+    /// The persona argued the case against the panel's majority on
+    /// request (see [`super::devil`]): its text is a role, not its view.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub devils_advocate: bool,
 }
 
 /// The speaker name of moderator turns.
@@ -169,6 +174,7 @@ impl Turn {
             usage_estimated: false,
             stance: None,
             moderator: false,
+            devils_advocate: false,
         }
     }
 
@@ -250,6 +256,15 @@ pub enum SimEvent {
     Error {
         turn: Option<usize>,
         message: String,
+    },
+    /// One position held at least the herding threshold's share of the
+    /// stances stated in `round` (`count` of `known`; see [`super::devil`]).
+    Herding {
+        round: u32,
+        position: Position,
+        count: usize,
+        known: usize,
+        share: f64,
     },
     /// The moderator acted (see [`Moderation`]).
     Moderated(Moderation),
@@ -335,6 +350,17 @@ pub enum Moderation {
     },
     /// Ended by the moderator: no more turns; the report follows.
     Ended,
+    /// Turn `turn` (sent right after it starts) is a devil's advocate:
+    /// `speaker` argues against `against` (the panel's majority; `null`
+    /// when no stance was known). `auto`: the debate's own, on herding.
+    DevilsAdvocate {
+        turn: usize,
+        persona_id: u32,
+        speaker: String,
+        against: Option<Position>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        auto: bool,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -411,6 +437,7 @@ pub async fn debate_rounds(
     while round <= chair.rounds(config.rounds) {
         // Who has yet to speak this round, in order (the floor goes first).
         let mut order: std::collections::VecDeque<usize> = (0..config.personas.len()).collect();
+        let mut herd_checked = false;
         loop {
             let table = Table {
                 personas: &config.personas,
@@ -423,56 +450,32 @@ pub async fn debate_rounds(
             if chair.ended {
                 return Outcome::Completed;
             }
-            let next = match chair.next_floor() {
-                Some(i) => {
-                    order.retain(|&j| j != i);
-                    i
+            // A devil's advocate asked for goes before the next speaker.
+            let next = if let Some(request) = chair.next_devil() {
+                Next::Devil(request)
+            } else if let Some(i) = chair.next_floor() {
+                order.retain(|&j| j != i);
+                Next::Persona(i)
+            } else if let Some(i) = order.pop_front() {
+                Next::Persona(i)
+            } else if !herd_checked {
+                // The round is over: did it herd?
+                herd_checked = true;
+                if let Err(outcome) = watch_herding(chair, tx, transcript, round).await {
+                    return outcome;
                 }
-                None => match order.pop_front() {
-                    Some(i) => i,
-                    None => break,
-                },
+                continue;
+            } else {
+                break;
             };
-            let persona = &config.personas[next];
-            let rounds = chair.rounds(config.rounds);
-            let system = persona_system_prompt(persona);
-            let budget = context.map(|ctx| prompt_budget(ctx, config.max_tokens_per_turn, &system));
-            let user = turn_prompt(
-                &config.feature,
-                &transcript.turns,
-                persona,
+            let place = Place {
+                backend,
+                config,
+                context,
+                names: &names,
                 round,
-                rounds,
-                budget,
-            );
-            let mut max_tokens = config.max_tokens_per_turn;
-            if let Some(limit) = config.max_tokens_total {
-                let prompt_chars = system.len() + user.len();
-                let used = transcript.tokens_used(prompt_chars);
-                let prompt_estimate = estimate_tokens(prompt_chars);
-                // Stop before a turn that cannot fit its prompt and a short reply.
-                if used + prompt_estimate + 16 > limit {
-                    tracing::info!(target: "debate", used, limit, "token budget reached");
-                    return Outcome::BudgetReached;
-                }
-                max_tokens = max_tokens.min(limit - used - prompt_estimate);
-            }
-            let request = ChatRequest::new(
-                vec![ChatMessage::system(system), ChatMessage::user(user)],
-                max_tokens,
-            );
-            let speaker = Speaker {
-                turn: Turn::new(persona, round),
-                participants: &names,
-                moderated: Some((
-                    &mut *chair,
-                    Table {
-                        speaking: true,
-                        ..table
-                    },
-                )),
             };
-            if let Err(outcome) = speak(backend, request, speaker, tx, transcript).await {
+            if let Err(outcome) = take_turn(&place, next, tx, transcript, chair).await {
                 return outcome;
             }
             if chair.ended {
@@ -492,6 +495,143 @@ pub async fn debate_rounds(
     Outcome::Completed
 }
 
+/// What speaks next in a round.
+enum Next {
+    /// The persona at this index of the debate's personas.
+    Persona(usize),
+    Devil(DevilRequest),
+}
+
+/// What a turn needs to know of the debate around it.
+struct Place<'a> {
+    backend: &'a dyn ChatBackend,
+    config: &'a DebateConfig,
+    context: Option<u32>,
+    names: &'a [&'a str],
+    round: u32,
+}
+
+/// Sends `herding` when `round` herded, and with the policy `auto` asks
+/// for a devil's advocate against the majority.
+async fn watch_herding(
+    chair: &mut Chair,
+    tx: &mpsc::Sender<SimEvent>,
+    transcript: &Transcript,
+    round: u32,
+) -> Result<(), Outcome> {
+    let Some(herd) = herding(&transcript.turns, round, chair.herding.threshold) else {
+        return Ok(());
+    };
+    tracing::info!(target: "debate", round, position = %herd.position, count = herd.count, known = herd.known, "herding");
+    let event = SimEvent::Herding {
+        round,
+        position: herd.position,
+        count: herd.count,
+        known: herd.known,
+        share: herd.share(),
+    };
+    tx.send(event).await.map_err(|_| Outcome::Cancelled)?;
+    if chair.herding.policy == DevilsAdvocate::Auto {
+        chair.ask_devil(DevilRequest {
+            persona_id: None,
+            against: Some(herd.position),
+            auto: true,
+        });
+    }
+    Ok(())
+}
+
+/// One turn of the debate: a persona's, or a devil's advocate's.
+async fn take_turn(
+    place: &Place<'_>,
+    next: Next,
+    tx: &mpsc::Sender<SimEvent>,
+    transcript: &mut Transcript,
+    chair: &mut Chair,
+) -> Result<(), Outcome> {
+    let Place {
+        backend,
+        config,
+        context,
+        names,
+        round,
+    } = *place;
+    let rounds = chair.rounds(config.rounds);
+    let (index, devil) = match next {
+        Next::Persona(i) => (i, None),
+        Next::Devil(request) => {
+            let against = request.against.or_else(|| majority_now(&transcript.turns));
+            let index = match request.persona_id {
+                Some(id) => config.personas.iter().position(|p| p.id == id),
+                None => advocate(&transcript.turns, &config.personas, against),
+            };
+            let Some(index) = index else {
+                return Ok(());
+            };
+            (index, Some((against, request.auto)))
+        }
+    };
+    let persona = &config.personas[index];
+    let system = persona_system_prompt(persona);
+    let budget = context.map(|ctx| prompt_budget(ctx, config.max_tokens_per_turn, &system));
+    let user = match devil {
+        Some((against, _)) => devils_advocate_prompt(
+            &config.feature,
+            &transcript.turns,
+            persona,
+            round,
+            rounds,
+            against,
+            budget,
+        ),
+        None => turn_prompt(
+            &config.feature,
+            &transcript.turns,
+            persona,
+            round,
+            rounds,
+            budget,
+        ),
+    };
+    let mut max_tokens = config.max_tokens_per_turn;
+    if let Some(limit) = config.max_tokens_total {
+        let prompt_chars = system.len() + user.len();
+        let used = transcript.tokens_used(prompt_chars);
+        let prompt_estimate = estimate_tokens(prompt_chars);
+        // Stop before a turn that cannot fit its prompt and a short reply.
+        if used + prompt_estimate + 16 > limit {
+            tracing::info!(target: "debate", used, limit, "token budget reached");
+            return Err(Outcome::BudgetReached);
+        }
+        max_tokens = max_tokens.min(limit - used - prompt_estimate);
+    }
+    let request = ChatRequest::new(
+        vec![ChatMessage::system(system), ChatMessage::user(user)],
+        max_tokens,
+    );
+    let mut turn = Turn::new(persona, round);
+    turn.devils_advocate = devil.is_some();
+    let announce = devil.map(|(against, auto)| Moderation::DevilsAdvocate {
+        turn: transcript.turns.len(),
+        persona_id: persona.id,
+        speaker: persona.name.clone(),
+        against,
+        auto,
+    });
+    let table = Table {
+        personas: &config.personas,
+        rounds: config.rounds,
+        speaking: true,
+    };
+    let speaker = Speaker {
+        turn,
+        participants: names,
+        moderated: Some((chair, table)),
+        announce,
+    };
+    speak(backend, request, speaker, tx, transcript).await
+}
+
 /// Ends a run before it starts, saying why.
 pub async fn refuse(tx: &mpsc::Sender<SimEvent>, message: &str) -> Outcome {
     let _ = tx
@@ -509,6 +649,9 @@ pub struct Speaker<'a> {
     pub turn: Turn,
     pub participants: &'a [&'a str],
     pub moderated: Option<(&'a mut Chair, Table<'a>)>,
+    /// Sent right after `turn_started`, before any token (a
+    /// devil's-advocate turn says so here).
+    pub announce: Option<Moderation>,
 }
 
 /// Streams one persona's turn into the transcript and out as events.
@@ -524,6 +667,7 @@ pub async fn speak(
         turn: new_turn,
         participants,
         moderated,
+        announce,
     } = speaker;
     let mut absent = Chair::absent();
     let no_table = Table {
@@ -546,6 +690,12 @@ pub async fn speak(
     let speaker = new_turn.speaker.clone();
     transcript.turns.push(new_turn);
     tx.send(started).await.map_err(|_| Outcome::Cancelled)?;
+    if let Some(action) = announce {
+        tracing::info!(target: "debate", ?action, "moderator");
+        tx.send(SimEvent::Moderated(action))
+            .await
+            .map_err(|_| Outcome::Cancelled)?;
+    }
     tracing::info!(target: "debate", turn, speaker = %speaker, "turn started");
     let began = std::time::Instant::now();
     let asked_model = backend.info().model;

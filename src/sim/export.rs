@@ -109,6 +109,20 @@ pub fn moderation_text(action: &Moderation) -> String {
         Moderation::Asked { turn, .. } => format!("asked T{}", turn + 1),
         Moderation::RoundAdded { rounds } => format!("added a round ({rounds} in all)"),
         Moderation::Ended => "ended the debate".into(),
+        Moderation::DevilsAdvocate {
+            turn,
+            speaker,
+            against,
+            auto,
+            ..
+        } => {
+            let against = against.map_or("the majority".to_string(), |p| format!("\"{p}\""));
+            let who = if *auto { "herding: " } else { "" };
+            format!(
+                "{who}{speaker} argues against {against} as devil's advocate (T{})",
+                turn + 1
+            )
+        }
     }
 }
 
@@ -155,6 +169,7 @@ pub fn session_markdown(session: &Session) -> String {
         }
         let what = match &turn.question {
             Some(q) => format!("follow-up: “{q}”"),
+            None if turn.devils_advocate => format!("round {} · devil's advocate", turn.round),
             None => format!("round {}", turn.round),
         };
         let _ = writeln!(

@@ -4,6 +4,7 @@
 //! about them is the face's to add.
 //!
 //! - `debate`: the rounds, turn by turn, streamed out as `SimEvent`s
+//! - `devil`: the herding alarm and the devil's-advocate turn
 //! - `turn_filter`: keeps a streamed turn to one speaker
 //! - `prompts`: what each persona is asked
 //! - `stance`: the stance line that ends each turn, read and taken out
@@ -15,6 +16,7 @@
 //! - `synth`: new personas written by the model
 
 pub mod debate;
+pub mod devil;
 pub mod eval;
 pub mod export;
 pub mod live;

@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::debate::{Moderation, SimEvent, Transcript, Turn};
+use super::devil::Herding;
 use super::live::one_line;
+use super::stance::Position;
 use crate::persona::Persona;
 
 /// The longest moderator question, in characters.
@@ -24,7 +26,8 @@ pub const MAX_QUESTION_CHARS: usize = 500;
 /// What a moderator can ask of a running debate. As JSON (one line on
 /// stdin in `simulate --format jsonl`): `{"command": "pause"}`,
 /// `{"command": "floor", "persona_id": 3}`, `{"command": "ask", "text":
-/// "…"}`, `{"command": "add_round"}`, `{"command": "end"}`.
+/// "…"}`, `{"command": "add_round"}`, `{"command": "end"}`,
+/// `{"command": "devils_advocate"}` (optionally with `persona_id`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Command {
@@ -47,6 +50,13 @@ pub enum Command {
     AddRound,
     /// No more turns; the report follows.
     End,
+    /// A devil's-advocate turn next (between turns): `persona_id` argues
+    /// against the panel's majority; without it, the majority's most
+    /// interested persona (see [`super::devil`]).
+    DevilsAdvocate {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        persona_id: Option<u32>,
+    },
 }
 
 impl Command {
@@ -54,7 +64,10 @@ impl Command {
     /// plainly, or `None`.
     pub fn problem(&self, personas: &[Persona]) -> Option<String> {
         match self {
-            Command::Floor { persona_id } if !personas.iter().any(|p| p.id == *persona_id) => {
+            Command::Floor { persona_id }
+            | Command::DevilsAdvocate {
+                persona_id: Some(persona_id),
+            } if !personas.iter().any(|p| p.id == *persona_id) => {
                 let ids: Vec<String> = personas.iter().map(|p| p.id.to_string()).collect();
                 Some(format!(
                     "persona {persona_id} is not in this debate (its personas: {})",
@@ -103,6 +116,22 @@ pub struct Chair {
     questions: VecDeque<(String, bool)>,
     /// Rounds added so far.
     pub added_rounds: u32,
+    /// How the debate watches for herding (a setting, not a command).
+    pub herding: Herding,
+    /// A devil's advocate asked for and not yet heard (one at a time).
+    devil: Option<DevilRequest>,
+}
+
+/// A devil's-advocate turn to run between turns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DevilRequest {
+    /// Who speaks; `None`: the majority's most interested persona.
+    pub persona_id: Option<u32>,
+    /// The position argued against; `None`: the panel's majority when the
+    /// turn starts.
+    pub against: Option<Position>,
+    /// Asked by the debate itself on herding (policy `auto`).
+    pub auto: bool,
 }
 
 /// What the chair needs to know of the debate to act.
@@ -126,6 +155,25 @@ impl Chair {
     /// No moderator: the debate runs as configured.
     pub fn absent() -> Chair {
         Chair::default()
+    }
+
+    /// The same chair, watching for herding as `herding` says.
+    pub fn with_herding(self, herding: Herding) -> Chair {
+        Chair { herding, ..self }
+    }
+
+    /// Asks for a devil's advocate; dropped when one is already waiting.
+    pub fn ask_devil(&mut self, request: DevilRequest) -> bool {
+        if self.devil.is_some() {
+            return false;
+        }
+        self.devil = Some(request);
+        true
+    }
+
+    /// The devil's advocate to hear next, if one was asked for.
+    pub fn next_devil(&mut self) -> Option<DevilRequest> {
+        self.devil.take()
     }
 
     pub fn listening(&self) -> bool {
@@ -191,6 +239,14 @@ impl Chair {
                 Some(Moderation::RoundAdded {
                     rounds: self.rounds(table.rounds),
                 })
+            }
+            Command::DevilsAdvocate { persona_id } => {
+                self.ask_devil(DevilRequest {
+                    persona_id,
+                    against: None,
+                    auto: false,
+                });
+                None // sent when the turn starts
             }
             Command::End if !self.ended => {
                 self.ended = true;
@@ -287,11 +343,14 @@ mod tests {
     use crate::llm::{BackendInfo, ChatBackend, ChatChunk, ChatRequest, ChatStream, LlmError};
     use crate::persona::builtin_panel;
     use crate::sim::debate::{DebateConfig, Outcome, TurnFinish, debate_rounds};
+    use crate::sim::stance::Position;
 
-    /// Every turn says `words` words, one every 10 ms, then a stance line.
+    /// Every turn says `words` words, one every 10 ms, then a stance line:
+    /// `stances[i]` for the panel's persona `i` (or "for, interest 7/10").
     struct Paced {
         words: usize,
         seen: Mutex<Vec<String>>,
+        stances: Vec<&'static str>,
     }
 
     impl ChatBackend for Paced {
@@ -305,10 +364,16 @@ mod tests {
         fn stream(&self, request: ChatRequest) -> ChatStream {
             let prompt = request.messages.last().unwrap().content.clone();
             self.seen.lock().unwrap().push(prompt);
+            let system = &request.messages[0].content;
+            let stance = builtin_panel()
+                .iter()
+                .position(|p| system.starts_with(&format!("You are {},", p.name)))
+                .and_then(|i| self.stances.get(i).copied())
+                .unwrap_or("for, interest 7/10");
             let mut chunks: Vec<Result<ChatChunk, LlmError>> = (0..self.words)
                 .map(|i| Ok(ChatChunk::Text(format!("w{i} "))))
                 .collect();
-            chunks.push(Ok(ChatChunk::Text("\nSTANCE: for, interest 7/10".into())));
+            chunks.push(Ok(ChatChunk::Text(format!("\nSTANCE: {stance}"))));
             Box::pin(futures::stream::unfold(
                 chunks.into_iter(),
                 |mut rest| async move {
@@ -328,9 +393,20 @@ mod tests {
     }
 
     fn start(personas: usize, rounds: u32, words: usize) -> Run {
+        start_with(personas, rounds, words, vec![], Herding::default())
+    }
+
+    fn start_with(
+        personas: usize,
+        rounds: u32,
+        words: usize,
+        stances: Vec<&'static str>,
+        herding: Herding,
+    ) -> Run {
         let backend = Arc::new(Paced {
             words,
             seen: Mutex::new(Vec::new()),
+            stances,
         });
         let config = DebateConfig {
             feature: "Offline mode".into(),
@@ -339,7 +415,8 @@ mod tests {
             max_tokens_per_turn: 300,
             max_tokens_total: None,
         };
-        let (commands, mut chair) = channel();
+        let (commands, chair) = channel();
+        let mut chair = chair.with_herding(herding);
         let (tx, events) = mpsc::channel(1024);
         let run_backend = backend.clone();
         let task = tokio::spawn(async move {
@@ -523,6 +600,222 @@ mod tests {
         let (outcome, transcript, _, _) = run.finish().await;
         assert_eq!(outcome, Outcome::Completed);
         assert_eq!(transcript.turns.len(), 2);
+    }
+
+    fn auto(threshold: f64) -> Herding {
+        Herding {
+            threshold,
+            policy: crate::sim::devil::DevilsAdvocate::Auto,
+        }
+    }
+
+    fn herding_events(events: &[SimEvent]) -> Vec<(u32, Position, usize, usize)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                SimEvent::Herding {
+                    round,
+                    position,
+                    count,
+                    known,
+                    ..
+                } => Some((*round, *position, *count, *known)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn devils(events: &[SimEvent]) -> Vec<&Moderation> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                SimEvent::Moderated(m @ Moderation::DevilsAdvocate { .. }) => Some(m),
+                _ => None,
+            })
+            .collect()
+    }
+
+    const ASKED: &str = "DEVIL'S ADVOCATE";
+
+    #[tokio::test(start_paused = true)]
+    async fn auto_runs_one_devils_advocate_from_the_majority_after_a_herding_round() {
+        // All for; personas 2 and 3 tie on the highest interest: 2 speaks.
+        let stances = vec![
+            "for, interest 5/10",
+            "for, interest 9/10",
+            "for, interest 9/10",
+        ];
+        let run = start_with(3, 1, 2, stances, auto(0.8));
+        let (outcome, transcript, events, prompts) = run.finish().await;
+        assert_eq!(outcome, Outcome::Completed);
+        assert_eq!(speakers(&transcript), vec![1, 2, 3, 2]);
+        let marked: Vec<bool> = transcript.turns.iter().map(|t| t.devils_advocate).collect();
+        assert_eq!(marked, [false, false, false, true]);
+        assert_eq!(transcript.turns[3].round, 1);
+        assert_eq!(herding_events(&events), vec![(1, Position::For, 3, 3)]);
+        let panel = builtin_panel();
+        assert_eq!(
+            devils(&events),
+            vec![&Moderation::DevilsAdvocate {
+                turn: 3,
+                persona_id: 2,
+                speaker: panel[1].name.clone(),
+                against: Some(Position::For),
+                auto: true,
+            }]
+        );
+        // Announced right after the turn starts, before its first token.
+        let at = events
+            .iter()
+            .position(|e| matches!(e, SimEvent::TurnStarted { turn: 3, .. }))
+            .unwrap();
+        assert!(matches!(
+            events[at + 1],
+            SimEvent::Moderated(Moderation::DevilsAdvocate { .. })
+        ));
+        // Only that turn is asked to argue against, and what against.
+        assert!(prompts[..3].iter().all(|p| !p.contains(ASKED)));
+        assert!(prompts[3].contains(ASKED), "{}", prompts[3]);
+        assert!(
+            prompts[3].contains("case against building it"),
+            "{}",
+            prompts[3]
+        );
+        assert!(prompts[3].contains(&panel[1].name));
+        assert_eq!(
+            serde_json::to_string(&events[at + 1]).unwrap(),
+            format!(
+                r#"{{"event":"moderated","action":"devils_advocate","turn":3,"persona_id":2,"speaker":"{}","against":"for","auto":true}}"#,
+                panel[1].name
+            )
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn off_sends_the_alarm_but_runs_no_devils_advocate() {
+        let run = start_with(3, 2, 2, vec![], Herding::default());
+        let (outcome, transcript, events, prompts) = run.finish().await;
+        assert_eq!(outcome, Outcome::Completed);
+        assert_eq!(speakers(&transcript), vec![1, 2, 3, 1, 2, 3]);
+        assert_eq!(
+            herding_events(&events),
+            vec![(1, Position::For, 3, 3), (2, Position::For, 3, 3)]
+        );
+        assert!(devils(&events).is_empty());
+        assert!(prompts.iter().all(|p| !p.contains(ASKED)));
+        let json = serde_json::to_string(
+            events
+                .iter()
+                .find(|e| matches!(e, SimEvent::Herding { .. }))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            json,
+            r#"{"event":"herding","round":1,"position":"for","count":3,"known":3,"share":1.0}"#
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn below_the_threshold_nothing_happens_and_the_threshold_is_configurable() {
+        // Two of three for: 67%.
+        let stances = vec![
+            "for, interest 5/10",
+            "for, interest 6/10",
+            "against, interest 8/10",
+        ];
+        let run = start_with(3, 1, 2, stances.clone(), auto(0.8));
+        let (_, transcript, events, _) = run.finish().await;
+        assert_eq!(speakers(&transcript), vec![1, 2, 3]);
+        assert!(herding_events(&events).is_empty() && devils(&events).is_empty());
+        // At 0.6 it herds; the advocate is the most interested of the
+        // majority (persona 2), never the dissenter.
+        let run = start_with(3, 1, 2, stances, auto(0.6));
+        let (_, transcript, events, _) = run.finish().await;
+        assert_eq!(speakers(&transcript), vec![1, 2, 3, 2]);
+        assert_eq!(herding_events(&events), vec![(1, Position::For, 2, 3)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_moderator_asks_for_a_devils_advocate_on_demand() {
+        let stances = vec![
+            "for, interest 5/10",
+            "for, interest 6/10",
+            "against, interest 8/10",
+        ];
+        let mut run = start_with(3, 1, 3, stances, Herding::default());
+        // Asked during the second turn: heard right after it.
+        run.until(|e| matches!(e, SimEvent::TurnStarted { turn: 1, .. }))
+            .await;
+        run.commands
+            .send(Command::DevilsAdvocate { persona_id: None })
+            .unwrap();
+        let (outcome, transcript, events, prompts) = run.finish().await;
+        assert_eq!(outcome, Outcome::Completed);
+        // Both so far are for; persona 2 is the more interested: it argues
+        // against, then the round goes on. 2 of 3 for is no herd.
+        assert_eq!(speakers(&transcript), vec![1, 2, 2, 3]);
+        assert!(transcript.turns[2].devils_advocate);
+        assert!(
+            prompts[2].contains("case against building it"),
+            "{}",
+            prompts[2]
+        );
+        assert!(herding_events(&events).is_empty());
+        assert!(matches!(
+            devils(&events)[..],
+            [Moderation::DevilsAdvocate {
+                turn: 2,
+                persona_id: 2,
+                against: Some(Position::For),
+                auto: false,
+                ..
+            }]
+        ));
+        // The panel's view is argued against: against an "against" panel,
+        // the case for.
+        let text = crate::sim::devil::devils_advocate_instruction(
+            &builtin_panel()[0],
+            Some(Position::Against),
+        );
+        assert!(text.contains("case for building it"), "{text}");
+        let parsed: Command = serde_json::from_str(r#"{"command":"devils_advocate"}"#).unwrap();
+        assert_eq!(parsed, Command::DevilsAdvocate { persona_id: None });
+        let named: Command =
+            serde_json::from_str(r#"{"command":"devils_advocate","persona_id":9}"#).unwrap();
+        let problem = named.problem(&builtin_panel()[..3]).unwrap();
+        assert!(
+            problem.contains("persona 9 is not in this debate"),
+            "{problem}"
+        );
+    }
+
+    #[test]
+    fn herding_counts_each_personas_latest_known_stance_in_the_round() {
+        use crate::sim::devil::herding;
+        use crate::sim::stance::Stance;
+        let turn = |id: u32, round: u32, stance: Option<(Position, u8)>| Turn {
+            persona_id: id,
+            round,
+            stance: stance.and_then(|(p, i)| Stance::new(p, i)),
+            ..Turn::default()
+        };
+        let f = Some((Position::For, 5));
+        let a = Some((Position::Against, 5));
+        // One known stance is no herd; unknown ones do not count.
+        assert_eq!(herding(&[turn(1, 1, f), turn(2, 1, None)], 1, 0.8), None);
+        // Persona 2 changed its mind within the round: its latest counts.
+        let turns = [turn(1, 1, f), turn(2, 1, a), turn(3, 1, f), turn(2, 1, f)];
+        let herd = herding(&turns, 1, 0.8).unwrap();
+        assert_eq!(
+            (herd.position, herd.count, herd.known),
+            (Position::For, 3, 3)
+        );
+        // Other rounds and devil's-advocate turns do not count.
+        let mut devil = turn(3, 2, a);
+        devil.devils_advocate = true;
+        let turns = [turn(1, 1, a), turn(1, 2, f), turn(2, 2, f), devil];
+        assert_eq!(herding(&turns, 2, 1.0).unwrap().count, 2);
     }
 
     #[test]

@@ -84,6 +84,8 @@ pub enum ModAction {
     OpenFloor,
     OpenAsk,
     OpenAudience,
+    /// A devil's-advocate turn next (the majority's most interested persona).
+    DevilsAdvocate,
     /// Ask "end now?"; then confirm.
     AskEnd,
     ConfirmEnd,

@@ -8,9 +8,11 @@ use super::action::Effect;
 use super::app::{App, Focus, NoticeLevel, Phase, RunState, Screen, new_editor, plural};
 use super::panes::conversation::{Entry, EntryKind};
 use super::theme;
+use super::views;
 use crate::llm::Usage;
 use crate::services::HOW_TO_CONFIGURE;
 use crate::sim::debate::{DebateConfig, MODERATOR, Moderation, Outcome, SimEvent};
+use crate::sim::devil::herding_text;
 use crate::sim::session::{Session, SessionStatus};
 
 impl App {
@@ -246,7 +248,15 @@ impl App {
             let index = self.conversation.push(Entry::new(
                 EntryKind::Turn {
                     speaker: turn.speaker.clone(),
-                    subtitle: self.subtitle(&session, turn.persona_id, turn.question.as_deref()),
+                    subtitle: {
+                        let subtitle =
+                            self.subtitle(&session, turn.persona_id, turn.question.as_deref());
+                        if turn.devils_advocate {
+                            devils_advocate_subtitle(&subtitle)
+                        } else {
+                            subtitle
+                        }
+                    },
                     round: turn.round,
                     color: theme::speaker_color(turn.persona_id),
                     streaming: false,
@@ -588,6 +598,24 @@ impl App {
                 }
             }
             SimEvent::DebateStarted { .. } => {}
+            SimEvent::Herding {
+                round,
+                position,
+                count,
+                known,
+                share,
+            } => {
+                let line = herding_text(round, position, count, known, share);
+                self.conversation
+                    .push(Entry::new(EntryKind::Info, line.clone()));
+                // Offered only while the moderator can still act on it.
+                let offer = if views::moderate::moderating(self) {
+                    " · Ctrl-D asks a devil's advocate"
+                } else {
+                    ""
+                };
+                self.set_notice(NoticeLevel::Info, format!("{line}{offer}"));
+            }
             SimEvent::Moderated(action) => self.on_moderated(action),
             SimEvent::SessionSaved { path } => {
                 let text = format!("Session saved to {}", path.display());
@@ -666,10 +694,35 @@ impl App {
                 self.paused = false;
                 "Moderator ended the debate".to_string()
             }
+            Moderation::DevilsAdvocate {
+                turn,
+                speaker,
+                against,
+                ..
+            } => {
+                if let Some(&index) = self.turn_entries.get(*turn) {
+                    self.conversation.update_kind(index, |kind| {
+                        if let EntryKind::Turn { subtitle, .. } = kind {
+                            *subtitle = devils_advocate_subtitle(subtitle);
+                        }
+                    });
+                }
+                let against = against.map_or("the majority".to_string(), |p| format!("\"{p}\""));
+                format!("Devil's advocate: {speaker} argues against {against}")
+            }
         };
         self.conversation
             .push(Entry::new(EntryKind::Info, line.clone()));
         self.set_notice(NoticeLevel::Info, line);
+    }
+}
+
+/// A devil's-advocate turn's subtitle: the role first, then what it was.
+fn devils_advocate_subtitle(subtitle: &str) -> String {
+    if subtitle.is_empty() {
+        "devil's advocate".to_string()
+    } else {
+        format!("devil's advocate · {subtitle}")
     }
 }
 

@@ -3,6 +3,7 @@
 //! synthesis and the model download. Answers come back over channels that
 //! the loop in `mod.rs` selects on.
 
+use crate::sim::devil::Herding;
 use crate::sim::live::Feed;
 use crate::sim::moderator::{self, Commands};
 use std::path::PathBuf;
@@ -69,6 +70,8 @@ pub struct Effects {
     fetch_tx: mpsc::UnboundedSender<FetchMsg>,
     /// Where every event is published for spectators (`--live`).
     live: Option<Arc<Feed>>,
+    /// How debates watch for herding (the TUI offers Ctrl-D by default).
+    herding: Herding,
 }
 
 impl Effects {
@@ -96,8 +99,14 @@ impl Effects {
             jobs_tx,
             fetch_tx,
             live: None,
+            herding: Herding::default(),
         };
         (effects, jobs_rx, fetch_rx)
+    }
+
+    /// Debates from now on watch for herding so.
+    pub fn watch_herding(&mut self, herding: Herding) {
+        self.herding = herding;
     }
 
     /// Publishes every event of every run to spectators from now on.
@@ -167,6 +176,7 @@ impl Effects {
                 let store = Some(self.places.sessions.clone());
                 self.metrics.debates_started.inc();
                 let (commands, chair) = moderator::channel();
+                let chair = chair.with_herding(self.herding);
                 let mut run = spawn_run(|tx, cancel| {
                     run_session(
                         backend,

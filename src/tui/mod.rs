@@ -16,6 +16,7 @@ pub mod theme;
 pub mod ui;
 pub mod views;
 
+use crate::sim::devil::DevilsAdvocate;
 use crate::sim::live::{Publication, QuestionQueue};
 use std::time::Duration;
 
@@ -93,6 +94,7 @@ pub async fn run(
     });
     let (mut effects, mut jobs_rx, mut fetch_rx) =
         Effects::new(services.backend.clone(), metrics.clone(), places, writer);
+    effects.watch_herding(settings.herding(DevilsAdvocate::Off));
     // Spectators see every event the screen sees; the audience's questions
     // queue for the moderator.
     let mut questions = None;

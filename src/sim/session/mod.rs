@@ -133,6 +133,17 @@ pub struct ModerationNote {
     pub action: Moderation,
 }
 
+/// A herding alarm as the session keeps it: `count` of the `known`
+/// stances stated in `round` were `position` (see [`crate::sim::devil`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HerdingNote {
+    pub round: u32,
+    pub position: super::stance::Position,
+    pub count: usize,
+    pub known: usize,
+    pub share: f64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     pub version: u32,
@@ -171,6 +182,9 @@ pub struct Session {
     /// What the moderator did, in order (questions are turns as well).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub moderation: Vec<ModerationNote>,
+    /// Rounds where the panel herded, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub herding: Vec<HerdingNote>,
     /// Why the last save failed, while it stays failed (never written: the
     /// file is what could not be written). A face must not say "saved".
     #[serde(skip)]
@@ -214,6 +228,7 @@ impl Session {
             live: true,
             manifest: None,
             moderation: Vec::new(),
+            herding: Vec::new(),
             save_error: None,
         }
     }
@@ -308,6 +323,22 @@ impl Session {
                 true
             }
             SimEvent::DebateStarted { .. } => false,
+            SimEvent::Herding {
+                round,
+                position,
+                count,
+                known,
+                share,
+            } => {
+                self.herding.push(HerdingNote {
+                    round: *round,
+                    position: *position,
+                    count: *count,
+                    known: *known,
+                    share: *share,
+                });
+                true
+            }
             SimEvent::Moderated(action) => {
                 match action {
                     Moderation::Asked { text, .. } => {
@@ -315,6 +346,11 @@ impl Session {
                         self.turns.push(Turn::moderator_question(text, round));
                     }
                     Moderation::RoundAdded { rounds } => self.settings.rounds = *rounds,
+                    Moderation::DevilsAdvocate { turn, .. } => {
+                        if let Some(t) = self.turns.get_mut(*turn) {
+                            t.devils_advocate = true;
+                        }
+                    }
                     _ => {}
                 }
                 self.moderation.push(ModerationNote {

@@ -313,6 +313,7 @@ async fn followup_turns(
             turn,
             participants: &names,
             moderated: None,
+            announce: None,
         };
         if let Err(outcome) = speak(backend, request, speaker, tx, transcript).await {
             return outcome;

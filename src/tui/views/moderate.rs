@@ -76,6 +76,12 @@ pub static MODERATOR: &[Binding] = &[
         moderate(ModAction::AddRound),
     ),
     bind(
+        &[ctrl('d')],
+        "Ctrl-D",
+        "devil's advocate: one of the majority argues the case against it next",
+        moderate(ModAction::DevilsAdvocate),
+    ),
+    bind(
         &[ctrl('e')],
         "Ctrl-E",
         "end the debate now and write the report",
@@ -440,6 +446,9 @@ impl App {
             }
             (ModAction::Skip, _) => return self.command(Command::Skip),
             (ModAction::AddRound, _) => return self.command(Command::AddRound),
+            (ModAction::DevilsAdvocate, _) => {
+                return self.command(Command::DevilsAdvocate { persona_id: None });
+            }
             (ModAction::OpenFloor, _) if self.can_moderate() => {
                 self.open(Overlay::Floor(Floor::default()))
             }
