@@ -390,6 +390,7 @@ fn the_job_and_session_mirrors_match_what_the_real_types_serialise() {
         "pid",
         "manifest",
         "moderation",
+        "herding",
     ]
     .map(String::from)
     .into();
