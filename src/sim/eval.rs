@@ -99,11 +99,17 @@ pub fn turn_rates(turns: &[Turn]) -> Vec<(f64, f64)> {
     rates
 }
 
+/// Turns whose stance is the persona's own view (a devil's advocate argues
+/// a role).
+fn stated_turns(turns: &[Turn]) -> impl Iterator<Item = &Turn> {
+    debate_turns(turns).filter(|t| !t.devils_advocate)
+}
+
 /// Each persona's last stated stance in each round, by round (1-based).
 fn stances_by_round(turns: &[Turn]) -> Vec<HashMap<u32, Position>> {
     let rounds = debate_turns(turns).map(|t| t.round).max().unwrap_or(0) as usize;
     let mut by_round = vec![HashMap::new(); rounds];
-    for t in debate_turns(turns) {
+    for t in stated_turns(turns) {
         if let (Some(s), Some(round)) = (t.stance, (t.round as usize).checked_sub(1)) {
             by_round[round].insert(t.persona_id, s.position);
         }
@@ -153,7 +159,7 @@ fn minority_flipped(turns: &[Turn]) -> Option<f64> {
     let winner = majority(last, 0.5)?;
     let mut first: HashMap<u32, Position> = HashMap::new();
     let mut latest: HashMap<u32, Position> = HashMap::new();
-    for t in debate_turns(turns) {
+    for t in stated_turns(turns) {
         if let Some(s) = t.stance {
             first.entry(t.persona_id).or_insert(s.position);
             latest.insert(t.persona_id, s.position);
