@@ -177,12 +177,7 @@ async fn trimmed_prompts_fit_the_context_for_ten_personas_and_five_rounds() {
                        the privacy of my data and whether it works without a good connection. "
                     .repeat(4),
                 complete: true,
-                usage: None,
-                question: None,
-                finish_reason: None,
-                usage_estimated: false,
-                stance: None,
-                moderator: false,
+                ..Turn::default()
             });
         }
     }
