@@ -29,6 +29,9 @@ pub struct Settings {
     pub rounds: u32,
     pub max_tokens_per_turn: u32,
     pub max_tokens_total: Option<u32>,
+    /// The sampling seed (`--seed`), also in the backend's settings; kept
+    /// here for what records a run.
+    pub seed: Option<u32>,
     /// Saved debates, one JSON file each.
     pub sessions_dir: PathBuf,
     /// Where the TUI writes exports.
@@ -134,11 +137,13 @@ impl Settings {
                 first_token_timeout: timeout,
                 stall_timeout: timeout,
                 context_tokens: cli.context_tokens,
+                seed: cli.seed,
             })
         } else if LOCAL_AVAILABLE {
             BackendChoice::Local {
                 model_path: model_path.clone(),
                 temperature: cli.temperature.unwrap_or(LOCAL_TEMPERATURE),
+                seed: cli.seed,
             }
         } else {
             BackendChoice::None
@@ -159,6 +164,7 @@ impl Settings {
             rounds: cli.rounds,
             max_tokens_per_turn,
             max_tokens_total: cli.max_tokens_total,
+            seed: cli.seed,
             mouse: cli.mouse,
             stage: cli.stage,
             log_level: cli.log_level.clone(),
@@ -380,6 +386,43 @@ mod tests {
         assert_eq!(o.context_tokens, None);
         let err = Cli::try_parse_from(["persona-sim", "--context-tokens", "10"]).unwrap_err();
         assert!(err.to_string().contains("context-tokens"), "{err}");
+    }
+    #[test]
+    fn the_seed_reaches_either_backend() {
+        let s = Settings::resolve(
+            &cli(&[
+                "--data-dir",
+                "/d",
+                "--base-url",
+                "http://h/v1",
+                "--seed",
+                "9",
+            ]),
+            None,
+        )
+        .unwrap();
+        let BackendChoice::OpenAi(o) = s.backend else {
+            panic!()
+        };
+        assert_eq!(o.seed, Some(9));
+        let s = Settings::resolve(
+            &cli(&["--data-dir", "/d", "--base-url", "http://h/v1"]),
+            None,
+        )
+        .unwrap();
+        let BackendChoice::OpenAi(o) = s.backend else {
+            panic!()
+        };
+        assert_eq!(o.seed, None);
+        if LOCAL_AVAILABLE {
+            let s = Settings::resolve(&cli(&["--data-dir", "/d", "--seed", "3"]), None).unwrap();
+            assert!(matches!(
+                s.backend,
+                BackendChoice::Local { seed: Some(3), .. }
+            ));
+        }
+        let err = Cli::try_parse_from(["persona-sim", "--seed", "-1"]).unwrap_err();
+        assert!(err.to_string().contains("seed"), "{err}");
     }
     #[test]
     fn bad_values_are_rejected_with_reasons() {

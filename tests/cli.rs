@@ -487,3 +487,34 @@ async fn eval_measures_a_saved_session() {
         text(&missing.stderr)
     );
 }
+
+#[tokio::test]
+async fn seed_is_sent_to_the_server_only_when_given() {
+    for (seed, expected) in [(Some("7"), Some(7)), (None, None)] {
+        let server = MockServer::persona_echo(Duration::ZERO).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "simulate",
+            "--feature",
+            "Offline mode",
+            "--personas",
+            "1,2",
+            "--rounds",
+            "1",
+        ];
+        if let Some(seed) = seed {
+            args.extend(["--seed", seed]);
+        }
+        let out = run(dir.path(), Some(&server.base_url), &args).await;
+        assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+        let requests = server.requests();
+        // Two turns and the report: every call carries the same seed.
+        assert!(requests.len() >= 3, "{} requests", requests.len());
+        for r in &requests {
+            match expected {
+                Some(n) => assert_eq!(r.body["seed"], n, "{}", r.body),
+                None => assert!(r.body.get("seed").is_none(), "{}", r.body),
+            }
+        }
+    }
+}
