@@ -421,7 +421,7 @@ mod tests {
                 BackendChoice::Local { seed: Some(3), .. }
             ));
         }
-        let err = Cli::try_parse_from(["persona-sim", "--seed", "-1"]).unwrap_err();
+        let err = Cli::try_parse_from(["persona-sim", "--seed", "x"]).unwrap_err();
         assert!(err.to_string().contains("seed"), "{err}");
     }
     #[test]
