@@ -33,6 +33,9 @@ pub struct Settings {
     /// `--devils-advocate`, when given (each face has its own default).
     pub devils_advocate: Option<DevilsAdvocate>,
     pub herding_threshold: f64,
+    /// The sampling seed (`--seed`), also in the backend's settings; kept
+    /// here for what records a run.
+    pub seed: Option<u32>,
     /// Saved debates, one JSON file each.
     pub sessions_dir: PathBuf,
     /// Where the TUI writes exports.
@@ -151,11 +154,13 @@ impl Settings {
                 first_token_timeout: timeout,
                 stall_timeout: timeout,
                 context_tokens: cli.context_tokens,
+                seed: cli.seed,
             })
         } else if LOCAL_AVAILABLE {
             BackendChoice::Local {
                 model_path: model_path.clone(),
                 temperature: cli.temperature.unwrap_or(LOCAL_TEMPERATURE),
+                seed: cli.seed,
             }
         } else {
             BackendChoice::None
@@ -178,6 +183,7 @@ impl Settings {
             max_tokens_total: cli.max_tokens_total,
             devils_advocate: cli.devils_advocate,
             herding_threshold: cli.herding_threshold,
+            seed: cli.seed,
             mouse: cli.mouse,
             stage: cli.stage,
             cache_dir: cli.cache.clone(),
@@ -400,6 +406,43 @@ mod tests {
         assert_eq!(o.context_tokens, None);
         let err = Cli::try_parse_from(["persona-sim", "--context-tokens", "10"]).unwrap_err();
         assert!(err.to_string().contains("context-tokens"), "{err}");
+    }
+    #[test]
+    fn the_seed_reaches_either_backend() {
+        let s = Settings::resolve(
+            &cli(&[
+                "--data-dir",
+                "/d",
+                "--base-url",
+                "http://h/v1",
+                "--seed",
+                "9",
+            ]),
+            None,
+        )
+        .unwrap();
+        let BackendChoice::OpenAi(o) = s.backend else {
+            panic!()
+        };
+        assert_eq!(o.seed, Some(9));
+        let s = Settings::resolve(
+            &cli(&["--data-dir", "/d", "--base-url", "http://h/v1"]),
+            None,
+        )
+        .unwrap();
+        let BackendChoice::OpenAi(o) = s.backend else {
+            panic!()
+        };
+        assert_eq!(o.seed, None);
+        if LOCAL_AVAILABLE {
+            let s = Settings::resolve(&cli(&["--data-dir", "/d", "--seed", "3"]), None).unwrap();
+            assert!(matches!(
+                s.backend,
+                BackendChoice::Local { seed: Some(3), .. }
+            ));
+        }
+        let err = Cli::try_parse_from(["persona-sim", "--seed", "x"]).unwrap_err();
+        assert!(err.to_string().contains("seed"), "{err}");
     }
     #[test]
     fn bad_values_are_rejected_with_reasons() {

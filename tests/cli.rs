@@ -530,6 +530,8 @@ async fn a_cached_session_reruns_without_a_server() {
     assert_eq!(manifest["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(manifest["model"], "gpt-4o-mini");
     assert_eq!(manifest["rounds"], 2);
+    let temperature = manifest["sampling"]["temperature"].as_f64().unwrap();
+    assert!((temperature - 0.8).abs() < 1e-6, "{manifest}");
     assert_eq!(manifest["prompts"].as_str().unwrap().len(), 16);
 
     // No server now (and no key): every reply comes from the cache.
@@ -702,4 +704,35 @@ async fn a_herding_threshold_outside_half_to_one_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("[possible values: auto, off]"), "{stderr}");
+}
+
+#[tokio::test]
+async fn seed_is_sent_to_the_server_only_when_given() {
+    for (seed, expected) in [(Some("7"), Some(7)), (None, None)] {
+        let server = MockServer::persona_echo(Duration::ZERO).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "simulate",
+            "--feature",
+            "Offline mode",
+            "--personas",
+            "1,2",
+            "--rounds",
+            "1",
+        ];
+        if let Some(seed) = seed {
+            args.extend(["--seed", seed]);
+        }
+        let out = run(dir.path(), Some(&server.base_url), &args).await;
+        assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+        let requests = server.requests();
+        // Every call (one per turn) carries the same seed.
+        assert!(requests.len() >= 2, "{} requests", requests.len());
+        for r in &requests {
+            match expected {
+                Some(n) => assert_eq!(r.body["seed"], n, "{}", r.body),
+                None => assert!(r.body.get("seed").is_none(), "{}", r.body),
+            }
+        }
+    }
 }

@@ -59,6 +59,13 @@ pub struct Cli {
     #[arg(long, global = true, value_parser = parse_temperature)]
     pub temperature: Option<f32>,
 
+    /// Sampling seed, for reproducible runs: the embedded model's sampler
+    /// seed (the same seed gives the same debate), and `seed` in requests to
+    /// OpenAI-compatible servers (best effort there) [default: random, and
+    /// none sent].
+    #[arg(long, env = "PERSONA_SIM_SEED", global = true, value_name = "N")]
+    pub seed: Option<u32>,
+
     /// Debate rounds: every selected persona speaks once per round.
     #[arg(long, global = true, default_value_t = DEFAULT_ROUNDS, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: u32,

@@ -116,6 +116,7 @@ mod tests {
         let local = |path: &Path| BackendChoice::Local {
             model_path: path.to_path_buf(),
             temperature: 0.7,
+            seed: None,
         };
         let missing = dir.path().join("nope.gguf");
         let message = format!("model file not found: {}", missing.display());

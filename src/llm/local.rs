@@ -27,12 +27,27 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc;
 
 use super::{
     BackendInfo, ChatBackend, ChatChunk, ChatMessage, ChatRequest, ChatStream, FinishReason,
-    LlmError, Role, Usage,
+    LlmError, Purpose, Role, Usage,
 };
+
+/// DRY ("don't repeat yourself", llama.cpp's sampler after p-e-w): a token
+/// that would extend a sequence already in the context past
+/// `DRY_ALLOWED_LENGTH` tokens is penalised by
+/// `DRY_MULTIPLIER * DRY_BASE^(length - DRY_ALLOWED_LENGTH)`. A turn's
+/// sampler is shown the prompt too, so copying another speaker's turn (the
+/// small model's habit: a 5-gram copy rate of 0.64) gets costly after a
+/// few tokens, while names and short phrases stay free.
+const DRY_MULTIPLIER: f32 = 0.8;
+const DRY_BASE: f32 = 1.75;
+const DRY_ALLOWED_LENGTH: i32 = 2;
+/// A repeated run stops at these (llama.cpp's defaults): a line, a label,
+/// a quote or markdown does not chain one copy into the next.
+const DRY_BREAKERS: [&str; 4] = ["\n", ":", "\"", "*"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LocalSettings {
@@ -40,6 +55,11 @@ pub struct LocalSettings {
     pub temperature: f32,
     pub top_p: f32,
     pub repeat_penalty: f32,
+    /// Per earlier use of a token in the last 64 (llama.cpp's frequency
+    /// penalty), and once for any use (presence): a turn does not say
+    /// "the app" five times.
+    pub frequency_penalty: f32,
+    pub presence_penalty: f32,
     /// Tokens of context (prompt + reply).
     pub context_size: u32,
     pub threads: i32,
@@ -54,6 +74,8 @@ impl LocalSettings {
             temperature,
             top_p: 0.9,
             repeat_penalty: 1.15,
+            frequency_penalty: 0.1,
+            presence_penalty: 0.1,
             context_size: 2048,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get().min(8) as i32),
             seed: None,
@@ -70,17 +92,44 @@ impl LocalSettings {
     /// reply is well-formed JSON in the requested shape. The repetition
     /// penalty is left out then: JSON repeats its quotes and braces.
     pub fn sampler_with(&self, model: &LlamaModel, grammar: Option<LlamaSampler>) -> LlamaSampler {
+        self.sampler_seeing(model, grammar, &[])
+    }
+
+    /// The chain for a reply to `context` (the prompt's tokens): without a
+    /// grammar, the DRY sampler is shown `context`, so the reply does not
+    /// copy long runs of it (see [`DRY_MULTIPLIER`]).
+    pub fn sampler_seeing(
+        &self,
+        model: &LlamaModel,
+        grammar: Option<LlamaSampler>,
+        context: &[LlamaToken],
+    ) -> LlamaSampler {
         let seed = self.seed.unwrap_or_else(rand_seed);
         let mut chain = Vec::new();
         match grammar {
             Some(g) => chain.push(g),
-            None => chain.push(LlamaSampler::penalties(
-                model.n_vocab(),
-                64,
-                self.repeat_penalty,
-                0.0,
-                0.0,
-            )),
+            None => {
+                chain.push(LlamaSampler::penalties(
+                    model.n_vocab(),
+                    64,
+                    self.repeat_penalty,
+                    self.frequency_penalty,
+                    self.presence_penalty,
+                ));
+                // llama.cpp takes 0 (or less) as "off": the window is the context.
+                let window = (self.context_size as i32).max(context.len() as i32 + 1);
+                chain.push(
+                    LlamaSampler::dry(
+                        model,
+                        DRY_MULTIPLIER,
+                        DRY_BASE,
+                        DRY_ALLOWED_LENGTH,
+                        window,
+                        DRY_BREAKERS,
+                    )
+                    .with_tokens(context),
+                );
+            }
         }
         chain.extend([
             LlamaSampler::top_k(40),
@@ -372,6 +421,13 @@ impl LocalBackend {
 type Sender = mpsc::Sender<Result<ChatChunk, LlmError>>;
 
 impl ChatBackend for LocalBackend {
+    fn sampling(&self) -> super::Sampling {
+        super::Sampling {
+            temperature: Some(self.engine.settings.temperature),
+            seed: self.engine.settings.seed.map(u64::from),
+        }
+    }
+
     fn info(&self) -> BackendInfo {
         let path = &self.engine.settings.model_path;
         BackendInfo {
@@ -580,7 +636,21 @@ fn run(
             )
             .ok()
     });
-    let mut sampler = settings.sampler_with(model, grammar);
+    // A persona's turn is prose: it may not copy the prompt (the others'
+    // turns) and it lands on a sentence end near the cap. JSON is neither.
+    let prose = request.purpose == Purpose::Turn && request.json_schema.is_none();
+    let mut sampler = if prose {
+        settings.sampler_seeing(model, grammar, &tokens)
+    } else {
+        settings.sampler_with(model, grammar)
+    };
+    let landing = if prose {
+        budget.saturating_sub(landing_tokens(budget))
+    } else {
+        budget
+    };
+    let mut tail = String::new();
+    let mut landed = false;
     let vocab = model.vocab();
     let mut pending = Vec::new();
     let mut generated = 0u32;
@@ -596,8 +666,15 @@ fn run(
         generated += 1;
         pending.extend(vocab.token_to_piece(token, false, None));
         let text = take_utf8(&mut pending);
-        if !text.is_empty() && !tx.send(Ok(ChatChunk::Text(text))) {
-            return Ok(None);
+        if !text.is_empty() {
+            keep_tail(&mut tail, &text);
+            if !tx.send(Ok(ChatChunk::Text(text))) {
+                return Ok(None);
+            }
+        }
+        if generated as usize >= landing && ends_sentence(&tail) {
+            landed = true;
+            break;
         }
         batch.clear();
         batch
@@ -611,7 +688,7 @@ fn run(
     if !rest.is_empty() && !tx.send(Ok(ChatChunk::Text(rest))) {
         return Ok(None);
     }
-    let reason = if (generated as usize) < budget {
+    let reason = if landed || (generated as usize) < budget {
         FinishReason::Stop
     } else {
         FinishReason::Length
@@ -623,6 +700,42 @@ fn run(
         prompt_tokens: tokens.len() as u32,
         completion_tokens: generated,
     }))
+}
+
+/// How many tokens before the cap a turn starts looking for a sentence end
+/// to stop at: a third of the budget, so a 160-token turn ends after the
+/// first full sentence past token 107 instead of mid-word at 160.
+fn landing_tokens(budget: usize) -> usize {
+    budget / 3
+}
+
+/// Keeps the last few characters of the reply (enough to see a sentence end).
+fn keep_tail(tail: &mut String, text: &str) {
+    tail.push_str(text);
+    if tail.len() > 32 {
+        let mut cut = tail.len() - 16;
+        while !tail.is_char_boundary(cut) {
+            cut += 1;
+        }
+        tail.drain(..cut);
+    }
+}
+
+/// Whether the text ends a sentence: `.`, `!`, `?` or `…` (a closing quote
+/// or bracket may follow) after a word, not a number ("3." may go on "3.5")
+/// or a lone initial ("J."); a line break after a sentence counts too.
+fn ends_sentence(text: &str) -> bool {
+    let t = text.trim_end_matches([' ', '\n']);
+    let t = t.trim_end_matches(['"', '\'', '”', '’', ')']);
+    let Some(body) = t.strip_suffix(['.', '!', '?', '…']) else {
+        return false;
+    };
+    let word: String = body
+        .chars()
+        .rev()
+        .take_while(|c| c.is_alphanumeric())
+        .collect();
+    !word.is_empty() && !word.chars().all(|c| c.is_ascii_digit()) && word.chars().count() > 1
 }
 
 /// Takes the longest valid UTF-8 prefix; a multi-byte character split across
@@ -651,6 +764,49 @@ mod tests {
         pending.extend_from_slice(&bytes[1..]);
         assert_eq!(take_utf8(&mut pending), "é!");
         assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn sentence_ends_are_told_from_numbers_and_initials() {
+        for yes in [
+            "I like it.",
+            "Why not?",
+            "Great!\n",
+            "He said \"no.\"",
+            "So… fine…",
+            "it is OK. ",
+        ] {
+            assert!(ends_sentence(yes), "{yes:?}");
+        }
+        for no in [
+            "I think it's a game-ch",
+            "costs 3.",
+            "ask J.",
+            "and then",
+            "",
+            "!",
+            "pros:",
+        ] {
+            assert!(!ends_sentence(no), "{no:?}");
+        }
+    }
+
+    #[test]
+    fn the_tail_keeps_the_end_of_the_reply() {
+        let mut tail = String::new();
+        for piece in [
+            "Offline mode ",
+            "would help me a lot on the road",
+            " when there is no signal",
+            ".",
+        ] {
+            keep_tail(&mut tail, piece);
+        }
+        assert!(tail.len() <= 32 && tail.ends_with("no signal."), "{tail:?}");
+        assert!(ends_sentence(&tail));
+        let mut tail = "é".repeat(20);
+        keep_tail(&mut tail, "ü");
+        assert!(tail.ends_with('ü'));
     }
 
     #[test]

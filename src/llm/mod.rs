@@ -282,6 +282,8 @@ pub enum BackendChoice {
     Local {
         model_path: std::path::PathBuf,
         temperature: f32,
+        /// The sampler's seed (`--seed`); random when `None`.
+        seed: Option<u32>,
     },
     /// Nothing that can run: the app starts, and says how to configure one.
     None,
@@ -302,8 +304,12 @@ impl BackendChoice {
             BackendChoice::Local {
                 model_path,
                 temperature,
+                seed,
             } => Some(std::sync::Arc::new(local::LocalBackend::new(
-                local::LocalSettings::new(model_path.clone(), *temperature),
+                local::LocalSettings {
+                    seed: *seed,
+                    ..local::LocalSettings::new(model_path.clone(), *temperature)
+                },
             ))),
             #[cfg(not(feature = "local"))]
             BackendChoice::Local { .. } => None,

@@ -49,6 +49,9 @@ pub struct OpenAiSettings {
     /// The server's context size in tokens, when the user says
     /// (`--context-tokens`); otherwise it is asked of the server once.
     pub context_tokens: Option<u32>,
+    /// Sent as `seed` when set (`--seed`): servers that honour it sample
+    /// reproducibly; nothing is sent otherwise.
+    pub seed: Option<u32>,
 }
 
 impl fmt::Debug for OpenAiSettings {
@@ -62,6 +65,7 @@ impl fmt::Debug for OpenAiSettings {
             .field("first_token_timeout", &self.first_token_timeout)
             .field("stall_timeout", &self.stall_timeout)
             .field("context_tokens", &self.context_tokens)
+            .field("seed", &self.seed)
             .finish()
     }
 }
@@ -184,6 +188,12 @@ fn build_body(
         response_format,
         ..Default::default()
     };
+    // OpenAI marks `seed` deprecated (it was always best effort there);
+    // vLLM, llama.cpp's server and Ollama sample by it.
+    #[allow(deprecated)]
+    {
+        body.seed = settings.seed.map(i64::from);
+    }
     // OpenAI deprecated `max_tokens`; most compatible servers only know it.
     if is_openai_itself(settings) {
         body.max_completion_tokens = Some(request.max_tokens);
@@ -271,6 +281,13 @@ impl ChatBackend for OpenAiBackend {
             kind: "openai",
             model: self.settings.model.clone(),
             endpoint: self.settings.base_url.clone(),
+        }
+    }
+
+    fn sampling(&self) -> super::Sampling {
+        super::Sampling {
+            temperature: Some(self.settings.temperature),
+            seed: self.settings.seed.map(u64::from),
         }
     }
 
@@ -987,6 +1004,7 @@ mod tests {
             first_token_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(30),
             context_tokens: None,
+            seed: None,
         };
         let mut request = ChatRequest::new(
             vec![
@@ -1136,6 +1154,7 @@ mod tests {
             first_token_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(30),
             context_tokens: Some(100_000),
+            seed: None,
         });
         // Told by the user: planned around whatever its size.
         assert_eq!(backend.context_window(), Some(100_000));
@@ -1156,6 +1175,7 @@ mod tests {
             first_token_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(30),
             context_tokens: None,
+            seed: None,
         };
         let text = format!("{s:?}");
         assert!(!text.contains("sk-secret"), "{text}");
@@ -1172,6 +1192,7 @@ mod tests {
             first_token_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(30),
             context_tokens: None,
+            seed: None,
         };
         let request = ChatRequest {
             messages: vec![super::super::ChatMessage::user("hi")],
@@ -1188,5 +1209,23 @@ mod tests {
         s.base_url = "http://127.0.0.1:11434/v1".into();
         let body = serde_json::to_value(OpenAiBackend::new(s).build_request(&request)).unwrap();
         assert_eq!(body["max_tokens"], 99);
+        assert!(body.get("seed").is_none(), "no seed unless given");
+    }
+
+    #[test]
+    fn a_given_seed_is_sent() {
+        let s = OpenAiSettings {
+            api_key: None,
+            base_url: "http://127.0.0.1:11434/v1".into(),
+            model: DEFAULT_MODEL.into(),
+            temperature: 0.8,
+            first_token_timeout: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(30),
+            context_tokens: None,
+            seed: Some(4_000_000_000),
+        };
+        let request = ChatRequest::new(vec![super::super::ChatMessage::user("hi")], 9);
+        let body = request_body(&s, &request, None);
+        assert_eq!(body["seed"], 4_000_000_000u64);
     }
 }

@@ -105,25 +105,30 @@ pub fn turn_prompt(
     budget_chars: Option<usize>,
 ) -> String {
     let spoke = transcript.iter().any(|t| !t.text.trim().is_empty());
-    // One instruction per turn: small models lose track of more.
+    // One instruction per turn: small models lose track of more. The name
+    // is left out of it: a small model given "answer as Maria" opens with
+    // "Maria, …", addressing itself; and it copies whatever it is shown
+    // unless told, in so many words, to use its own.
     let instruction = if !spoke {
-        format!(
-            "\nYou speak first. In two or three sentences, say what you, {}, honestly think of this feature and why.",
-            speaker.name
-        )
+        "\nYou speak first. In two or three short sentences of your own, say in the first person what you honestly think of this feature and why.".to_string()
     } else {
         format!(
-            "\nRound {round} of {rounds}. In two or three sentences, answer the others as {}: what do you think now, and why?",
-            speaker.name
+            "\nRound {round} of {rounds}. {OWN_WORDS} In two or three short sentences, answer them: what do you think now, and why?"
         )
     };
     discussion_prompt(
         feature,
         transcript,
+        Some(speaker),
         &(instruction + &moderator_ask(transcript, speaker) + &stance_reminder()),
         budget_chars,
     )
 }
+
+/// What keeps a small model from parroting the turns it is shown and from
+/// talking to itself.
+const OWN_WORDS: &str = "Do not repeat what was said: make a new point from your own life, in your own words, \
+speaking as \"I\". Never say your own name.";
 
 /// The moderator's latest question, when it came after the speaker's last
 /// turn: asked outright, so the turn answers it.
@@ -156,12 +161,21 @@ pub fn followup_prompt(
         question.trim(),
         speaker.name
     ) + &stance_reminder();
-    discussion_prompt(feature, transcript, &instruction, budget_chars)
+    discussion_prompt(
+        feature,
+        transcript,
+        Some(speaker),
+        &instruction,
+        budget_chars,
+    )
 }
 
+/// The feature, the turns so far (each quoted, the speaker's own marked
+/// "you"), then the instruction.
 fn discussion_prompt(
     feature: &str,
     transcript: &[Turn],
+    speaker: Option<&Persona>,
     instruction: &str,
     budget_chars: Option<usize>,
 ) -> String {
@@ -178,14 +192,17 @@ fn discussion_prompt(
             .map(|t| {
                 // A turn cut at its token limit reads as unfinished.
                 let end = if t.is_cut_off() { "…" } else { "" };
+                // Quoted, so the words read as someone's, not as a draft
+                // to continue; the speaker's own turns say so.
+                let who = match speaker {
+                    Some(p) if !t.moderator && t.persona_id == p.id => {
+                        format!("You ({})", t.speaker)
+                    }
+                    _ => t.speaker.clone(),
+                };
                 match &t.question {
-                    Some(q) => format!(
-                        "{} (asked “{}”): {}{end}\n",
-                        t.speaker,
-                        q.trim(),
-                        t.text.trim()
-                    ),
-                    None => format!("{}: {}{end}\n", t.speaker, t.text.trim()),
+                    Some(q) => format!("{who} (asked “{}”): “{}{end}”\n", q.trim(), t.text.trim()),
+                    None => format!("{who}: “{}{end}”\n", t.text.trim()),
                 }
             })
             .collect();
@@ -295,8 +312,32 @@ mod tests {
             ..Turn::default()
         }];
         let second = turn_prompt("Dark mode", &transcript, &panel[0], 1, 2, None);
-        assert!(second.contains("Kwame Mensah: Too expensive."));
+        assert!(
+            second.contains("Kwame Mensah: “Too expensive.”"),
+            "{second}"
+        );
         assert!(second.contains("Round 1 of 2"));
+        // Asked for new words, never addressed by name.
+        assert!(second.contains("Do not repeat what was said"));
+        assert!(second.contains("Never say your own name"));
+        for prompt in [&first, &second] {
+            assert!(!prompt.contains(&panel[0].name), "{prompt}");
+        }
+        // The speaker's own earlier turn is marked as theirs.
+        let mut mine = transcript.clone();
+        mine.push(Turn {
+            persona_id: panel[0].id,
+            speaker: panel[0].name.clone(),
+            round: 1,
+            text: "I like it.".into(),
+            complete: true,
+            ..Turn::default()
+        });
+        let third = turn_prompt("Dark mode", &mine, &panel[0], 2, 2, None);
+        assert!(
+            third.contains(&format!("You ({}): “I like it.”", panel[0].name)),
+            "{third}"
+        );
     }
 
     #[test]

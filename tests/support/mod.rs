@@ -44,6 +44,7 @@ pub fn openai_settings(base_url: &str, timeout: Duration) -> OpenAiSettings {
         first_token_timeout: timeout,
         stall_timeout: timeout,
         context_tokens: None,
+        seed: None,
     }
 }
 
