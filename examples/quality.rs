@@ -59,12 +59,15 @@ struct Row {
     self_address: usize,
     cut: usize,
     open: usize,
+    /// Turns with no words (cut at a speaker label before saying anything):
+    /// they copy nothing, so the copy rate alone would flatter them.
+    empty: usize,
     secs: f64,
 }
 
 fn header() {
     println!(
-        "{:>4} {:>5} {:>9} {:>8} {:>7} {:>6} {:>9} {:>4} {:>5} {:>6}",
+        "{:>4} {:>5} {:>9} {:>8} {:>7} {:>6} {:>9} {:>4} {:>5} {:>5} {:>6}",
         "seed",
         "turns",
         "copy mean",
@@ -74,13 +77,14 @@ fn header() {
         "self-addr",
         "cut",
         "open",
+        "empty",
         "secs"
     );
 }
 
 fn print_row(r: &Row) {
     println!(
-        "{:>4} {:>5} {:>9.3} {:>8.3} {:>7} {:>6.3} {:>9} {:>4} {:>5} {:>6.1}",
+        "{:>4} {:>5} {:>9.3} {:>8.3} {:>7} {:>6.3} {:>9} {:>4} {:>5} {:>5} {:>6.1}",
         r.seed,
         r.turns,
         r.copy,
@@ -90,6 +94,7 @@ fn print_row(r: &Row) {
         r.self_address,
         r.cut,
         r.open,
+        r.empty,
         r.secs
     );
 }
@@ -174,6 +179,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             self_address: eval.self_address,
             cut: turns.iter().filter(|t| t.is_cut_off()).count(),
             open: turns.iter().filter(|t| open_ending(&t.text)).count(),
+            empty: turns.iter().filter(|t| t.text.trim().is_empty()).count(),
             secs: started.elapsed().as_secs_f64(),
         };
         // Each run as it ends: a long benchmark cut short still says something.
@@ -192,7 +198,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mean = |f: fn(&Row) -> f64| rows.iter().map(f).sum::<f64>() / n;
     let sum = |f: fn(&Row) -> usize| rows.iter().map(f).sum::<usize>();
     println!(
-        "{:>4} {:>5} {:>9.3} {:>8.3} {:>7} {:>6.3} {:>9} {:>4} {:>5} {:>6.1}",
+        "{:>4} {:>5} {:>9.3} {:>8.3} {:>7} {:>6.3} {:>9} {:>4} {:>5} {:>5} {:>6.1}",
         "all",
         sum(|r| r.turns),
         mean(|r| r.copy),
@@ -202,11 +208,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         sum(|r| r.self_address),
         sum(|r| r.cut),
         sum(|r| r.open),
+        sum(|r| r.empty),
         mean(|r| r.secs),
     );
     println!(
         "(\"all\": mean copy, highest copy, total turns over 0.5, mean loop, totals, mean seconds)\n\
-         targets: copy mean < 0.10, no turn > 0.5, no self-address, no open (mid-word) ending"
+         targets: copy mean < 0.10, no turn > 0.5, no self-address, no open (mid-word) ending; empty turns said nothing"
     );
     Ok(())
 }
