@@ -1267,7 +1267,7 @@ mod tests {
         let kept: Vec<_> = transcript.turns.iter().map(|t| t.stance).collect();
         assert_eq!(ended, kept);
         // The next speaker sees the text without the line.
-        assert!(seen[1].messages[1].content.contains("Good idea.\n"));
+        assert!(seen[1].messages[1].content.contains("Good idea.”\n"));
         assert!(!seen[5].messages[1].content.contains("STANCE: for,"));
         assert!(
             seen[0].messages[1]

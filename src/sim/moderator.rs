@@ -510,7 +510,7 @@ mod tests {
         assert!(
             prompts
                 .iter()
-                .all(|p| p.contains("Moderator: What about the price?"))
+                .all(|p| p.contains("Moderator: “What about the price?”"))
         );
         assert!(prompts[4].contains("Round 2 of 2"), "{}", prompts[4]);
         // Each is asked it outright once: until they have spoken after it.
