@@ -117,7 +117,9 @@ async fn the_same_seed_gives_the_same_debate_byte_for_byte() {
     let again = transcript_of(&debate(seeded(path.clone(), 11), 2, 1).await);
     let other = transcript_of(&debate(seeded(path, 12), 2, 1).await);
     assert_eq!(first.len(), 2);
-    assert!(first.iter().all(|t| !t.trim().is_empty()), "{first:#?}");
+    // Something to compare (a turn may come back empty: the model opened
+    // it with another speaker's label, which the filter cuts).
+    assert!(first.iter().any(|t| !t.trim().is_empty()), "{first:#?}");
     assert_eq!(first, again, "seed 11 twice");
     // At temperature 0.7 two seeds agreeing on every token of two turns
     // would mean the seed is not used.
