@@ -10,6 +10,15 @@ use support::{MockServer, Reply};
 
 use support::binary::{command, text};
 
+/// The session file the one run in `data_dir` saved.
+fn saved_session_file(data_dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::read_dir(data_dir.join("sessions"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("a saved session")
+}
+
 /// The binary run to the end (see `support::binary::run`).
 async fn run(data_dir: &std::path::Path, base_url: Option<&str>, args: &[&str]) -> Output {
     support::binary::run(command(data_dir, base_url, args)).await
@@ -411,12 +420,7 @@ async fn simulate_jsonl_is_moderated_by_json_lines_on_stdin() {
     assert_eq!(events.last().unwrap()["outcome"], "completed");
     // Only the first speaker spoke: the debate ended during their turn.
     assert_eq!(server.requests().len(), 1);
-    let sessions = dir.path().join("sessions");
-    let file = std::fs::read_dir(&sessions)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "json"))
-        .unwrap();
+    let file = saved_session_file(dir.path());
     let session: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
     let turns = session["turns"].as_array().unwrap();
     assert_eq!(turns.len(), 2);
@@ -453,12 +457,7 @@ async fn eval_measures_a_saved_session() {
     )
     .await;
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
-    let sessions = dir.path().join("sessions");
-    let file = std::fs::read_dir(&sessions)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "json"))
-        .unwrap();
+    let file = saved_session_file(dir.path());
     let id = file.file_stem().unwrap().to_str().unwrap().to_string();
     let table = run(dir.path(), None, &["eval", &id[..12]]).await;
     assert!(table.status.success(), "stderr: {}", text(&table.stderr));
@@ -518,12 +517,7 @@ async fn a_cached_session_reruns_without_a_server() {
     let asked = server.requests().len();
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), asked);
     drop(server);
-    let sessions = dir.path().join("sessions");
-    let file = std::fs::read_dir(&sessions)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "json"))
-        .unwrap();
+    let file = saved_session_file(dir.path());
     let id = file.file_stem().unwrap().to_str().unwrap().to_string();
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     let manifest = &saved["manifest"];
@@ -635,11 +629,7 @@ async fn simulate_runs_a_devils_advocate_when_the_panel_herds() {
     assert!(asked(3).contains("DEVIL'S ADVOCATE"), "{}", asked(3));
     assert!((0..3).all(|i| !asked(i).contains("DEVIL'S ADVOCATE")));
     // The session records it: the marked turn, the alarm, the note.
-    let file = std::fs::read_dir(dir.path().join("sessions"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "json"))
-        .unwrap();
+    let file = saved_session_file(dir.path());
     let session: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
     let marked: Vec<bool> = session["turns"]
         .as_array()
