@@ -1,7 +1,7 @@
 //! `simulate`: one debate, streamed to stdout as text or JSON lines, saved
 //! as a session, with an optional report and export.
 
-use crate::sim::live::{AudienceQuestion, Publication, QuestionQueue};
+use crate::sim::live::{Publication, next_question};
 use crate::sim::moderator::{self, Chair};
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
@@ -239,14 +239,6 @@ pub async fn run(
 
 fn feature_from_stdin(args: &SimulateArgs) -> bool {
     args.feature.is_none() && args.feature_file.as_deref() == Some(std::path::Path::new("-"))
-}
-
-/// The next audience question; pending when there are none to read.
-async fn next_question(questions: &mut Option<QuestionQueue>) -> Option<AudienceQuestion> {
-    match questions {
-        Some(queue) => queue.next().await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Reads moderator commands from stdin, one JSON object a line (see

@@ -87,18 +87,6 @@ pub fn export_to_dir(
     Ok(path)
 }
 
-/// "question to the panel" or "audience question".
-fn moderator_label(session: &Session, turn: &super::debate::Turn) -> &'static str {
-    let audience = session.moderation.iter().any(
-        |m| matches!(&m.action, Moderation::Asked { text, audience: true, .. } if *text == turn.text),
-    );
-    if audience {
-        "audience question"
-    } else {
-        "question to the panel"
-    }
-}
-
 /// A moderator action in words.
 pub fn moderation_text(action: &Moderation) -> String {
     match action {
@@ -162,7 +150,11 @@ pub fn session_markdown(session: &Session) -> String {
                 md,
                 "### T{} · Moderator · {}\n\n> {}\n",
                 i + 1,
-                moderator_label(session, turn),
+                if session.asked_by_audience(i) {
+                    "audience question"
+                } else {
+                    "question to the panel"
+                },
                 turn.text.trim()
             );
             continue;

@@ -218,6 +218,15 @@ pub struct QuestionQueue {
     pending: Arc<AtomicUsize>,
 }
 
+/// The next question of `queue`; pending forever when there is none (a
+/// face without audience questions selects on this all the same).
+pub async fn next_question(queue: &mut Option<QuestionQueue>) -> Option<AudienceQuestion> {
+    match queue {
+        Some(queue) => queue.next().await,
+        None => std::future::pending().await,
+    }
+}
+
 impl QuestionQueue {
     /// The next question; pending while there is none.
     pub async fn next(&mut self) -> Option<AudienceQuestion> {

@@ -234,14 +234,13 @@ impl App {
                 session.status_label()
             ),
         ));
-        for turn in &session.turns {
+        for (i, turn) in session.turns.iter().enumerate() {
             if turn.moderator {
-                let audience = session.moderation.iter().any(|m| {
-                    matches!(&m.action, Moderation::Asked { text, audience: true, .. } if *text == turn.text)
-                });
-                let index = self
-                    .conversation
-                    .push(moderator_entry(&turn.text, audience, turn.round));
+                let index = self.conversation.push(moderator_entry(
+                    &turn.text,
+                    session.asked_by_audience(i),
+                    turn.round,
+                ));
                 self.turn_entries.push(index);
                 continue;
             }

@@ -17,7 +17,7 @@ pub mod ui;
 pub mod views;
 
 use crate::sim::devil::DevilsAdvocate;
-use crate::sim::live::{Publication, QuestionQueue};
+use crate::sim::live::{Publication, next_question};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -184,16 +184,6 @@ pub async fn run(
     effects.shutdown().await;
     tracing::info!(target: "app", "exit code {}: {ending}", ending.exit_code());
     Ok(ending)
-}
-
-/// The next audience question; pending when questions are off.
-async fn next_question(
-    questions: &mut Option<QuestionQueue>,
-) -> Option<crate::sim::live::AudienceQuestion> {
-    match questions {
-        Some(queue) => queue.next().await,
-        None => std::future::pending().await,
-    }
 }
 
 async fn sleep_until_some(deadline: Option<Instant>) {

@@ -393,6 +393,14 @@ impl Session {
         }
     }
 
+    /// Whether turn `index` is a question a spectator asked (the moderator
+    /// accepted it from the audience).
+    pub fn asked_by_audience(&self, index: usize) -> bool {
+        self.moderation.iter().any(
+            |m| matches!(m.action, Moderation::Asked { turn, audience: true, .. } if turn == index),
+        )
+    }
+
     /// The status for people: a running session that no live process holds
     /// (its lock file is missing or free) is "incomplete".
     pub fn status_label(&self) -> &'static str {
