@@ -1,5 +1,6 @@
 //! The tooling around the binary: `scripts/prereqs.sh`, which `make run`,
-//! `make test` and `.ci/run` call first.
+//! `make test` and `.ci/run` call first, and the shell completions and man
+//! page the binary writes.
 //!
 //! The script runs against a fake system: PATH is a temp folder holding only
 //! the tools a test gives it (tiny scripts that succeed), and
@@ -417,4 +418,143 @@ fn make_and_ci_call_the_script() {
             .any(|l| !l.trim_start().starts_with('#') && l.contains("apt-get")),
         ".ci/run installs through the script only"
     );
+}
+
+/// `persona-sim ARGS` run to the end with a temp data directory and no
+/// server; its stdout, stderr and exit code.
+fn persona_sim(args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    support::binary::command(dir.path(), None, args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn completions_for_every_shell_name_subcommands_and_flags() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let out = persona_sim(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {out:?}");
+        let script = text(&out.stdout);
+        assert!(script.len() > 1000, "{shell}: {script}");
+        // fish names flags without their dashes (`-l rounds`).
+        for word in ["simulate", "personas", "rounds", "feature"] {
+            assert!(script.contains(word), "{shell}: no {word} in\n{script}");
+        }
+    }
+    let out = persona_sim(&["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("possible values: bash"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn bash_completion_loads_and_completes_a_subcommand() {
+    let out = persona_sim(&["completions", "bash"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("persona-sim.bash");
+    fs::write(&file, &out.stdout).unwrap();
+    // Source the script and ask its function what `persona-sim sess<TAB>`
+    // completes to, as bash would.
+    let probe = format!(
+        "source {}; COMP_WORDS=(persona-sim sess); COMP_CWORD=1; COMP_LINE='persona-sim sess'; COMP_POINT=${{#COMP_LINE}}; _persona__sim persona-sim sess persona-sim; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        file.display()
+    );
+    let out = Command::new(bash()).arg("-c").arg(probe).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(text(&out.stdout).trim(), "sessions");
+    // After a subcommand: its own options and the global ones.
+    let complete = |words: &str| {
+        let probe = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); _persona__sim persona-sim \"${{COMP_WORDS[-1]}}\" \"${{COMP_WORDS[-2]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            file.display()
+        );
+        let out = Command::new(bash()).arg("-c").arg(probe).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        text(&out.stdout)
+    };
+    assert_eq!(
+        complete("persona-sim simulate --fea").trim(),
+        "--feature\n--feature-file"
+    );
+    assert_eq!(complete("persona-sim simulate --rou").trim(), "--rounds");
+    assert_eq!(
+        complete("persona-sim sessions export --for").trim(),
+        "--format"
+    );
+}
+
+#[test]
+fn man_writes_a_roff_page_for_the_binary() {
+    let out = persona_sim(&["man"]);
+    assert!(out.status.success(), "{out:?}");
+    let page = text(&out.stdout);
+    assert!(page.starts_with('.'), "roff starts with a request: {page}");
+    assert!(
+        page.lines().any(|l| l.starts_with(".TH persona-sim 1")),
+        "{page}"
+    );
+    assert!(page.contains(".SH NAME\npersona\\-sim"), "{page}");
+    assert!(page.contains("\\-\\-rounds"), "{page}");
+}
+
+#[test]
+fn subcommand_help_shows_its_own_options_and_top_level_help_all() {
+    let out = persona_sim(&["sessions", "--help"]);
+    assert!(out.status.success(), "{out:?}");
+    let help = text(&out.stdout);
+    assert!(help.contains("export"), "{help}");
+    for global in ["--temperature", "--data-dir", "--metrics-port"] {
+        assert!(!help.contains(global), "{global} in\n{help}");
+    }
+    assert!(help.contains("persona-sim --help"), "{help}");
+    let help = text(&persona_sim(&["simulate", "--help"]).stdout);
+    assert!(
+        help.contains("--feature") && !help.contains("--temperature"),
+        "{help}"
+    );
+    let top = text(&persona_sim(&["--help"]).stdout);
+    for option in ["--temperature", "--data-dir", "--metrics-port", "--rounds"] {
+        assert!(top.contains(option), "{option} in\n{top}");
+    }
+    for subcommand in ["simulate", "sessions", "completions", "man"] {
+        assert!(top.contains(subcommand), "{subcommand} in\n{top}");
+    }
+}
+
+#[tokio::test]
+async fn global_options_given_after_the_subcommand_still_apply() {
+    let server = support::MockServer::persona_echo(std::time::Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = support::binary::run(support::binary::command(
+        dir.path(),
+        Some(&server.base_url),
+        &[
+            "simulate",
+            "--feature",
+            "Offline mode",
+            "--personas",
+            "2",
+            "--rounds",
+            "2",
+            "--temperature",
+            "0.25",
+        ],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2, "one persona, two rounds");
+    for request in &requests {
+        assert_eq!(request.body["temperature"], 0.25);
+    }
+    // And a bad value there is still refused.
+    let out = persona_sim(&["simulate", "--feature", "x", "--rounds", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--rounds"), "{out:?}");
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
