@@ -1764,6 +1764,25 @@ mod look {
     }
 
     #[test]
+    fn y_after_a_jump_from_the_report_copies_the_turn_jumped_to() {
+        let mut session = finished_session("Offline mode");
+        session.report.as_mut().unwrap().insights[0].turns = vec![1];
+        let mut app = new_app();
+        app.open_session(session);
+        press_code(&mut app, KeyCode::F(3));
+        press_code(&mut app, KeyCode::Enter);
+        assert_eq!(app.focus(), Focus::Conversation);
+        frame(&mut app, 100, 30);
+        press_code(&mut app, KeyCode::Char('y'));
+        assert_eq!(
+            app.take_clipboard().unwrap(),
+            osc52("Turn 1 text from Maria Lopez.", Multiplexer::None)
+        );
+        let notice = app.notice().unwrap().text.clone();
+        assert!(notice.contains("Maria Lopez's turn"), "{notice}");
+    }
+
+    #[test]
     fn a_copy_that_cannot_work_says_why_and_sends_nothing() {
         let mut app = markdown_debate();
         frame(&mut app, 100, 30);

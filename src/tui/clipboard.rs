@@ -148,12 +148,12 @@ impl App {
         );
     }
 
-    /// `y` in the conversation: the turn last jumped to, else the turn at
-    /// the bottom of the view (the newest while following).
+    /// `y` in the conversation: the turn last jumped to while it is in view,
+    /// else the turn at the bottom of the view (the newest while following).
     pub(crate) fn copy_turn(&mut self) {
         let view = &self.conversation;
         let entries = view.entries();
-        let start = view.highlight().or_else(|| view.bottom_entry());
+        let start = view.focus_entry();
         // The nearest spoken turn at or above it, else below it.
         let spoken = |e: &&super::panes::conversation::Entry| {
             matches!(e.kind, EntryKind::Turn { .. }) && !e.text.trim().is_empty()

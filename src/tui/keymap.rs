@@ -468,7 +468,7 @@ pub static CONVERSATION: &[Binding] = &[
     hinted(
         &[ch('y')],
         "y",
-        "copy the turn last jumped to, else the turn at the bottom of the view, to the clipboard (OSC 52)",
+        "copy a turn to the clipboard (OSC 52): the one jumped to from the report while in view, else the one at the bottom of the view",
         ("y", "copy"),
         Action::CopyTurn,
     ),

@@ -49,6 +49,13 @@ pub async fn run(
     live: Option<Publication>,
 ) -> anyhow::Result<Ending> {
     let settings = &services.settings;
+    // Before anything styles itself (the editor's border and cursor).
+    let theme = theme::Theme::from_settings(
+        settings.theme.as_deref(),
+        std::env::var("NO_COLOR").ok().as_deref(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    theme::install(theme);
     let metrics = services
         .metrics
         .clone()
@@ -110,12 +117,6 @@ pub async fn run(
         };
         app.set_notice(NoticeLevel::Info, format!("Live: {}{asks}", live.url));
     }
-    let theme = theme::Theme::from_settings(
-        settings.theme.as_deref(),
-        std::env::var("NO_COLOR").ok().as_deref(),
-    )
-    .map_err(anyhow::Error::msg)?;
-    theme::install(theme);
     app.set_clipboard_env(clipboard::ClipboardEnv::from_env());
     let mut terminal = TerminalGuard::enter(settings.mouse)?;
     let mut signals = QuitSignals::new()?;

@@ -259,9 +259,17 @@ impl ConversationView {
         }
     }
 
-    /// The entry last jumped to (from the report), if any.
-    pub fn highlight(&self) -> Option<usize> {
+    /// The entry `y` copies: the one last jumped to (from the report) while
+    /// its header is in view, else the one at the bottom of the view.
+    pub fn focus_entry(&self) -> Option<usize> {
+        let in_view = |index: usize| {
+            self.prefix
+                .get(index)
+                .is_some_and(|&start| start >= self.top && start < self.top + self.viewport)
+        };
         self.highlight
+            .filter(|&i| in_view(i))
+            .or_else(|| self.bottom_entry())
     }
 
     pub fn raw(&self) -> bool {
@@ -521,6 +529,37 @@ mod tests {
         assert!(!view.is_following());
         assert!(screen[1].starts_with("│Ana"), "{screen:?}");
         assert!(screen[2].contains("message number 5"), "{screen:?}");
+    }
+
+    #[test]
+    fn the_focus_entry_is_the_jumped_one_while_in_view_else_the_bottom_one() {
+        let mut view = ConversationView::new();
+        for i in 0..30 {
+            view.push(turn(&format!("message number {i}")));
+        }
+        rendered(&mut view, 40, 10);
+        assert_eq!(view.focus_entry(), Some(29), "following: the newest");
+        view.jump_to(5);
+        rendered(&mut view, 40, 10);
+        assert_eq!(view.focus_entry(), Some(5));
+        view.page_down();
+        view.page_down();
+        rendered(&mut view, 40, 10);
+        // 3 lines a turn, 8 rows, pages of 7: the top is at line 15 + 14;
+        // the bottom row is line 36, turn 12's header. Turn 5 is out of view.
+        assert_eq!(view.top(), 29);
+        assert_eq!(view.focus_entry(), Some(12));
+    }
+
+    #[test]
+    fn markdown_turns_render_and_raw_shows_the_marks() {
+        let mut view = ConversationView::new();
+        view.push(turn("**bold** and `code`"));
+        let screen = rendered(&mut view, 40, 6);
+        assert!(screen[2].contains("  bold and code"), "{screen:?}");
+        view.set_raw(true);
+        let screen = rendered(&mut view, 40, 6);
+        assert!(screen[2].contains("  **bold** and `code`"), "{screen:?}");
     }
 
     #[test]
