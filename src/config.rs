@@ -41,6 +41,7 @@ pub struct Settings {
     /// Where the TUI writes exports.
     pub exports_dir: PathBuf,
     pub mouse: bool,
+    pub theme: Option<String>,
     /// The TUI starts in (and returns to, at each debate) the stage view.
     pub stage: bool,
     /// The LLM response cache (`--cache`); `None`: off.
@@ -185,6 +186,7 @@ impl Settings {
             herding_threshold: cli.herding_threshold,
             seed: cli.seed,
             mouse: cli.mouse,
+            theme: None,
             stage: cli.stage,
             cache_dir: cli.cache.clone(),
             log_level: cli.log_level.clone(),

@@ -653,12 +653,16 @@ async fn the_draft_survives_a_restart() {
         tmux.wait_for("the persona list", wait, |s| s.contains("Personas 0/14"));
         tmux.keys(&["Tab"]);
         tmux.text("Offline mode, half written");
-        tmux.wait_for("the text", wait, |s| s.contains("Offline mode, half written"));
+        tmux.wait_for("the text", wait, |s| {
+            s.contains("Offline mode, half written")
+        });
         tmux.keys(&["C-c"]);
         tmux.wait_for("the second start", wait, |s| {
             !s.contains("FIRST=") && s.contains("Personas 0/14")
         });
-        let screen = tmux.wait_for("the draft", wait, |s| s.contains("Offline mode, half written"));
+        let screen = tmux.wait_for("the draft", wait, |s| {
+            s.contains("Offline mode, half written")
+        });
         assert!(!screen.contains("Describe the feature"), "{screen}");
         assert_eq!(
             std::fs::read_to_string(data.join("draft.txt")).unwrap(),
@@ -666,7 +670,9 @@ async fn the_draft_survives_a_restart() {
         );
         // Emptied, the draft leaves no file behind.
         tmux.keys(&["Tab", "C-a", "C-k"]);
-        tmux.wait_for("an empty editor", wait, |s| s.contains("Describe the feature"));
+        tmux.wait_for("an empty editor", wait, |s| {
+            s.contains("Describe the feature")
+        });
         let screen = tmux.quit(wait);
         assert!(screen.contains("EXIT=0"), "{screen}");
         assert!(!data.join("draft.txt").exists());
