@@ -680,3 +680,55 @@ async fn the_draft_survives_a_restart() {
     .await
     .unwrap();
 }
+
+/// Ctrl-G hands the terminal to $EDITOR (a script here) with the feature
+/// text and takes it back: the edited text is in the editor, the UI whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_g_edits_the_feature_in_the_users_editor() {
+    if !support::needs::tmux() {
+        return;
+    }
+    let server = MockServer::persona_echo(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let editor = dir.path().join("fake-editor");
+    // Shows it ran in the terminal, waits for a key (as an editor would,
+    // reading the keys the app must not steal), then rewrites the file.
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nwhile [ $# -gt 1 ]; do shift; done\necho 'FAKE EDITOR: press a key'\nread answer\n\
+         printf 'Edited outside (%s): %s\\n' \"$answer\" \"$(cat \"$1\")\" > \"$1\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let command = format!(
+        "env -u OPENAI_API_KEY -u VISUAL OPENAI_BASE_URL={url} EDITOR='{editor} --wait' PERSONA_SIM_DATA_DIR={data} TERM=xterm-256color {bin} --no-metrics; \
+         echo EXIT=$?; sleep 600",
+        url = server.base_url,
+        editor = editor.display(),
+        data = dir.path().display(),
+        bin = support::binary::e2e_bin().display(),
+    );
+    let tmux = Tmux::start("editor", 100, 30, &command);
+    let wait = Duration::from_secs(20);
+    tokio::task::spawn_blocking(move || {
+        tmux.wait_for("the persona list", wait, |s| s.contains("Personas 0/14"));
+        tmux.keys(&["Tab"]);
+        tmux.text("Offline sync");
+        tmux.wait_for("the text", wait, |s| s.contains("Offline sync"));
+        tmux.keys(&["C-g"]);
+        tmux.wait_for("the editor", wait, |s| {
+            s.contains("FAKE EDITOR: press a key") && !s.contains("Personas 0/14")
+        });
+        tmux.text("ok");
+        tmux.keys(&["Enter"]);
+        let screen = tmux.wait_for("the app back", wait, |s| {
+            s.contains("Personas 0/14") && s.contains("Edited outside (ok): Offline sync")
+        });
+        assert!(!screen.contains("FAKE EDITOR"), "the app redrew: {screen}");
+        let screen = tmux.quit(wait);
+        assert!(screen.contains("EXIT=0"), "{screen}");
+    })
+    .await
+    .unwrap();
+}

@@ -16,6 +16,8 @@ pub enum Action {
     Quit,
     /// Quits without asking (the answer to that question).
     QuitNow,
+    /// Write the editor's text in `$EDITOR`.
+    ExternalEditor,
     FocusNext,
     FocusPrev,
     StartDebate,
@@ -205,6 +207,12 @@ pub enum PanelMsg {
 #[derive(Debug, Clone)]
 pub enum Effect {
     StartDebate(DebateConfig),
+    /// Hand the terminal to this editor command with this text; the result
+    /// comes back through `App::on_edited`.
+    EditExternally {
+        command: String,
+        text: String,
+    },
     /// Cancels whatever runs: debate, report or follow-up.
     CancelDebate,
     WriteReport(Box<Session>),

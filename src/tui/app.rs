@@ -356,6 +356,22 @@ impl App {
         self.editor.lines()
     }
 
+    /// The external editor exited: its text replaces the editor's.
+    pub fn on_edited(&mut self, command: &str, result: Result<Option<String>, String>) {
+        match result {
+            Ok(Some(text)) => {
+                self.set_feature_text(&text);
+                self.set_focus(Focus::Editor);
+            }
+            Ok(None) => self.set_notice(
+                NoticeLevel::Error,
+                format!("The editor ({command}) exited with an error; the text is as it was."),
+            ),
+            Err(e) => self.set_notice(NoticeLevel::Error, e),
+        }
+        self.dirty = true;
+    }
+
     /// Whether the last frame was too small to show the UI.
     pub fn too_small(&self) -> bool {
         self.too_small
@@ -470,6 +486,24 @@ impl App {
             {
                 // A run is not thrown away by one stray key.
                 self.open(Overlay::ConfirmQuit(ConfirmQuit));
+            }
+            Action::ExternalEditor => {
+                let command = super::external_editor::editor_command(
+                    |k| std::env::var(k).ok(),
+                    super::external_editor::on_path,
+                );
+                match command {
+                    Some(command) => {
+                        return Some(Effect::EditExternally {
+                            command,
+                            text: self.feature_text(),
+                        });
+                    }
+                    None => self.set_notice(
+                        NoticeLevel::Error,
+                        "No editor: set $EDITOR (or $VISUAL), or install nano or vi.",
+                    ),
+                }
             }
             Action::Quit | Action::QuitNow => {
                 self.should_quit = true;

@@ -154,6 +154,8 @@ impl Effects {
 
     pub fn apply(&mut self, effect: Effect, app: &mut App) {
         match effect {
+            // The loop runs it: it owns the terminal it hands over.
+            Effect::EditExternally { .. } => {}
             Effect::Moderate(command) => {
                 let sent = self
                     .debate

@@ -98,6 +98,11 @@ fn not_in_editor(app: &App) -> bool {
     app.focus() != Focus::Editor
 }
 
+/// Writing in the feature editor, nothing running, off the stage.
+fn writing(app: &App) -> bool {
+    in_editor(app) && idle(app) && off_stage(app)
+}
+
 fn in_editor(app: &App) -> bool {
     app.focus() == Focus::Editor
 }
@@ -280,6 +285,14 @@ pub static SCREEN: &[Binding] = &[
         "PgDn",
         "scroll the conversation down a page",
         Action::PageDown,
+    ),
+    hinted_when(
+        &[ctrl('g')],
+        "Ctrl-G",
+        "write the feature (or a follow-up question) in $EDITOR; back here when it exits",
+        ("Ctrl-G", "$EDITOR"),
+        Action::ExternalEditor,
+        writing,
     ),
 ];
 

@@ -8,6 +8,7 @@ pub mod app;
 pub mod clipboard;
 pub mod debate_run;
 pub mod effects;
+pub mod external_editor;
 pub mod keymap;
 pub mod markdown;
 pub mod panes;
@@ -34,7 +35,7 @@ use crate::persona::writer::{PanelWriter, WriteFailure, Written};
 use crate::services::Services;
 use crate::sim::session::SessionStore;
 
-use action::PanelMsg;
+use action::{Effect, PanelMsg};
 use app::{App, NoticeLevel};
 use effects::{Effects, FetchMsg, Places};
 use terminal::{Ending, QuitSignals, TerminalGuard};
@@ -130,6 +131,8 @@ pub async fn run(
     let mut events = EventStream::new();
     let mut last_frame = Instant::now() - FRAME_INTERVAL;
     let ending: Ending = async {
+        // An editor to hand the terminal to, asked for by a key.
+        let mut handover: Option<(String, String)> = None;
         while !app.should_quit() {
             let now = Instant::now();
             app.set_now(now.into_std());
@@ -154,10 +157,13 @@ pub async fn run(
             tokio::select! {
                 event = events.next() => match event {
                     Some(Ok(event)) => {
-                        if let Some(action) = keymap::map_event(&app, event)
-                            && let Some(effect) = app.update(action)
-                        {
-                            effects.apply(effect, &mut app);
+                        match keymap::map_event(&app, event).and_then(|a| app.update(a)) {
+                            // Run after this select!, which holds the event stream.
+                            Some(Effect::EditExternally { command, text }) => {
+                                handover = Some((command, text));
+                            }
+                            Some(effect) => effects.apply(effect, &mut app),
+                            None => {}
                         }
                     }
                     Some(Err(e)) => return Ending::TerminalLost(e),
@@ -188,6 +194,16 @@ pub async fn run(
                 _ = tokio::time::sleep_until(frame_due), if app.dirty() => {}
                 _ = sleep_until_some(deadline), if deadline.is_some() => app.mark_dirty(),
                 signal = signals.recv() => return Ending::Signal(signal),
+            }
+            if let Some((command, text)) = handover.take() {
+                // Dropping the event stream stops its reader thread, which
+                // would otherwise take the editor's keys; a new one starts
+                // reading when the loop polls it again.
+                events = EventStream::new();
+                match terminal.hand_over(external_editor::edit(&command, &text)).await {
+                    Ok(result) => app.on_edited(&command, result),
+                    Err(e) => return Ending::TerminalLost(e),
+                }
             }
             let created = app.take_created();
             if created > 0 {

@@ -146,6 +146,35 @@ pub fn draw_frame(frame: &mut ratatui::Frame, app: &mut App) {
 /// panic before the message is printed.
 pub struct TerminalGuard {
     terminal: Terminal<CrosstermBackend<TtyOut>>,
+    mouse: bool,
+}
+
+/// The alternate screen, bracketed paste, no cursor, the mouse when asked,
+/// and the kitty keyboard flags where the terminal has them (raw mode is
+/// already on).
+fn set_up(stdout: &mut impl Write, mouse: bool) -> io::Result<()> {
+    execute!(
+        stdout,
+        EnterAlternateScreen,
+        EnableBracketedPaste,
+        cursor::Hide
+    )?;
+    if mouse {
+        execute!(stdout, EnableMouseCapture)?;
+        MOUSE_CAPTURED.store(true, Ordering::SeqCst);
+    }
+    // Lets terminals with the kitty protocol report Ctrl-Enter.
+    if matches!(
+        crossterm::terminal::supports_keyboard_enhancement(),
+        Ok(true)
+    ) {
+        execute!(
+            stdout,
+            PushKeyboardEnhancementFlags(KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES)
+        )?;
+        KEYBOARD_ENHANCED.store(true, Ordering::SeqCst);
+    }
+    Ok(())
 }
 
 impl TerminalGuard {
@@ -162,33 +191,7 @@ impl TerminalGuard {
         }));
         crossterm::terminal::enable_raw_mode().context("cannot switch the terminal to raw mode")?;
         let mut stdout = TtyOut::new();
-        let setup = (|| -> io::Result<()> {
-            execute!(
-                stdout,
-                EnterAlternateScreen,
-                EnableBracketedPaste,
-                cursor::Hide
-            )?;
-            if mouse {
-                execute!(stdout, EnableMouseCapture)?;
-                MOUSE_CAPTURED.store(true, Ordering::SeqCst);
-            }
-            // Lets terminals with the kitty protocol report Ctrl-Enter.
-            if matches!(
-                crossterm::terminal::supports_keyboard_enhancement(),
-                Ok(true)
-            ) {
-                execute!(
-                    stdout,
-                    PushKeyboardEnhancementFlags(
-                        KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES
-                    )
-                )?;
-                KEYBOARD_ENHANCED.store(true, Ordering::SeqCst);
-            }
-            Ok(())
-        })();
-        if let Err(e) = setup {
+        if let Err(e) = set_up(&mut stdout, mouse) {
             restore_terminal();
             return Err(e).context("cannot set up the terminal");
         }
@@ -200,7 +203,21 @@ impl TerminalGuard {
         crossterm::style::force_color_output(true);
         let terminal =
             Terminal::new(CrosstermBackend::new(stdout)).inspect_err(|_| restore_terminal())?;
-        Ok(TerminalGuard { terminal })
+        Ok(TerminalGuard { terminal, mouse })
+    }
+
+    /// Gives the terminal to another program (the user's editor) while
+    /// `run` runs, then takes it back and redraws everything.
+    pub async fn hand_over<T>(
+        &mut self,
+        run: impl std::future::Future<Output = T>,
+    ) -> io::Result<T> {
+        restore_terminal();
+        let result = run.await;
+        crossterm::terminal::enable_raw_mode()?;
+        set_up(self.terminal.backend_mut(), self.mouse)?;
+        self.terminal.clear()?;
+        Ok(result)
     }
 
     /// Draws one frame inside a synchronized update, so terminals never
