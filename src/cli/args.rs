@@ -255,7 +255,21 @@ impl Cli {
         T: Into<std::ffi::OsString> + Clone,
     {
         use clap::{CommandFactory, FromArgMatches};
-        let command = Cli::command();
+        let mut command = Cli::command();
+        // A blank variable (a compose file's unset `${VAR:-}`) is no value,
+        // not an empty one for the value parser to reject.
+        let blank: Vec<clap::Id> = command
+            .get_arguments()
+            .filter(|arg| {
+                arg.get_env()
+                    .and_then(std::env::var_os)
+                    .is_some_and(|value| value.to_string_lossy().trim().is_empty())
+            })
+            .map(|arg| arg.get_id().clone())
+            .collect();
+        for id in blank {
+            command = command.mut_arg(id, |arg| arg.env(None::<&str>));
+        }
         let matches = command.clone().try_get_matches_from(args)?;
         let mut cli = Cli::from_arg_matches(&matches)?;
         cli.origins = Origins::from_matches(&command, &matches);

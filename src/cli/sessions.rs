@@ -87,6 +87,7 @@ fn remove(store: &SessionStore, id: &str) -> anyhow::Result<()> {
             Err(SessionError::Ambiguous(_, ids)) => {
                 format!("`sessions rm` takes the full id, for safety; sessions starting so: {ids}")
             }
+            Err(e @ SessionError::BadId(_)) => return Err(e.into()),
             Err(_) => {
                 "`sessions rm` takes a session's full id (see `persona-sim sessions list`)".into()
             }
