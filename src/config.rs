@@ -701,7 +701,7 @@ pub fn template() -> String {
         text.push_str(&format!("\n# {doc}\n"));
         match default {
             Some(value) => text.push_str(&format!("# {key} = {value}\n")),
-            None => text.push_str(&format!("# {key} = {example}   (unset by default)\n")),
+            None => text.push_str(&format!("# {key} = {example}   # unset by default\n")),
         }
     }
     text
@@ -1613,7 +1613,6 @@ mod tests {
             .lines()
             .filter_map(|l| l.strip_prefix("# "))
             .filter(|l| l.contains(" = "))
-            .map(|l| l.split("   (unset").next().unwrap())
             .map(|l| format!("{l}\n"))
             .collect();
         for (key, ..) in FILE_KEYS {
