@@ -871,15 +871,17 @@ fn check_folder(what: &'static str, path: &Path) -> Result<(), ConfigError> {
 impl Settings {
     /// Resolves the command line, the environment and the config file.
     pub fn resolve(cli: &Cli, env: &Environment) -> Result<Settings, ConfigError> {
-        Settings::resolve_shown(cli, env).map(|(settings, _)| settings)
+        Settings::resolve_shown(cli, env)?.0
     }
 
     /// As [`Settings::resolve`], with every setting's value and source for
-    /// `config show`.
+    /// `config show`. The outer error stops resolution (a bad file); the
+    /// inner one (no key for the provider, a backend that cannot run) comes
+    /// with every setting shown.
     pub fn resolve_shown(
         cli: &Cli,
         env: &Environment,
-    ) -> Result<(Settings, Vec<Shown>), ConfigError> {
+    ) -> Result<(Result<Settings, ConfigError>, Vec<Shown>), ConfigError> {
         let file = match config_path(cli, env) {
             Some(path) => FileValues::load(&path)?,
             None => FileValues::default(),
@@ -955,12 +957,13 @@ impl Settings {
             Some((key, source)) => r.show("api_key", redacted(key), source.clone()),
             None => r.show("api_key", "(none)".into(), Source::Default),
         }
-        if let (Some((p, _)), Some(var), None) = (&provider, key_var, &api_key) {
-            return Err(ConfigError::MissingProviderKey {
+        let missing_key = match (&provider, key_var, &api_key) {
+            (Some((p, _)), Some(var), None) => Some(ConfigError::MissingProviderKey {
                 provider: p.name(),
                 var,
-            });
-        }
+            }),
+            _ => None,
+        };
         let api_key = api_key.map(|(key, _)| key);
 
         let file_temperature = r.file.temperature;
@@ -1160,78 +1163,93 @@ impl Settings {
             f64::to_string,
         );
 
-        let timeout = Duration::from_secs_f64(timeout);
-        let openai_configured = api_key.is_some() || given_base_url.is_some() || provider.is_some();
-        let use_openai = match backend_kind {
-            BackendKind::Openai if !openai_configured => return Err(ConfigError::OpenAiWithoutKey),
-            BackendKind::Openai => true,
-            BackendKind::Local if provider.is_some() => {
-                return Err(ConfigError::ProviderWithLocal(
-                    provider.map_or("", |(p, _)| p.name()),
-                ));
+        // Every setting is recorded by now, so `config show` can print them
+        // all beside the problem.
+        let shown = r.shown;
+        let settings = 'built: {
+            if let Some(error) = missing_key {
+                break 'built Err(error);
             }
-            BackendKind::Local if !LOCAL_AVAILABLE => return Err(ConfigError::LocalUnavailable),
-            BackendKind::Local => false,
-            BackendKind::Auto => openai_configured,
-        };
-        let backend = if use_openai {
-            BackendChoice::OpenAi(OpenAiSettings {
-                api_key,
-                base_url: base_url
-                    .map(|(url, _)| url)
-                    .unwrap_or_else(|| OPENAI_BASE_URL.to_string()),
-                model,
-                temperature: temperature.unwrap_or(OPENAI_TEMPERATURE),
-                first_token_timeout: timeout,
-                stall_timeout: timeout,
-                context_tokens,
+            let timeout = Duration::from_secs_f64(timeout);
+            let openai_configured =
+                api_key.is_some() || given_base_url.is_some() || provider.is_some();
+            let use_openai = match backend_kind {
+                BackendKind::Openai if !openai_configured => {
+                    break 'built Err(ConfigError::OpenAiWithoutKey);
+                }
+                BackendKind::Openai => true,
+                BackendKind::Local if provider.is_some() => {
+                    break 'built Err(ConfigError::ProviderWithLocal(
+                        provider.map_or("", |(p, _)| p.name()),
+                    ));
+                }
+                BackendKind::Local if !LOCAL_AVAILABLE => {
+                    break 'built Err(ConfigError::LocalUnavailable);
+                }
+                BackendKind::Local => false,
+                BackendKind::Auto => openai_configured,
+            };
+            let backend = if use_openai {
+                BackendChoice::OpenAi(OpenAiSettings {
+                    api_key,
+                    base_url: base_url
+                        .map(|(url, _)| url)
+                        .unwrap_or_else(|| OPENAI_BASE_URL.to_string()),
+                    model,
+                    temperature: temperature.unwrap_or(OPENAI_TEMPERATURE),
+                    first_token_timeout: timeout,
+                    stall_timeout: timeout,
+                    context_tokens,
+                    seed,
+                })
+            } else if LOCAL_AVAILABLE {
+                BackendChoice::Local {
+                    model_path: model_path.clone(),
+                    temperature: temperature.unwrap_or(LOCAL_TEMPERATURE),
+                    seed,
+                }
+            } else {
+                BackendChoice::None
+            };
+            let max_tokens_per_turn = match backend {
+                BackendChoice::Local { .. } => LOCAL_MAX_TOKENS_PER_TURN,
+                _ => DEFAULT_MAX_TOKENS_PER_TURN,
+            };
+            let settings = Settings {
+                sessions_dir: data_dir.join("sessions"),
+                exports_dir: data_dir.join("exports"),
+                data_dir,
+                personas_path,
+                log_file,
+                backend,
+                model_path,
+                model_url,
+                rounds,
+                max_tokens_per_turn,
+                max_tokens_total,
+                devils_advocate,
+                herding_threshold,
                 seed,
-            })
-        } else if LOCAL_AVAILABLE {
-            BackendChoice::Local {
-                model_path: model_path.clone(),
-                temperature: temperature.unwrap_or(LOCAL_TEMPERATURE),
-                seed,
-            }
-        } else {
-            BackendChoice::None
+                mouse,
+                theme,
+                stage,
+                cache_dir,
+                log_level,
+                metrics_addr: metrics_on
+                    .then(|| std::net::SocketAddr::new(metrics_bind, metrics_port)),
+                environment,
+                slow_call: Duration::from_secs_f64(slow_call_secs),
+                database_url,
+                live: cli.live.map(|addr| LiveSettings {
+                    addr,
+                    // An empty token (an unset variable in a compose file) is none.
+                    token: cli.live_token.clone().filter(|t| !t.trim().is_empty()),
+                    questions: cli.live_questions,
+                }),
+            };
+            Ok(settings)
         };
-        let max_tokens_per_turn = match backend {
-            BackendChoice::Local { .. } => LOCAL_MAX_TOKENS_PER_TURN,
-            _ => DEFAULT_MAX_TOKENS_PER_TURN,
-        };
-        let settings = Settings {
-            sessions_dir: data_dir.join("sessions"),
-            exports_dir: data_dir.join("exports"),
-            data_dir,
-            personas_path,
-            log_file,
-            backend,
-            model_path,
-            model_url,
-            rounds,
-            max_tokens_per_turn,
-            max_tokens_total,
-            devils_advocate,
-            herding_threshold,
-            seed,
-            mouse,
-            theme,
-            stage,
-            cache_dir,
-            log_level,
-            metrics_addr: metrics_on.then(|| std::net::SocketAddr::new(metrics_bind, metrics_port)),
-            environment,
-            slow_call: Duration::from_secs_f64(slow_call_secs),
-            database_url,
-            live: cli.live.map(|addr| LiveSettings {
-                addr,
-                // An empty token (an unset variable in a compose file) is none.
-                token: cli.live_token.clone().filter(|t| !t.trim().is_empty()),
-                questions: cli.live_questions,
-            }),
-        };
-        Ok((settings, r.shown))
+        Ok((settings, shown))
     }
 }
 
@@ -1523,6 +1541,7 @@ mod tests {
         );
         let c = cli(&["--config", &path, "--data-dir", "/d", "--rounds", "3"]);
         let (s, shown) = Settings::resolve_shown(&c, &key_env("k")).unwrap();
+        let s = s.unwrap();
         assert_eq!(s.rounds, 3, "the flag beats the file");
         let BackendChoice::OpenAi(o) = &s.backend else {
             panic!()

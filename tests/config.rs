@@ -312,3 +312,31 @@ async fn blank_variables_are_unset_but_a_blank_flag_is_an_error() {
     .await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
+
+/// `config show` is where one looks when a run is refused: it prints every
+/// setting, then the problem (exit 2).
+#[tokio::test]
+async fn config_show_prints_the_settings_beside_a_missing_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(command(
+        dir.path(),
+        None,
+        &["--provider", "gemini", "config", "show"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(
+        row(&shown, "provider").ends_with("flag --provider"),
+        "{shown}"
+    );
+    assert!(
+        row(&shown, "herding_threshold").ends_with("default"),
+        "{shown}"
+    );
+    assert!(
+        text(&out.stderr).contains("GEMINI_API_KEY"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -31,7 +31,7 @@ pub fn run(
     match command {
         ConfigCommand::Path => writeln!(out, "{}", path(cli, env)?.display())?,
         ConfigCommand::Show => {
-            let (_, shown) = Settings::resolve_shown(cli, env)?;
+            let (settings, shown) = Settings::resolve_shown(cli, env)?;
             if let Some(file) = config::config_path(cli, env) {
                 let state = if file.exists() {
                     ""
@@ -45,6 +45,8 @@ pub fn run(
                 .map(|s| [s.key.to_string(), s.value, s.source.to_string()])
                 .collect();
             write_table(out, ["KEY", "VALUE", "SOURCE"], &rows)?;
+            // Shown after the table, so the settings that led to it are seen.
+            settings?;
         }
         ConfigCommand::Init { force } => {
             let file = path(cli, env)?;
