@@ -128,6 +128,8 @@ async fn main() {
         max_tokens: MAX_TOKENS,
         json_schema: None,
         purpose: Default::default(),
+        attempt: 0,
+        names: None,
     };
     let prompt = loaded.render_prompt(&request.messages).unwrap();
     println!(

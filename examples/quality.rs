@@ -2,7 +2,9 @@
 //! model (3 personas of the built-in panel, 2 rounds, seeds 1..=N), each
 //! measured with `sim::eval`, one row per run and the averages.
 //!
-//! `cargo run --release --example quality [-- --runs 10] [--model PATH] [--show]`
+//! `cargo run --release --example quality [-- --runs 10] [--first SEED] [--model PATH] [--show] [--raw]`
+//! (`--show` prints each turn; `--raw` also every reply as the model wrote it,
+//! before the filters: what a cut turn said)
 //!
 //! Targets (issue 16): copy rate under 0.10 on average, no turn over 0.5,
 //! no self-address, no turn ending mid-word. They are printed, not
@@ -18,8 +20,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use persona_sim::llm::ChatBackend;
+use futures::StreamExt;
 use persona_sim::llm::local::{LocalBackend, LocalSettings};
+use persona_sim::llm::{ChatBackend, ChatChunk, ChatRequest, ChatStream};
 use persona_sim::persona::builtin_panel;
 use persona_sim::sim::debate::{DebateConfig, Turn};
 use persona_sim::sim::eval::{evaluate, turn_rates};
@@ -99,6 +102,36 @@ fn print_row(r: &Row) {
     );
 }
 
+/// Prints every reply as the model wrote it (`--raw`).
+struct Raw(Arc<dyn ChatBackend>);
+
+impl ChatBackend for Raw {
+    fn info(&self) -> persona_sim::llm::BackendInfo {
+        self.0.info()
+    }
+    fn context_window(&self) -> Option<u32> {
+        self.0.context_window()
+    }
+    fn stream(&self, request: ChatRequest) -> ChatStream {
+        let mut reply = RawReply(request.attempt, String::new());
+        Box::pin(self.0.stream(request).inspect(move |chunk| {
+            if let Ok(ChatChunk::Text(t)) = chunk {
+                reply.1.push_str(t);
+            }
+        }))
+    }
+}
+
+/// A reply's attempt and text, printed when its stream ends or is dropped
+/// (a turn cut at another speaker's label drops it).
+struct RawReply(u32, String);
+
+impl Drop for RawReply {
+    fn drop(&mut self) {
+        println!("    raw (attempt {}): {:?}", self.0, self.1);
+    }
+}
+
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
@@ -109,7 +142,9 @@ fn arg(name: &str) -> Option<String> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runs: u32 = arg("--runs").map_or(Ok(10), |r| r.parse())?;
-    let show = std::env::args().any(|a| a == "--show");
+    let first: u32 = arg("--first").map_or(Ok(1), |r| r.parse())?;
+    let raw = std::env::args().any(|a| a == "--raw");
+    let show = raw || std::env::args().any(|a| a == "--show");
     let path = arg("--model").map(PathBuf::from).unwrap_or_else(|| {
         directories::ProjectDirs::from("", "", "persona-sim")
             .expect("a home directory")
@@ -132,10 +167,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         MAX_TOKENS_PER_TURN
     );
     let mut rows = Vec::new();
-    for seed in 1..=runs {
+    for seed in first..first + runs {
         let mut settings = LocalSettings::new(path.clone(), TEMPERATURE);
         settings.seed = Some(seed);
-        let backend: Arc<dyn ChatBackend> = Arc::new(LocalBackend::new(settings));
+        let mut backend: Arc<dyn ChatBackend> = Arc::new(LocalBackend::new(settings));
+        if raw {
+            backend = Arc::new(Raw(backend));
+        }
         let session = Session::new(&config, backend.info());
         let (tx, mut rx) = mpsc::channel(1024);
         let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
@@ -183,7 +221,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             secs: started.elapsed().as_secs_f64(),
         };
         // Each run as it ends: a long benchmark cut short still says something.
-        if seed == 1 {
+        if seed == first {
             header();
         }
         print_row(&row);

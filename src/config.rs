@@ -1344,7 +1344,7 @@ mod tests {
     fn cli(args: &[&str]) -> Cli {
         let mut all = vec!["persona-sim"];
         all.extend_from_slice(args);
-        Cli::try_parse_args_from(all).unwrap()
+        args::try_parse_from(all).unwrap()
     }
     /// No key, and no config file unless `--config` names one.
     fn no_env() -> Environment {
@@ -1512,7 +1512,7 @@ mod tests {
             ("http://[::1", "not a valid URL"),
             ("   ", "the URL is empty"),
         ] {
-            let err = Cli::try_parse_args_from(["persona-sim", "--base-url", url]).unwrap_err();
+            let err = args::try_parse_from(["persona-sim", "--base-url", url]).unwrap_err();
             assert!(err.to_string().contains(says), "{url}: {err}");
             assert_eq!(err.exit_code(), 2);
         }
@@ -1776,7 +1776,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.theme.as_deref(), Some("high-contrast"));
-        let err = Cli::try_parse_args_from(["persona-sim", "--theme", "pink"]).unwrap_err();
+        let err = args::try_parse_from(["persona-sim", "--theme", "pink"]).unwrap_err();
         assert!(err.to_string().contains("not a theme"), "{err}");
         assert_eq!(err.exit_code(), 2);
     }

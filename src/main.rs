@@ -16,7 +16,7 @@ use persona_sim::sim::live::{Feed, Publication};
 use persona_sim::{cli, serve, tui};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse_args();
+    let cli = persona_sim::cli::args::parse();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -28,6 +28,18 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Completions and the man page need no settings, logs or runtime.
+    match cli.command {
+        Some(Command::Completions { shell }) => {
+            cli::completions::write_completions(shell, &mut std::io::stdout().lock())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::Man) => {
+            cli::completions::write_man_page(&mut std::io::stdout().lock())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     // Sessions, exports, logs and data folders are private to this user; a
     // shared panel file keeps its own mode (atomic_file::write_keeping).
     persona_sim::atomic_file::private_by_default();
@@ -65,6 +77,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let services = Services::new(settings, serving);
     let settings = &services.settings;
     match &cli.command {
+        // Written above, before the settings.
+        Some(Command::Completions { .. } | Command::Man) => Ok(ExitCode::SUCCESS),
         None => {
             let loaded = store::load(&paths)?;
             let (_live_server, live) = runtime.block_on(start_live(settings))?;

@@ -203,8 +203,7 @@ async fn a_live_debate_reaches_100_viewers_while_the_moderator_steers_it() {
     );
     drop(stalled);
     tokio::task::spawn_blocking(move || {
-        tmux.keys(&["C-c"]);
-        tmux.wait_for("the exit", wait, |s| s.contains("EXIT="));
+        tmux.quit(wait);
     })
     .await
     .unwrap();
@@ -261,8 +260,8 @@ async fn the_stage_in_a_real_terminal_with_a_moderator_question() {
         tmux.wait_for("the end", Duration::from_secs(60), |s| {
             s.contains("✓ finished")
         });
-        tmux.keys(&["C-c"]);
-        tmux.wait_for("the exit", wait, |s| s.contains("EXIT=0"));
+        let screen = tmux.quit(wait);
+        assert!(screen.contains("EXIT=0"), "{screen}");
         screen
     })
     .await

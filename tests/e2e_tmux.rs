@@ -133,8 +133,7 @@ async fn small_terminal_gets_a_message_and_ctrl_c_quits() {
                 s.contains("OPENAI_API_KEY") && s.contains("no backend")
             });
         }
-        tmux.keys(&["C-c"]);
-        let screen = tmux.wait_for("exit", wait, |s| s.contains("EXIT="));
+        let screen = tmux.quit(wait);
         assert!(screen.contains("EXIT=0"), "{screen}");
     })
     .await
@@ -184,8 +183,8 @@ async fn offline_model_is_fetched_from_the_tui_and_debates() {
         // The last speaker is on screen (the first may have scrolled away).
         assert!(screen.contains("Kwame Mensah · round 1"), "{screen}");
         assert!(!screen.contains(" 0 out"), "tokens are counted: {screen}");
-        tmux.keys(&["Tab", "q"]);
-        let screen = tmux.wait_for("exit", wait, |s| s.contains("EXIT="));
+        // The report may still be being written: quit answers the question.
+        let screen = tmux.quit(wait);
         assert!(screen.contains("EXIT=0"), "{screen}");
     })
     .await
@@ -613,8 +612,7 @@ async fn a_failed_session_save_is_shown_and_f8_saves_it_again() {
         });
         assert!(screen.contains("✓ finished"), "{screen}");
         assert!(!screen.contains("not saved ·"), "{screen}");
-        tmux.keys(&["q"]);
-        let screen = tmux.wait_for("exit", wait, |s| s.contains("EXIT="));
+        let screen = tmux.quit(wait);
         assert!(screen.contains("EXIT=0"), "{screen}");
         tmux
     })
@@ -631,4 +629,54 @@ async fn a_failed_session_save_is_shown_and_f8_saves_it_again() {
     assert_eq!(saved.turns.len(), 2);
     assert!(saved.turns.iter().all(|t| t.complete));
     assert!(saved.report.is_some(), "the report is in the file too");
+}
+
+/// The feature being written is still there after a quit and a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_draft_survives_a_restart() {
+    if !support::needs::tmux() {
+        return;
+    }
+    let server = MockServer::persona_echo(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = format!(
+        "env -u OPENAI_API_KEY OPENAI_BASE_URL={url} PERSONA_SIM_DATA_DIR={data} TERM=xterm-256color {bin} --no-metrics",
+        url = server.base_url,
+        data = dir.path().display(),
+        bin = support::binary::e2e_bin().display(),
+    );
+    let command = format!("{run}; echo FIRST=$?; {run}; echo EXIT=$?; sleep 600");
+    let tmux = Tmux::start("draft", 100, 30, &command);
+    let wait = Duration::from_secs(20);
+    let data = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        tmux.wait_for("the persona list", wait, |s| s.contains("Personas 0/14"));
+        tmux.keys(&["Tab"]);
+        tmux.text("Offline mode, half written");
+        tmux.wait_for("the text", wait, |s| {
+            s.contains("Offline mode, half written")
+        });
+        tmux.keys(&["C-c"]);
+        tmux.wait_for("the second start", wait, |s| {
+            !s.contains("FIRST=") && s.contains("Personas 0/14")
+        });
+        let screen = tmux.wait_for("the draft", wait, |s| {
+            s.contains("Offline mode, half written")
+        });
+        assert!(!screen.contains("Describe the feature"), "{screen}");
+        assert_eq!(
+            std::fs::read_to_string(data.join("draft.txt")).unwrap(),
+            "Offline mode, half written"
+        );
+        // Emptied, the draft leaves no file behind.
+        tmux.keys(&["Tab", "C-a", "C-k"]);
+        tmux.wait_for("an empty editor", wait, |s| {
+            s.contains("Describe the feature")
+        });
+        let screen = tmux.quit(wait);
+        assert!(screen.contains("EXIT=0"), "{screen}");
+        assert!(!data.join("draft.txt").exists());
+    })
+    .await
+    .unwrap();
 }

@@ -117,13 +117,41 @@ async fn the_same_seed_gives_the_same_debate_byte_for_byte() {
     let again = transcript_of(&debate(seeded(path.clone(), 11), 2, 1).await);
     let other = transcript_of(&debate(seeded(path, 12), 2, 1).await);
     assert_eq!(first.len(), 2);
-    // Something to compare (a turn may come back empty: the model opened
-    // it with another speaker's label, which the filter cuts).
     assert!(first.iter().any(|t| !t.trim().is_empty()), "{first:#?}");
     assert_eq!(first, again, "seed 11 twice");
     // At temperature 0.7 two seeds agreeing on every token of two turns
     // would mean the seed is not used.
     assert_ne!(first, other, "seeds 11 and 12");
+}
+
+/// The sampler keeps names out of a turn's opening and a speaker's own
+/// name out of the whole turn (the small model opened turns with a label,
+/// "Maria Lopez:", or with "I'm Maria Lopez" said by someone else).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_turn_opens_with_a_name_or_names_its_speaker() {
+    let Some(path) = model_path() else { return };
+    let panel = builtin_panel();
+    for seed in [3, 4] {
+        let texts = transcript_of(&debate(seeded(path.clone(), seed), 3, 2).await);
+        assert_eq!(texts.len(), 6);
+        for (i, text) in texts.iter().enumerate() {
+            let speaker = &panel[i % 3].name;
+            let first = speaker.split_whitespace().next().unwrap();
+            assert!(
+                !text.contains(first),
+                "seed {seed}, {speaker} said {text:?}"
+            );
+            let opening: String = text.chars().take(40).collect();
+            for p in &panel[..3] {
+                let name = p.name.split_whitespace().next().unwrap();
+                assert!(!opening.contains(name), "seed {seed}, turn {i}: {text:?}");
+            }
+        }
+        assert!(
+            texts.iter().filter(|t| t.trim().is_empty()).count() <= 1,
+            "seed {seed}: {texts:#?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,6 +167,8 @@ async fn cancel_mid_turn_stops_generation_within_a_second() {
         max_tokens: 2000,
         json_schema: None,
         purpose: Default::default(),
+        attempt: 0,
+        names: None,
     };
     let mut stream = backend.stream(request);
     let mut tokens = 0;
@@ -235,6 +265,8 @@ async fn trimmed_prompts_fit_the_context_for_ten_personas_and_five_rounds() {
             max_tokens: max_reply,
             json_schema: None,
             purpose: Default::default(),
+            attempt: 0,
+            names: None,
         };
         let tokens = backend.count_prompt_tokens(&request).unwrap();
         worst = worst.max(tokens);
@@ -343,6 +375,8 @@ async fn shutdown_cancels_and_joins_a_generation_whose_stream_is_still_held() {
         max_tokens: 2000,
         json_schema: None,
         purpose: Default::default(),
+        attempt: 0,
+        names: None,
     };
     let mut stream = backend.stream(request);
     let mut tokens = 0;
@@ -444,4 +478,23 @@ fn debates_cut_mid_turn_never_end_the_process_by_a_signal() {
         signalled.is_empty(),
         "runs ended by a signal (run, signal): {signalled:?}"
     );
+}
+
+/// A model saved as `model.gguf` is named by its header, not "model"; the
+/// default file's name already names it.
+#[test]
+fn the_status_line_names_the_model_not_its_file() {
+    let Some(path) = model_path() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let generic = dir.path().join("model.gguf");
+    std::os::unix::fs::symlink(&path, &generic).unwrap();
+    let name = LocalBackend::new(LocalSettings::new(generic, 0.3))
+        .info()
+        .model;
+    assert!(name.to_lowercase().contains("smollm2"), "{name}");
+    assert_ne!(name, "model");
+    let default = LocalBackend::new(LocalSettings::new(path, 0.3))
+        .info()
+        .model;
+    assert_eq!(default, "SmolLM2-135M-Instruct.Q4_1");
 }

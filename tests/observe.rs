@@ -105,10 +105,12 @@ async fn a_debate_moves_the_counters_histograms_and_tokens_by_the_right_amounts(
         value(&before, "app_heartbeat") > 1.7e9,
         "heartbeat is unix time"
     );
-    assert_eq!(
-        before.get("app_requests_total{endpoint=\"generate_response\",status=\"success\"}"),
-        None
-    );
+    // Every known series is there from the first scrape, at 0.
+    for status in ["success", "error"] {
+        let series =
+            format!("app_requests_total{{endpoint=\"generate_response\",status=\"{status}\"}}");
+        assert_eq!(before.get(&series), Some(&0.0), "{series}");
+    }
 
     let server = MockServer::persona_echo(Duration::ZERO).await;
     let session = debate(backend(&server.base_url, &metrics), 3).await;

@@ -877,3 +877,48 @@ fn edit_refuses_a_mistyped_field_and_names_the_right_one() {
         0,
     );
 }
+
+/// A panel saved by a spreadsheet: a UTF-8 byte order mark, CRLF line
+/// ends, and a quoted cell holding a comma, quotes and a line break.
+#[test]
+fn a_spreadsheet_csv_with_bom_and_crlf_imports_and_bad_rows_name_their_line() {
+    let dir = fresh();
+    let csv = "\u{feff}id,name,occupation,location,tech_proficiency,behavioral_traits,age,bio\r\n\
+               3,Rui Costa,\"Fisherman, retired\",\"Aveiro,\r\nPortugal\",Low,\"says \"\"no\"\"; patient\",71,\"boats; \"\"nets\"\"\"\r\n\
+               \r\n\
+               7,Lea Roth,Teacher,Bern,High,,,\r\n";
+    let file = write(dir.path(), "sheet.csv", csv);
+    expect(
+        &run(dir.path(), &["personas", "import", file.to_str().unwrap()]),
+        0,
+    );
+    let imported = panel(dir.path());
+    assert_eq!(ids(&imported), [3, 7]);
+    assert_eq!(imported[0].occupation, "Fisherman, retired");
+    assert_eq!(imported[0].location, "Aveiro,\r\nPortugal");
+    assert_eq!(imported[0].behavioral_traits, ["says \"no\"", "patient"]);
+    assert_eq!(imported[0].age, Some(71));
+    assert_eq!(imported[0].extra["bio"], "boats; \"nets\"");
+    assert_eq!(
+        (imported[1].name.as_str(), imported[1].age),
+        ("Lea Roth", None)
+    );
+
+    // A row with a cell too few, after a quoted line break and a blank
+    // line: the error names the row's own line in the file, and nothing is
+    // imported.
+    let broken = csv.replace(
+        "7,Lea Roth,Teacher,Bern,High,,,",
+        "7,Lea Roth,Teacher,Bern,High,,",
+    );
+    let file = write(dir.path(), "broken.csv", &broken);
+    let (_, stderr) = expect(
+        &run(dir.path(), &["personas", "import", file.to_str().unwrap()]),
+        1,
+    );
+    assert!(
+        stderr.contains("broken.csv: CSV line 5: 7 cells where the header has 8 columns"),
+        "{stderr}"
+    );
+    assert_eq!(ids(&panel(dir.path())), [3, 7]);
+}

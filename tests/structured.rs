@@ -394,3 +394,38 @@ async fn a_schema_request_to_an_unknown_server_is_not_retried_on_a_format_500() 
         ["json_schema", "json_object", "json_object", "text"]
     );
 }
+
+/// A key the server refuses, or a server out of quota, fails in every
+/// format: one request (the retrying client may repeat a 429 with
+/// backoff, but always with the schema), never a walk down the formats.
+#[tokio::test]
+async fn an_auth_or_quota_error_is_not_taken_for_a_rejected_format() {
+    for code in [401, 429] {
+        let server = MockServer::start(Vec::new(), Duration::ZERO, move |_| Reply::Status {
+            code,
+            body: r#"{"error":{"message":"no","type":"invalid_request_error"}}"#.into(),
+        })
+        .await;
+        let started = std::time::Instant::now();
+        let error = synthesize_one(&*backend(&server), "a shop owner", &builtin_panel())
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().contains(&format!("HTTP {code}")),
+            "{error}"
+        );
+        let formats = structured_formats(&server);
+        eprintln!(
+            "HTTP {code}: {} requests in {:?}: {formats:?}",
+            formats.len(),
+            started.elapsed()
+        );
+        assert!(
+            formats.iter().all(|f| f == "json_schema"),
+            "{code}: {formats:?}"
+        );
+        if code == 401 {
+            assert_eq!(formats.len(), 1, "{formats:?}");
+        }
+    }
+}

@@ -162,11 +162,54 @@ fn ctrl_c_quits_from_every_focus_and_the_help_overlay() {
     press(&mut app, ctrl(KeyCode::Char('c')));
     assert!(app.should_quit());
 
-    // While a debate runs, quitting also cancels it.
+    // While a debate runs, quitting asks first; Ctrl-C again (or y)
+    // quits and cancels it, n keeps it running.
     let mut app = new_app();
     start_debate(&mut app);
+    assert!(press(&mut app, ctrl(KeyCode::Char('c'))).is_none());
+    assert!(!app.should_quit(), "one stray Ctrl-C does not end a run");
+    press_code(&mut app, KeyCode::Char('n'));
+    assert!(!app.should_quit() && app.is_running());
+    press_code(&mut app, KeyCode::BackTab);
+    assert!(press_code(&mut app, KeyCode::Char('q')).is_none());
+    assert!(!app.should_quit(), "q asks too");
     assert!(matches!(
         press(&mut app, ctrl(KeyCode::Char('c'))),
+        Some(Effect::CancelDebate)
+    ));
+    assert!(app.should_quit());
+    let mut app = new_app();
+    start_debate(&mut app);
+    press(&mut app, ctrl(KeyCode::Char('c')));
+    assert!(matches!(
+        press_code(&mut app, KeyCode::Char('y')),
+        Some(Effect::CancelDebate)
+    ));
+    assert!(app.should_quit());
+}
+
+#[test]
+fn a_too_small_terminal_takes_only_the_quit_keys() {
+    let mut app = new_app();
+    render(&mut app, 60, 15);
+    assert!(app.too_small());
+    // Tab then q used to move the hidden focus to the editor and type "q".
+    assert!(press_code(&mut app, KeyCode::Tab).is_none());
+    assert_eq!(app.focus(), Focus::Personas);
+    press_code(&mut app, KeyCode::Char('x'));
+    assert!(app.overlays().is_empty(), "no hidden dialog opened");
+    // Big enough again: keys act.
+    render(&mut app, 80, 24);
+    assert!(!app.too_small());
+    press_code(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus(), Focus::Editor);
+    // A running debate is not asked about when the question cannot be
+    // seen: q quits and cancels it.
+    let mut app = new_app();
+    start_debate(&mut app);
+    render(&mut app, 60, 15);
+    assert!(matches!(
+        press_code(&mut app, KeyCode::Char('q')),
         Some(Effect::CancelDebate)
     ));
     assert!(app.should_quit());

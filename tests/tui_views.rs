@@ -46,6 +46,7 @@ fn top(app: &App) -> &'static str {
         Some(Overlay::Ask(_)) => "ask",
         Some(Overlay::Audience(_)) => "audience",
         Some(Overlay::ConfirmEnd(_)) => "confirm end",
+        Some(Overlay::ConfirmQuit(_)) => "confirm quit",
         Some(Overlay::PersonaReason(_)) => "persona reason",
     }
 }

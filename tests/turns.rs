@@ -66,7 +66,9 @@ fn turn_texts(session: &Value) -> Vec<String> {
 async fn labels_of_other_speakers_cut_turns_and_own_prefixes_are_dropped() {
     // Maria Lopez (1) and Kwame Mensah (2), two rounds.
     let server = MockServer::scripted(vec![
+        // Opens as Kwame, so it is asked again; the second reply is hers.
         Reply::text("Kwame Mensah: I would never pay for this."),
+        Reply::text("Maria Lopez: I would pay for this."),
         Reply::text("Good point about cost.\nMaria: I agree with you, Kwame."),
         Reply::text("Fine by me.\nLadafía: (from the back) no!"),
         Reply::text("Kwame Mensah: My own words. Note: prices matter."),
@@ -77,7 +79,7 @@ async fn labels_of_other_speakers_cut_turns_and_own_prefixes_are_dropped() {
     assert_eq!(
         turn_texts(&session),
         vec![
-            "",
+            "I would pay for this.",
             "Good point about cost.",
             "Fine by me.",
             "My own words. Note: prices matter."
@@ -86,7 +88,7 @@ async fn labels_of_other_speakers_cut_turns_and_own_prefixes_are_dropped() {
     let events = events(&out);
     assert_eq!(
         finish_reasons(&events),
-        vec!["speaker_cut", "speaker_cut", "speaker_cut", "stop"]
+        vec!["stop", "speaker_cut", "speaker_cut", "stop"]
     );
     // What was streamed is what was saved.
     let mut streamed = vec![String::new(); 4];
@@ -95,10 +97,11 @@ async fn labels_of_other_speakers_cut_turns_and_own_prefixes_are_dropped() {
     }
     assert_eq!(streamed, turn_texts(&session));
     let turns = session["turns"].as_array().unwrap();
-    assert_eq!(turns[0]["finish_reason"], "speaker_cut");
+    assert_eq!(turns[0]["finish_reason"], "stop");
     assert_eq!(turns[3]["finish_reason"], "stop");
-    // Cut turns keep their counts (estimated: the stream was dropped
-    // before the server's usage); the last one has the server's.
+    // Cut turns (and the first, whose first reply was cut) keep their
+    // counts (estimated: the stream was dropped before the server's
+    // usage); the last one has the server's.
     for t in &turns[..3] {
         assert!(t["usage"]["prompt_tokens"].as_u64().unwrap() > 50, "{t}");
         assert_eq!(t["usage_estimated"], true, "{t}");

@@ -199,7 +199,7 @@ pub struct Cli {
     pub command: Option<Command>,
 
     /// Where each value given came from (a flag or an environment
-    /// variable), for `config show`; filled by [`Cli::parse_args`].
+    /// variable), for `config show`; filled by [`try_parse_from`].
     #[arg(skip)]
     pub origins: Origins,
 }
@@ -242,39 +242,23 @@ impl Origins {
     }
 }
 
-impl Cli {
-    /// Parses the process's arguments (exiting on a bad one, code 2) and
-    /// records where each value came from.
-    pub fn parse_args() -> Cli {
-        Cli::try_parse_args_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
+/// The command with no environment variable for an option whose variable
+/// is blank: a compose file's unset `${VAR:-}` is no value, not an empty
+/// one for the value parser to reject.
+fn without_blank_env(mut command: clap::Command) -> clap::Command {
+    let blank: Vec<clap::Id> = command
+        .get_arguments()
+        .filter(|arg| {
+            arg.get_env()
+                .and_then(std::env::var_os)
+                .is_some_and(|value| value.to_string_lossy().trim().is_empty())
+        })
+        .map(|arg| arg.get_id().clone())
+        .collect();
+    for id in blank {
+        command = command.mut_arg(id, |arg| arg.env(None::<&str>));
     }
-
-    pub fn try_parse_args_from<I, T>(args: I) -> Result<Cli, clap::Error>
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<std::ffi::OsString> + Clone,
-    {
-        use clap::{CommandFactory, FromArgMatches};
-        let mut command = Cli::command();
-        // A blank variable (a compose file's unset `${VAR:-}`) is no value,
-        // not an empty one for the value parser to reject.
-        let blank: Vec<clap::Id> = command
-            .get_arguments()
-            .filter(|arg| {
-                arg.get_env()
-                    .and_then(std::env::var_os)
-                    .is_some_and(|value| value.to_string_lossy().trim().is_empty())
-            })
-            .map(|arg| arg.get_id().clone())
-            .collect();
-        for id in blank {
-            command = command.mut_arg(id, |arg| arg.env(None::<&str>));
-        }
-        let matches = command.clone().try_get_matches_from(args)?;
-        let mut cli = Cli::from_arg_matches(&matches)?;
-        cli.origins = Origins::from_matches(&command, &matches);
-        Ok(cli)
-    }
+    command
 }
 
 #[derive(Debug, Subcommand)]
@@ -306,6 +290,78 @@ pub enum Command {
     /// between a file and the database.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Print a shell completion script, e.g.
+    /// `persona-sim completions bash > ~/.local/share/bash-completion/completions/persona-sim`
+    /// (see the README for zsh, fish and PowerShell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `persona-sim man > persona-sim.1`.
+    Man,
+}
+
+/// The command line as parsed (main.rs goes through [`try_parse_from`]).
+/// The options above are `global`: they work after a subcommand too
+/// (`persona-sim simulate --rounds 2`). But clap would then list all of them
+/// in every subcommand's `--help`, burying the subcommand's own few; so each
+/// subcommand gets a hidden copy of every global option (clap propagates
+/// an option only where no option of that id exists yet, and a hidden one
+/// still parses), and a line pointing at the top-level help, which keeps
+/// the full list.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory as _;
+    with_globals_hidden_in_subcommands(Cli::command())
+}
+
+fn with_globals_hidden_in_subcommands(cli: clap::Command) -> clap::Command {
+    let hidden_globals: Vec<clap::Arg> = cli
+        .get_arguments()
+        .filter(|arg| arg.is_global_set())
+        .map(|arg| arg.clone().hide(true))
+        .collect();
+    with_hidden_globals(cli, &hidden_globals)
+}
+
+fn with_hidden_globals(command: clap::Command, globals: &[clap::Arg]) -> clap::Command {
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_string())
+        .collect();
+    names.into_iter().fold(command, |command, name| {
+        command.mut_subcommand(name, |sub| {
+            let sub = globals
+                .iter()
+                .fold(sub, |sub, arg| sub.arg(arg.clone()))
+                .after_help(
+                    "Global options (the model, sampling, data directory, logging, …) \
+                     work here too: see `persona-sim --help`.",
+                );
+            with_hidden_globals(sub, globals)
+        })
+    })
+}
+
+/// [`Cli`] from these arguments (the first is the program name), parsed by
+/// [`command`].
+pub fn try_parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let top = without_blank_env(Cli::command());
+    let mut command = with_globals_hidden_in_subcommands(top.clone());
+    let matches = command.try_get_matches_from_mut(args)?;
+    let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
+    cli.origins = Origins::from_matches(&top, &matches);
+    Ok(cli)
+}
+
+/// [`Cli`] from the process's arguments; a usage error, `--help` or
+/// `--version` prints and exits as clap does.
+pub fn parse() -> Cli {
+    try_parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
 }
 
 #[derive(Debug, Subcommand)]
@@ -884,5 +940,91 @@ mod tests {
             Some(PanelFormat::Csv)
         );
         assert_eq!(PanelFormat::from_path(std::path::Path::new("x.txt")), None);
+    }
+}
+
+/// [`command`]: short subcommand help, and global options that still parse.
+#[cfg(test)]
+mod command_tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        let mut all = vec!["persona-sim"];
+        all.extend_from_slice(args);
+        try_parse_from(all).unwrap()
+    }
+
+    fn help_of(path: &[&str]) -> String {
+        let mut command = command();
+        command.build();
+        let mut target = &mut command;
+        for name in path {
+            target = target.find_subcommand_mut(name).unwrap();
+        }
+        target.render_help().to_string()
+    }
+
+    #[test]
+    fn the_command_line_passes_clap_s_own_checks() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn subcommand_help_lists_its_own_options_and_points_at_the_global_ones() {
+        let top = help_of(&[]);
+        for global in ["--temperature", "--data-dir", "--rounds", "--live-token"] {
+            assert!(top.contains(global), "{global} in top-level help:\n{top}");
+        }
+        let simulate = help_of(&["simulate"]);
+        assert!(simulate.contains("--feature"), "{simulate}");
+        assert!(simulate.contains("--report"), "{simulate}");
+        for path in [
+            &["simulate"][..],
+            &["sessions"],
+            &["sessions", "export"],
+            &["serve"],
+        ] {
+            let help = help_of(path);
+            assert!(!help.contains("--temperature"), "{path:?}:\n{help}");
+            assert!(!help.contains("--data-dir"), "{path:?}:\n{help}");
+            assert!(
+                help.contains("see `persona-sim --help`"),
+                "{path:?}:\n{help}"
+            );
+        }
+        assert!(help_of(&["sessions", "export"]).contains("--format"));
+    }
+
+    #[test]
+    fn global_options_still_parse_after_the_subcommand() {
+        let c = cli(&[
+            "simulate",
+            "--rounds",
+            "2",
+            "--feature",
+            "x",
+            "--temperature",
+            "0.5",
+        ]);
+        assert_eq!((c.rounds, c.temperature), (Some(2), Some(0.5)));
+        assert!(matches!(c.command, Some(Command::Simulate(_))));
+        let c = cli(&["sessions", "list", "--data-dir", "/tmp/d", "--seed", "7"]);
+        assert_eq!(c.data_dir, Some(PathBuf::from("/tmp/d")));
+        assert_eq!(c.seed, Some(7));
+        // Before the subcommand as well, and still checked when hidden.
+        assert_eq!(cli(&["--rounds", "3", "sessions", "list"]).rounds, Some(3));
+        assert!(
+            try_parse_from(["persona-sim", "simulate", "--feature", "x", "--rounds", "0"]).is_err()
+        );
+        assert!(try_parse_from(["persona-sim", "sessions", "list", "--live-questions"]).is_err());
+        let c = cli(&["completions", "zsh"]);
+        assert!(matches!(
+            c.command,
+            Some(Command::Completions {
+                shell: clap_complete::Shell::Zsh
+            })
+        ));
+        assert!(matches!(cli(&["man"]).command, Some(Command::Man)));
+        assert!(try_parse_from(["persona-sim", "completions", "tcsh"]).is_err());
     }
 }

@@ -6,6 +6,7 @@
 //! next (`persona-sim …`) are added here, where the commands are known.
 
 pub mod args;
+pub mod completions;
 pub mod config_cmd;
 pub mod db;
 pub mod eval;

@@ -109,7 +109,7 @@ impl CachedBackend {
 
     /// The key of a request: a hex SHA-256 of everything that decides the reply.
     pub fn key(&self, request: &ChatRequest) -> String {
-        let identity = serde_json::json!({
+        let mut identity = serde_json::json!({
             "kind": self.info.kind,
             "model": self.info.model,
             "endpoint": self.info.endpoint,
@@ -119,6 +119,13 @@ impl CachedBackend {
             "max_tokens": request.max_tokens,
             "schema": request.json_schema.as_ref().map(|s| (&s.name, &s.schema)),
         });
+        // Only added when set, so other requests keep the keys they had.
+        if request.attempt > 0 {
+            identity["attempt"] = request.attempt.into();
+        }
+        if let Some(names) = &request.names {
+            identity["names"] = serde_json::json!(names);
+        }
         let digest = Sha256::digest(identity.to_string().as_bytes());
         digest.iter().map(|b| format!("{b:02x}")).collect()
     }
@@ -313,6 +320,12 @@ mod tests {
             dir.path(),
         );
         assert!(collect(reseeded.stream(request("hi"))).await[0].is_err());
+        // A turn asked again is another key too.
+        let retry = ChatRequest {
+            attempt: 1,
+            ..request("hi")
+        };
+        assert_ne!(cached.key(&retry), cached.key(&request("hi")));
     }
 
     #[tokio::test]

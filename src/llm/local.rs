@@ -28,12 +28,16 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::token::logit_bias::LlamaLogitBias;
 use tokio::sync::mpsc;
 
 use super::{
     BackendInfo, ChatBackend, ChatChunk, ChatMessage, ChatRequest, ChatStream, FinishReason,
     LlmError, Purpose, Role, Usage,
 };
+
+/// The tokens of a turn's opening in which no participant's name is drawn.
+const OPENING_TOKENS: u32 = 8;
 
 /// DRY ("don't repeat yourself", llama.cpp's sampler after p-e-w): a token
 /// that would extend a sequence already in the context past
@@ -92,20 +96,29 @@ impl LocalSettings {
     /// reply is well-formed JSON in the requested shape. The repetition
     /// penalty is left out then: JSON repeats its quotes and braces.
     pub fn sampler_with(&self, model: &LlamaModel, grammar: Option<LlamaSampler>) -> LlamaSampler {
-        self.sampler_seeing(model, grammar, &[])
+        self.sampler_seeing(model, grammar, &[], &[])
     }
 
     /// The chain for a reply to `context` (the prompt's tokens): without a
     /// grammar, the DRY sampler is shown `context`, so the reply does not
-    /// copy long runs of it (see [`DRY_MULTIPLIER`]).
+    /// copy long runs of it (see [`DRY_MULTIPLIER`]). `banned` tokens are
+    /// never drawn.
     pub fn sampler_seeing(
         &self,
         model: &LlamaModel,
         grammar: Option<LlamaSampler>,
         context: &[LlamaToken],
+        banned: &[LlamaToken],
     ) -> LlamaSampler {
         let seed = self.seed.unwrap_or_else(rand_seed);
         let mut chain = Vec::new();
+        if !banned.is_empty() {
+            let biases: Vec<LlamaLogitBias> = banned
+                .iter()
+                .map(|t| LlamaLogitBias::new(*t, f32::NEG_INFINITY))
+                .collect();
+            chain.push(LlamaSampler::logit_bias(model.n_vocab(), &biases));
+        }
         match grammar {
             Some(g) => chain.push(g),
             None => {
@@ -230,6 +243,36 @@ impl LoadedModel {
     pub fn tokenize(&self, prompt: &str) -> Vec<llama_cpp_2::token::LlamaToken> {
         self.model.vocab().tokenize(prompt.as_bytes(), true, true)
     }
+
+    /// The first tokens of `names` (full and first, with and without a
+    /// leading space): banning them keeps a reply from writing the name.
+    /// A token shorter than three characters ("K" of "Kwame") would ban
+    /// too much else and is left alone.
+    fn name_tokens<'n>(&self, names: impl IntoIterator<Item = &'n String>) -> Vec<LlamaToken> {
+        let vocab = self.model.vocab();
+        let mut tokens = Vec::new();
+        for name in names {
+            let name = name.trim();
+            let first = name.split_whitespace().next().unwrap_or(name);
+            for form in [
+                name.to_string(),
+                first.to_string(),
+                format!(" {name}"),
+                format!(" {first}"),
+            ] {
+                let Some(&token) = vocab.tokenize(form.as_bytes(), false, false).first() else {
+                    continue;
+                };
+                let piece = vocab.token_to_piece(token, false, None);
+                if String::from_utf8_lossy(&piece).trim().chars().count() >= 3 {
+                    tokens.push(token);
+                }
+            }
+        }
+        tokens.sort_by_key(|t| t.0);
+        tokens.dedup();
+        tokens
+    }
 }
 
 fn role_name(role: Role) -> &'static str {
@@ -259,6 +302,8 @@ struct Engine {
     loaded: Mutex<Option<Arc<LoadedModel>>>,
     /// One generation at a time.
     turn: Mutex<()>,
+    /// What the status line calls the model, once its file was read.
+    name: OnceLock<String>,
 }
 
 impl Engine {
@@ -382,6 +427,7 @@ impl LocalBackend {
                 settings,
                 loaded: Mutex::new(None),
                 turn: Mutex::new(()),
+                name: OnceLock::new(),
             }),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
@@ -430,12 +476,19 @@ impl ChatBackend for LocalBackend {
 
     fn info(&self) -> BackendInfo {
         let path = &self.engine.settings.model_path;
+        // Read from the file once it is there (see `gguf::display_name`).
+        let model = match self.engine.name.get() {
+            Some(name) => name.clone(),
+            None if path.exists() => self
+                .engine
+                .name
+                .get_or_init(|| super::gguf::display_name(path))
+                .clone(),
+            None => super::gguf::display_name(path),
+        };
         BackendInfo {
             kind: "local",
-            model: path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "model".into()),
+            model,
             endpoint: path.display().to_string(),
         }
     }
@@ -591,6 +644,10 @@ fn run(
     tx: &Out,
 ) -> Result<Option<Usage>, LlmError> {
     let model = &loaded.model;
+    let settings = &LocalSettings {
+        seed: request.seed(settings.seed),
+        ..settings.clone()
+    };
     let prompt = loaded.render_prompt(&request.messages)?;
     let tokens = loaded.tokenize(&prompt);
     let n_ctx = settings.context_size.min(model.n_ctx_train().max(512));
@@ -639,17 +696,27 @@ fn run(
     // A persona's turn is prose: it may not copy the prompt (the others'
     // turns) and it lands on a sentence end near the cap. JSON is neither.
     let prose = request.purpose == Purpose::Turn && request.json_schema.is_none();
+    // A persona never writes their own name; nor, in a turn's first
+    // tokens, anyone's (a label, or "I'm Maria" said by Kwame).
+    let names = request.names.as_ref().filter(|_| prose);
+    let own = names.map_or_else(Vec::new, |n| loaded.name_tokens([&n.own]));
     let mut sampler = if prose {
-        settings.sampler_seeing(model, grammar, &tokens)
+        settings.sampler_seeing(model, grammar, &tokens, &own)
     } else {
         settings.sampler_with(model, grammar)
     };
+    let mut opening = names.map(|n| {
+        let all = loaded.name_tokens(n.others.iter().chain([&n.own]));
+        settings.sampler_seeing(model, None, &tokens, &all)
+    });
     let landing = if prose {
         budget.saturating_sub(landing_tokens(budget))
     } else {
         budget
     };
     let mut tail = String::new();
+    // Text not sent yet: the word still being written.
+    let mut word = String::new();
     let mut landed = false;
     let vocab = model.vocab();
     let mut pending = Vec::new();
@@ -659,7 +726,17 @@ fn run(
         if tx.cancelled() {
             return Ok(None);
         }
-        let token = sampler.sample(&ctx, batch.n_tokens() - 1);
+        let token = match opening.as_mut() {
+            Some(first) => {
+                let token = first.sample(&ctx, batch.n_tokens() - 1);
+                sampler.accept(token);
+                token
+            }
+            None => sampler.sample(&ctx, batch.n_tokens() - 1),
+        };
+        if generated + 1 >= OPENING_TOKENS {
+            opening = None;
+        }
         if vocab.is_eog(token) {
             break;
         }
@@ -668,8 +745,19 @@ fn run(
         let text = take_utf8(&mut pending);
         if !text.is_empty() {
             keep_tail(&mut tail, &text);
-            if !tx.send(Ok(ChatChunk::Text(text))) {
-                return Ok(None);
+            // Prose is sent a whole word at a time (one token late), so a
+            // turn stopped at its cap ends on a word, not "a game-ch".
+            word.push_str(&text);
+            let whole = if prose {
+                whole_words(&word)
+            } else {
+                word.len()
+            };
+            if whole > 0 {
+                let text: String = word.drain(..whole).collect();
+                if !tx.send(Ok(ChatChunk::Text(text))) {
+                    return Ok(None);
+                }
             }
         }
         if generated as usize >= landing && ends_sentence(&tail) {
@@ -684,15 +772,18 @@ fn run(
         ctx.decode(&mut batch)
             .map_err(|e| failed("decoding failed", e))?;
     }
-    let rest = String::from_utf8_lossy(&pending).into_owned();
-    if !rest.is_empty() && !tx.send(Ok(ChatChunk::Text(rest))) {
-        return Ok(None);
-    }
     let reason = if landed || (generated as usize) < budget {
         FinishReason::Stop
     } else {
         FinishReason::Length
     };
+    // At the cap the word in hand is cut short: it is dropped.
+    if reason == FinishReason::Stop || !prose {
+        word.push_str(&String::from_utf8_lossy(&pending));
+        if !word.is_empty() && !tx.send(Ok(ChatChunk::Text(word))) {
+            return Ok(None);
+        }
+    }
     if !tx.send(Ok(ChatChunk::Finish(reason))) {
         return Ok(None);
     }
@@ -707,6 +798,17 @@ fn run(
 /// first full sentence past token 107 instead of mid-word at 160.
 fn landing_tokens(budget: usize) -> usize {
     budget / 3
+}
+
+/// How much of `text` is whole words: up to and including the last
+/// character that cannot be inside a word (a space, a line break,
+/// punctuation). What follows may still be a word in the making.
+fn whole_words(text: &str) -> usize {
+    let in_word = |c: char| c.is_alphanumeric() || matches!(c, '\'' | '’' | '-');
+    text.char_indices()
+        .rev()
+        .find(|(_, c)| !in_word(*c))
+        .map_or(0, |(i, c)| i + c.len_utf8())
 }
 
 /// Keeps the last few characters of the reply (enough to see a sentence end).
@@ -793,6 +895,12 @@ mod tests {
 
     #[test]
     fn the_tail_keeps_the_end_of_the_reply() {
+        assert_eq!(whole_words("a game-ch"), 2);
+        assert_eq!(whole_words("I think it's"), 8);
+        assert_eq!(whole_words("well, "), 6);
+        assert_eq!(whole_words("done."), 5);
+        assert_eq!(whole_words("naïve café"), "naïve ".len());
+        assert_eq!(whole_words("word"), 0);
         let mut tail = String::new();
         for piece in [
             "Offline mode ",

@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod fetch;
 pub mod gated;
+pub mod gguf;
 pub mod grammar;
 #[cfg(feature = "local")]
 pub mod local;
@@ -57,6 +58,23 @@ pub struct ChatRequest {
     pub json_schema: Option<JsonSchema>,
     /// What the call is for (metrics and logs).
     pub purpose: Purpose,
+    /// 0, then 1, 2 … when the same turn is asked again (a reply that
+    /// spoke only for someone else). A fixed seed is moved by it, so the
+    /// retry draws differently and a rerun draws the same way again.
+    pub attempt: u32,
+    /// Whose turn this is, for a backend that can steer its sampler by it.
+    pub names: Option<TurnNames>,
+}
+
+/// The speaker of a persona's turn and the others at the table. A small
+/// model opens a turn with a speaker's label, introduces itself as someone
+/// else or calls itself by name; the local model draws no name in a
+/// turn's first tokens and never its own. A server cannot be steered so,
+/// and the debate asks a turn that spoke only for someone else again.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TurnNames {
+    pub own: String,
+    pub others: Vec<String>,
 }
 
 impl ChatRequest {
@@ -66,7 +84,14 @@ impl ChatRequest {
             max_tokens,
             json_schema: None,
             purpose: Purpose::Turn,
+            attempt: 0,
+            names: None,
         }
+    }
+
+    /// The seed this request samples with, from the run's fixed seed.
+    pub fn seed(&self, base: Option<u32>) -> Option<u32> {
+        base.map(|s| s.wrapping_add(self.attempt))
     }
 }
 

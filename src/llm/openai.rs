@@ -276,7 +276,7 @@ fn build_body(
     // vLLM, llama.cpp's server and Ollama sample by it.
     #[allow(deprecated)]
     {
-        body.seed = settings.seed.map(i64::from);
+        body.seed = request.seed(settings.seed).map(i64::from);
     }
     // OpenAI deprecated `max_tokens`; most compatible servers only know it.
     if is_openai_itself(settings) {
@@ -1283,6 +1283,8 @@ mod tests {
             max_tokens: 99,
             json_schema: None,
             purpose: Default::default(),
+            attempt: 0,
+            names: None,
         };
         let body =
             serde_json::to_value(OpenAiBackend::new(s.clone()).build_request(&request)).unwrap();
@@ -1291,9 +1293,18 @@ mod tests {
         assert_eq!(body["stream"], true);
         assert_eq!(body["stream_options"]["include_usage"], true);
         s.base_url = "http://127.0.0.1:11434/v1".into();
-        let body = serde_json::to_value(OpenAiBackend::new(s).build_request(&request)).unwrap();
+        let body =
+            serde_json::to_value(OpenAiBackend::new(s.clone()).build_request(&request)).unwrap();
         assert_eq!(body["max_tokens"], 99);
         assert!(body.get("seed").is_none(), "no seed unless given");
+        // A turn asked again draws with the next seed.
+        s.seed = Some(7);
+        let retry = ChatRequest {
+            attempt: 2,
+            ..request.clone()
+        };
+        let body = serde_json::to_value(OpenAiBackend::new(s).build_request(&retry)).unwrap();
+        assert_eq!(body["seed"], 9);
     }
 
     #[test]

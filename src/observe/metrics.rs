@@ -54,6 +54,12 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    pub const ALL: [Endpoint; 3] = [
+        Endpoint::GenerateResponse,
+        Endpoint::GenerateFeedbackReport,
+        Endpoint::SynthesizePersona,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             Endpoint::GenerateResponse => "generate_response",
@@ -182,6 +188,14 @@ impl Metrics {
             &["route", "method"],
         )
         .expect("valid metric");
+        // The error-rate alert and the dashboard read these from the first
+        // scrape, before any LLM call.
+        for endpoint in Endpoint::ALL {
+            for status in ["success", "error"] {
+                requests.with_label_values(&[endpoint.label(), status]);
+            }
+            response_time.with_label_values(&[endpoint.label()]);
+        }
         for (route, method, status) in HTTP_INITIAL_SERIES {
             http_requests.with_label_values(&[*route, *method, *status]);
             http_request_duration.with_label_values(&[*route, *method]);
@@ -377,6 +391,11 @@ mod tests {
             "app_http_connections_open 0",
             "app_http_requests_total{method=\"GET\",route=\"/v1/personas\",status=\"200\"} 0",
             "app_http_request_duration_seconds_count{method=\"GET\",route=\"/v1/personas/{id}\"} 0",
+            // Every LLM endpoint and outcome, before any call.
+            "app_requests_total{endpoint=\"generate_response\",status=\"error\"} 0",
+            "app_requests_total{endpoint=\"generate_feedback_report\",status=\"success\"} 0",
+            "app_requests_total{endpoint=\"synthesize_persona\",status=\"error\"} 0",
+            "app_response_time_seconds_count{endpoint=\"generate_feedback_report\"} 0",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }

@@ -28,7 +28,9 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::llm::{ChatBackend, ChatChunk, ChatMessage, ChatRequest, FinishReason, Usage};
+use crate::llm::{
+    ChatBackend, ChatChunk, ChatMessage, ChatRequest, FinishReason, TurnNames, Usage,
+};
 use crate::persona::Persona;
 
 use super::devil::{DevilsAdvocate, advocate, devils_advocate_prompt, herding, majority_now};
@@ -643,6 +645,10 @@ pub async fn refuse(tx: &mpsc::Sender<SimEvent>, message: &str) -> Outcome {
     Outcome::Failed
 }
 
+/// How often a turn is asked in all when each reply speaks only for
+/// someone else (see [`speak`]).
+const TURN_ATTEMPTS: u32 = 3;
+
 /// Who speaks a turn, whose names end it (see [`TurnFilter`]), and the
 /// moderator's chair while it streams (none for follow-ups).
 pub struct Speaker<'a> {
@@ -699,131 +705,151 @@ pub async fn speak(
     tracing::info!(target: "debate", turn, speaker = %speaker, "turn started");
     let began = std::time::Instant::now();
     let asked_model = backend.info().model;
-    let mut meter = Meter {
-        prompt_chars: request.messages.iter().map(|m| m.content.len()).sum(),
-        max_tokens: request.max_tokens,
-        ..Meter::default()
-    };
-    let mut stream = backend.stream(request);
-    let mut filters = Filters {
-        stance: StanceFilter::new(),
-        speaker: TurnFilter::new(&speaker, participants.iter().copied()),
-        read: None,
-    };
-    let mut reason: Option<TurnFinish> = None;
-    // What the stream sent while the moderator paused: shown on resume.
-    let mut held = std::collections::VecDeque::new();
-    let mut stream_over = false;
-    let finish = loop {
-        let next = if !chair.paused
-            && let Some(item) = held.pop_front()
-        {
-            item
-        } else {
-            tokio::select! {
-                biased;
-                command = chair.recv(), if chair.listening() => {
-                    if let Some(command) = command {
-                        chair.take(command, &table, tx).await?;
-                    }
-                    if let Some(interrupt) = chair.interrupt.take() {
-                        let finish = match interrupt {
-                            Interrupt::Skip => {
-                                let skipped = Moderation::Skipped { turn };
-                                tx.send(SimEvent::Moderated(skipped)).await.map_err(|_| Outcome::Cancelled)?;
-                                TurnFinish::Skipped
-                            }
-                            Interrupt::End => TurnFinish::Ended,
-                        };
-                        // What was shown stays; what the filters held is let out.
-                        let pieces = filters.stance.finish(true);
-                        if !filters.pass(tx, transcript, turn, pieces).await? {
-                            show(tx, transcript, turn, filters.speaker.finish()).await?;
+    let mut request = request;
+    request.names = Some(TurnNames {
+        own: speaker.clone(),
+        others: participants
+            .iter()
+            .filter(|n| **n != speaker)
+            .map(ToString::to_string)
+            .collect(),
+    });
+    let (finish, stance) = loop {
+        let mut meter = Meter {
+            prompt_chars: request.messages.iter().map(|m| m.content.len()).sum(),
+            max_tokens: request.max_tokens,
+            ..Meter::default()
+        };
+        let mut stream = backend.stream(request.clone());
+        let mut filters = Filters {
+            stance: StanceFilter::new(),
+            speaker: TurnFilter::new(&speaker, participants.iter().copied()),
+            read: None,
+        };
+        let mut reason: Option<TurnFinish> = None;
+        // What the stream sent while the moderator paused: shown on resume.
+        let mut held = std::collections::VecDeque::new();
+        let mut stream_over = false;
+        let finish = loop {
+            let next = if !chair.paused
+                && let Some(item) = held.pop_front()
+            {
+                item
+            } else {
+                tokio::select! {
+                    biased;
+                    command = chair.recv(), if chair.listening() => {
+                        if let Some(command) = command {
+                            chair.take(command, &table, tx).await?;
                         }
-                        break finish;
-                    }
-                    continue;
-                }
-                item = stream.next(), if !stream_over => {
-                    stream_over = item.is_none();
-                    if chair.paused {
-                        held.push_back(item);
+                        if let Some(interrupt) = chair.interrupt.take() {
+                            let finish = match interrupt {
+                                Interrupt::Skip => {
+                                    let skipped = Moderation::Skipped { turn };
+                                    tx.send(SimEvent::Moderated(skipped)).await.map_err(|_| Outcome::Cancelled)?;
+                                    TurnFinish::Skipped
+                                }
+                                Interrupt::End => TurnFinish::Ended,
+                            };
+                            // What was shown stays; what the filters held is let out.
+                            let pieces = filters.stance.finish(true);
+                            if !filters.pass(tx, transcript, turn, pieces).await? {
+                                show(tx, transcript, turn, filters.speaker.finish()).await?;
+                            }
+                            break finish;
+                        }
                         continue;
                     }
-                    item
+                    item = stream.next(), if !stream_over => {
+                        stream_over = item.is_none();
+                        if chair.paused {
+                            held.push_back(item);
+                            continue;
+                        }
+                        item
+                    }
+                    // Unreachable: a paused chair is listening.
+                    else => None,
                 }
-                // Unreachable: a paused chair is listening.
-                else => None,
-            }
-        };
-        let Some(item) = next else {
-            // Release what the filters held back for a possible stop.
-            let truncated = reason.as_ref().is_some_and(TurnFinish::is_cut_off);
-            let pieces = filters.stance.finish(truncated);
-            if filters.pass(tx, transcript, turn, pieces).await? {
-                break TurnFinish::SpeakerCut;
-            }
-            show(tx, transcript, turn, filters.speaker.finish()).await?;
-            break reason.unwrap_or_default();
-        };
-        match item {
-            Ok(ChatChunk::Text(text)) => {
-                let (text, capped) = meter.take(&text);
-                let mut pieces = filters.stance.push(text);
-                if capped {
-                    pieces.extend(filters.stance.finish(true));
-                }
+            };
+            let Some(item) = next else {
+                // Release what the filters held back for a possible stop.
+                let truncated = reason.as_ref().is_some_and(TurnFinish::is_cut_off);
+                let pieces = filters.stance.finish(truncated);
                 if filters.pass(tx, transcript, turn, pieces).await? {
-                    // The model started speaking for someone else: end the
-                    // turn here (dropping the stream cancels it).
-                    tracing::debug!(target: "debate", turn, "turn cut at another speaker's label");
                     break TurnFinish::SpeakerCut;
                 }
-                if capped {
-                    tracing::info!(target: "debate", turn, max_tokens = meter.max_tokens, "turn capped at its token budget");
-                    show(tx, transcript, turn, filters.speaker.finish()).await?;
-                    break TurnFinish::Length;
+                show(tx, transcript, turn, filters.speaker.finish()).await?;
+                break reason.unwrap_or_default();
+            };
+            match item {
+                Ok(ChatChunk::Text(text)) => {
+                    let (text, capped) = meter.take(&text);
+                    let mut pieces = filters.stance.push(text);
+                    if capped {
+                        pieces.extend(filters.stance.finish(true));
+                    }
+                    if filters.pass(tx, transcript, turn, pieces).await? {
+                        // The model started speaking for someone else: end the
+                        // turn here (dropping the stream cancels it).
+                        tracing::debug!(target: "debate", turn, "turn cut at another speaker's label");
+                        break TurnFinish::SpeakerCut;
+                    }
+                    if capped {
+                        tracing::info!(target: "debate", turn, max_tokens = meter.max_tokens, "turn capped at its token budget");
+                        show(tx, transcript, turn, filters.speaker.finish()).await?;
+                        break TurnFinish::Length;
+                    }
                 }
-            }
-            Ok(ChatChunk::Usage(usage)) => {
-                meter.server_usage(usage);
-                transcript.usage += usage;
-                *transcript.turns[turn].usage.get_or_insert_default() += usage;
-                let event = SimEvent::Usage {
-                    turn,
-                    prompt_tokens: usage.prompt_tokens,
-                    completion_tokens: usage.completion_tokens,
-                    estimated: false,
-                };
-                tx.send(event).await.map_err(|_| Outcome::Cancelled)?;
-            }
-            Ok(ChatChunk::Finish(r)) => reason = Some(TurnFinish::from(r)),
-            Ok(ChatChunk::Model(model)) => {
-                if model != asked_model && transcript.model.as_ref() != Some(&model) {
-                    transcript.model = Some(model.clone());
-                    let event = SimEvent::Model { model };
+                Ok(ChatChunk::Usage(usage)) => {
+                    meter.server_usage(usage);
+                    transcript.usage += usage;
+                    *transcript.turns[turn].usage.get_or_insert_default() += usage;
+                    let event = SimEvent::Usage {
+                        turn,
+                        prompt_tokens: usage.prompt_tokens,
+                        completion_tokens: usage.completion_tokens,
+                        estimated: false,
+                    };
                     tx.send(event).await.map_err(|_| Outcome::Cancelled)?;
                 }
-            }
-            Err(error) => {
-                tracing::warn!(target: "llm", turn, latency_ms = began.elapsed().as_millis() as u64, %error, "turn failed");
-                drop(stream);
-                if meter.received_chars > 0 {
-                    estimate_usage(tx, transcript, turn, &meter).await?;
+                Ok(ChatChunk::Finish(r)) => reason = Some(TurnFinish::from(r)),
+                Ok(ChatChunk::Model(model)) => {
+                    if model != asked_model && transcript.model.as_ref() != Some(&model) {
+                        transcript.model = Some(model.clone());
+                        let event = SimEvent::Model { model };
+                        tx.send(event).await.map_err(|_| Outcome::Cancelled)?;
+                    }
                 }
-                let _ = tx
-                    .send(SimEvent::Error {
-                        turn: Some(turn),
-                        message: error.to_string(),
-                    })
-                    .await;
-                return Err(Outcome::Failed);
+                Err(error) => {
+                    tracing::warn!(target: "llm", turn, latency_ms = began.elapsed().as_millis() as u64, %error, "turn failed");
+                    drop(stream);
+                    if meter.received_chars > 0 {
+                        estimate_usage(tx, transcript, turn, &meter).await?;
+                    }
+                    let _ = tx
+                        .send(SimEvent::Error {
+                            turn: Some(turn),
+                            message: error.to_string(),
+                        })
+                        .await;
+                    return Err(Outcome::Failed);
+                }
             }
+        };
+        drop(stream);
+        estimate_usage(tx, transcript, turn, &meter).await?;
+        // A small model may open with another speaker's label and say nothing
+        // as itself; nothing was shown, so the turn is asked again.
+        let spoke_for_another =
+            finish == TurnFinish::SpeakerCut && transcript.turns[turn].text.is_empty();
+        if spoke_for_another && request.attempt + 1 < TURN_ATTEMPTS {
+            request.attempt += 1;
+            tracing::info!(target: "debate", turn, attempt = request.attempt, "turn opened as another speaker; asking again");
+            continue;
         }
+        break (finish, filters.read);
     };
-    drop(stream);
-    estimate_usage(tx, transcript, turn, &meter).await?;
-    let stance = filters.read;
     let t = &mut transcript.turns[turn];
     t.complete = true;
     t.finish_reason = Some(finish.clone());
@@ -1190,6 +1216,42 @@ mod tests {
             .unwrap(),
             r#"{"event":"turn_ended","turn":1,"finish_reason":"speaker_cut","stance":null}"#
         );
+    }
+
+    #[tokio::test]
+    async fn a_reply_that_only_speaks_for_someone_else_is_asked_again() {
+        let replies = vec![
+            // Turn 0: twice someone else's label first, then its own words.
+            vec![text("Kwame Mensah: not mine")],
+            vec![text("**Kwame:** not mine either")],
+            vec![text("Mine at last.")],
+            // Turn 1: three times someone else's: left empty.
+            vec![text("Maria Lopez: no")],
+            vec![text("Maria: no")],
+            vec![text("Maria Lopez: no")],
+            // Turn 2: words first, then a label: cut, not asked again.
+            vec![text("Mine.\nKwame: no")],
+            vec![text("Fine.")],
+        ];
+        let (events, transcript, seen) = run(replies, 2, 2).await;
+        let texts: Vec<&str> = transcript.turns.iter().map(|t| t.text.as_str()).collect();
+        assert_eq!(texts, ["Mine at last.", "", "Mine.", "Fine."]);
+        let attempts: Vec<u32> = seen.iter().map(|r| r.attempt).collect();
+        assert_eq!(attempts, [0, 1, 2, 0, 1, 2, 0, 0]);
+        // The same prompt each time; only the attempt differs.
+        assert_eq!(seen[0].messages, seen[2].messages);
+        assert_eq!(
+            transcript.turns[1].finish_reason,
+            Some(TurnFinish::SpeakerCut)
+        );
+        // Every attempt's tokens are counted.
+        let estimate = estimate_tokens("Maria Lopez: no".len());
+        assert!(transcript.turns[1].usage.unwrap().completion_tokens >= 3 * estimate - 1);
+        let started = events
+            .iter()
+            .filter(|e| matches!(e, SimEvent::TurnStarted { .. }))
+            .count();
+        assert_eq!(started, 4, "a retry is not a new turn");
     }
 
     #[tokio::test]

@@ -12,7 +12,10 @@ use crate::sim::synth::{BatchResult, SynthEvent};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
+    /// q or Ctrl-C: quits, after asking while something runs.
     Quit,
+    /// Quits without asking (the answer to that question).
+    QuitNow,
     FocusNext,
     FocusPrev,
     StartDebate,

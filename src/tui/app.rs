@@ -14,6 +14,7 @@ use super::panes::conversation::ConversationView;
 use super::persona_list::PersonaList;
 use super::theme;
 use super::views::Overlay;
+use super::views::confirm_quit::ConfirmQuit;
 use super::views::export_menu::ExportMenu;
 use super::views::help::Help;
 use super::views::history::History;
@@ -131,6 +132,8 @@ pub struct App {
     pub(crate) should_quit: bool,
     /// Something visible changed since the last frame.
     pub(crate) dirty: bool,
+    /// The last frame was too small for the UI: only quitting keys work.
+    pub(crate) too_small: bool,
     /// The time as the loop last saw it: counters are drawn from this, not
     /// from the clock, so a frame is a function of the state.
     pub(crate) now: Instant,
@@ -195,6 +198,7 @@ impl App {
             max_tokens_total: None,
             should_quit: false,
             dirty: true,
+            too_small: false,
             now: Instant::now(),
             turn_entries: Vec::new(),
             session: None,
@@ -349,6 +353,19 @@ impl App {
         self.editor.lines()
     }
 
+    /// Whether the last frame was too small to show the UI.
+    pub fn too_small(&self) -> bool {
+        self.too_small
+    }
+
+    /// Puts `text` in the feature editor, replacing what was there.
+    pub fn set_feature_text(&mut self, text: &str) {
+        self.editor = new_editor();
+        self.editor.insert_str(text);
+        self.style_editor();
+        self.dirty = true;
+    }
+
     /// Empties the feature editor.
     pub fn clear_feature(&mut self) {
         self.editor = new_editor();
@@ -443,7 +460,15 @@ impl App {
     pub fn update(&mut self, action: Action) -> Option<Effect> {
         self.dirty = true;
         match action {
-            Action::Quit => {
+            Action::Quit
+                if self.is_running()
+                    && !self.too_small
+                    && !matches!(self.overlays.last(), Some(Overlay::ConfirmQuit(_))) =>
+            {
+                // A run is not thrown away by one stray key.
+                self.open(Overlay::ConfirmQuit(ConfirmQuit));
+            }
+            Action::Quit | Action::QuitNow => {
                 self.should_quit = true;
                 return self.is_running().then_some(Effect::CancelDebate);
             }

@@ -169,7 +169,7 @@ pub static ALWAYS: &[Binding] = &[
     hinted_when(
         &[ctrl('c')],
         "Ctrl-C",
-        "quit (a running debate is saved as cancelled)",
+        "quit (asks first while something runs, which is then saved as cancelled)",
         ("Ctrl-C", "quit"),
         Action::Quit,
         in_editor,
@@ -533,6 +533,11 @@ pub fn lookup(table: &[Binding], key: &KeyEvent) -> Option<Action> {
 }
 
 pub fn map_key(app: &App, key: KeyEvent) -> Option<Action> {
+    if app.too_small() {
+        // Nothing else is on screen to act on.
+        let quits = ctrl('c').matches(&key) || ch('q').matches(&key);
+        return quits.then_some(Action::QuitNow);
+    }
     if let Some(action) = lookup(ALWAYS, &key) {
         return Some(action);
     }

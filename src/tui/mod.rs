@@ -61,6 +61,13 @@ pub async fn run(
         settings.max_tokens_per_turn,
     );
     app.set_max_tokens_total(settings.max_tokens_total);
+    // The feature being written survives a restart.
+    let draft = settings.data_dir.join(DRAFT_FILE);
+    if let Ok(text) = std::fs::read_to_string(&draft)
+        && !text.trim().is_empty()
+    {
+        app.set_feature_text(text.trim_end());
+    }
     app.set_stage_mode(settings.stage);
     if let Some(path) = settings.backend.missing_local_model() {
         app.offer_model(path.to_path_buf());
@@ -179,11 +186,31 @@ pub async fn run(
         terminal::mark_lost();
     }
     tracing::info!(target: "app", "ending: {ending}; saving and exiting");
+    save_draft(&draft, &app.feature_text());
     drop(terminal);
     drop(watcher);
     effects.shutdown().await;
     tracing::info!(target: "app", "exit code {}: {ending}", ending.exit_code());
     Ok(ending)
+}
+
+/// The feature editor's text at exit, in the data folder.
+const DRAFT_FILE: &str = "draft.txt";
+
+/// Keeps the editor's text for the next start (an empty editor leaves no
+/// file). A failure is logged: it must not stop the exit.
+fn save_draft(path: &std::path::Path, text: &str) {
+    let result = if text.trim().is_empty() {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.to_string()),
+            _ => Ok(()),
+        }
+    } else {
+        crate::atomic_file::write(path, text).map_err(|e| e.to_string())
+    };
+    if let Err(error) = result {
+        tracing::warn!(target: "app", path = %path.display(), %error, "the draft was not kept");
+    }
 }
 
 async fn sleep_until_some(deadline: Option<Instant>) {

@@ -15,7 +15,8 @@ pub const MIN_HEIGHT: u16 = 24;
 
 pub fn draw(frame: &mut Frame, app: &mut App) {
     let area = frame.area();
-    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+    app.too_small = area.width < MIN_WIDTH || area.height < MIN_HEIGHT;
+    if app.too_small {
         draw_too_small(frame, area);
         return;
     }
@@ -61,7 +62,10 @@ fn draw_too_small(frame: &mut Frame, area: Rect) {
             "{}×{} — persona-sim needs at least {MIN_WIDTH}×{MIN_HEIGHT}.",
             area.width, area.height
         )),
-        Line::raw("Enlarge the window; nothing is lost. q or Ctrl-C quits."),
+        Line::raw(
+            "Enlarge the window; nothing is lost. Until then keys do nothing, \
+but q or Ctrl-C quits (a running debate is saved as cancelled).",
+        ),
     ];
     frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
 }

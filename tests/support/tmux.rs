@@ -38,6 +38,20 @@ impl Tmux {
         Tmux::run(&args);
     }
 
+    /// Ctrl-C, answering the "quit while it runs?" question if it comes;
+    /// returns the screen once the shell printed the exit code.
+    pub fn quit(&self, timeout: Duration) -> String {
+        self.keys(&["C-c"]);
+        let screen = self.wait_for("the exit or the quit question", timeout, |s| {
+            s.contains("EXIT=") || s.contains("Quit and save it as cancelled?")
+        });
+        if screen.contains("EXIT=") {
+            return screen;
+        }
+        self.keys(&["y"]);
+        self.wait_for("the exit", timeout, |s| s.contains("EXIT="))
+    }
+
     /// Types `text` literally.
     pub fn text(&self, text: &str) {
         Tmux::run(&["send-keys", "-t", &self.session, "-l", text]);

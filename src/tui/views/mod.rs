@@ -3,6 +3,7 @@
 //! and drawing both walk that stack, so what is on top is what takes keys.
 
 pub mod confirm_delete;
+pub mod confirm_quit;
 pub mod export_menu;
 pub mod generate;
 pub mod help;
@@ -80,6 +81,7 @@ pub enum Overlay {
     Ask(moderate::Ask),
     Audience(moderate::Audience),
     ConfirmEnd(moderate::ConfirmEnd),
+    ConfirmQuit(confirm_quit::ConfirmQuit),
     PersonaReason(persona_reason::PersonaReason),
 }
 
@@ -98,6 +100,7 @@ impl Overlay {
             Overlay::Ask(v) => v,
             Overlay::Audience(v) => v,
             Overlay::ConfirmEnd(v) => v,
+            Overlay::ConfirmQuit(v) => v,
             Overlay::PersonaReason(v) => v,
         }
     }
@@ -120,6 +123,10 @@ pub fn help_sections() -> Vec<(&'static str, &'static [Binding])> {
         ("Audience questions (Ctrl-A)", moderate::AUDIENCE),
         ("End the debate (Ctrl-E)", moderate::CONFIRM_END),
         ("Delete persona (x)", confirm_delete::BINDINGS),
+        (
+            "Quit while a run goes on (q, Ctrl-C)",
+            confirm_quit::BINDINGS,
+        ),
         ("Help", help::BINDINGS),
     ]
 }
