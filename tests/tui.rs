@@ -724,7 +724,21 @@ fn report_events_stream_into_the_report_screen_then_settle() {
         "{}",
         screen(&buf)
     );
-    assert!(screen(&buf).contains("{\"summary\": \"Half"));
+    // Not the raw JSON: what the model is on, and how far it got.
+    assert!(!screen(&buf).contains("{\"summary\": \"Half"));
+    assert!(
+        screen(&buf).contains("Now writing: summary"),
+        "{}",
+        screen(&buf)
+    );
+    // m shows the raw reply.
+    press_code(&mut app, KeyCode::Char('m'));
+    let buf = render(&mut app, 100, 30);
+    assert!(
+        screen(&buf).contains("{\"summary\": \"Half"),
+        "{}",
+        screen(&buf)
+    );
     assert!(
         status_line(&buf).contains("writing the report"),
         "{}",
@@ -1648,4 +1662,293 @@ fn the_stance_strip_counts_who_does_not_fit_at_80_columns() {
     assert_eq!(strip.len(), 3, "{rows:#?}");
     assert!(strip[2].trim_end().ends_with("more"), "{rows:#?}");
     assert!(rows[6].starts_with("┌ Conversation"), "{rows:#?}");
+}
+
+// ------------------------------------------ Markdown, clipboard, themes
+
+mod look {
+    use super::*;
+    use persona_sim::sim::export::session_markdown;
+    use persona_sim::tui::clipboard::{ClipboardEnv, Multiplexer, osc52};
+    use persona_sim::tui::terminal::draw_frame;
+    use persona_sim::tui::theme::{self, Theme, ThemeName};
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::style::{Color, Modifier};
+
+    /// A frame as the real loop draws it (the theme's last pass included).
+    fn frame(app: &mut App, width: u16, height: u16) -> Buffer {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal.draw(|f| draw_frame(f, app)).unwrap();
+        terminal.backend().buffer().clone()
+    }
+
+    /// A debate with one finished Markdown turn and one still streaming,
+    /// the focus on the conversation.
+    fn markdown_debate() -> App {
+        let mut app = new_app();
+        start_debate(&mut app);
+        app.on_sim_event(turn_started(0, 1, 1));
+        for piece in [
+            "## Verdict\n",
+            "I **like** it, with *care*:\n\n",
+            "- works `offline`\n- syncs later\n\n",
+            "1. one\n2. two\n3. three\n4. four\n5. five\n6. six\n7. seven\n8. eight\n\n",
+            "| Risk | Level |\n|---|---|\n| conflicts | high |\n",
+        ] {
+            app.on_sim_event(token(0, piece));
+        }
+        app.on_sim_event(SimEvent::TurnEnded {
+            turn: 0,
+            finish_reason: Default::default(),
+            stance: None,
+        });
+        app.on_sim_event(turn_started(1, 1, 3));
+        // Half a construct, as it streams: the ** is not closed yet.
+        app.on_sim_event(token(1, "I **strongly dis"));
+        press_code(&mut app, KeyCode::Tab);
+        assert_eq!(app.focus(), Focus::Conversation);
+        app
+    }
+
+    fn find_cell(buf: &Buffer, word: &str) -> (u16, u16) {
+        for y in 0..buf.area.height {
+            let row = row_text(buf, y, 0, buf.area.width);
+            if let Some(byte) = row.find(word) {
+                return (row[..byte].chars().count() as u16, y);
+            }
+        }
+        panic!("{word:?} not on screen:\n{}", screen(buf));
+    }
+
+    #[test]
+    fn replies_render_as_markdown_and_m_shows_the_raw_text() {
+        let mut app = markdown_debate();
+        let buf = frame(&mut app, 100, 30);
+        let text = conversation_text(&buf);
+        insta::assert_snapshot!("markdown_turns", text);
+        assert!(!text.contains("## Verdict") && !text.contains("**like**"));
+        let (x, y) = find_cell(&buf, "like it");
+        assert!(buf[(x, y)].modifier.contains(Modifier::BOLD));
+        let (x, y) = find_cell(&buf, "care");
+        assert!(buf[(x, y)].modifier.contains(Modifier::ITALIC));
+        assert!(text.contains("• works offline"), "{text}");
+        assert!(text.contains("conflicts │ high"), "{text}");
+        // Streaming, half a construct: shown as typed, with the caret.
+        assert!(text.contains("I **strongly dis▌"), "{text}");
+
+        press_code(&mut app, KeyCode::Char('m'));
+        let raw = conversation_text(&frame(&mut app, 100, 30));
+        assert!(
+            raw.contains("## Verdict") && raw.contains("I **like** it"),
+            "{raw}"
+        );
+        press_code(&mut app, KeyCode::Char('m'));
+        let again = conversation_text(&frame(&mut app, 100, 30));
+        assert_eq!(again, text);
+    }
+
+    #[test]
+    fn y_copies_the_turn_at_the_bottom_and_big_y_the_transcript() {
+        let mut app = markdown_debate();
+        app.on_sim_event(token(1, "agree**."));
+        app.on_sim_event(SimEvent::TurnEnded {
+            turn: 1,
+            finish_reason: Default::default(),
+            stance: None,
+        });
+        frame(&mut app, 100, 30);
+        assert!(app.take_clipboard().is_none());
+        assert!(press_code(&mut app, KeyCode::Char('y')).is_none());
+        let bytes = app.take_clipboard().expect("y queues a copy");
+        let turn = "I **strongly disagree**.";
+        assert_eq!(bytes, osc52(turn, Multiplexer::None));
+        assert_eq!(
+            bytes,
+            b"\x1b]52;c;SSAqKnN0cm9uZ2x5IGRpc2FncmVlKiou\x07".to_vec()
+        );
+        let notice = app.notice().expect("a notice").text.clone();
+        assert!(
+            notice.contains("Copied Priya Raman's turn: 24 characters (OSC 52"),
+            "{notice}"
+        );
+        assert!(app.take_clipboard().is_none(), "written once");
+
+        // Inside tmux the same copy goes through its passthrough.
+        app.set_clipboard_env(ClipboardEnv::Osc52(Multiplexer::Tmux));
+        press_code(&mut app, KeyCode::Char('y'));
+        assert_eq!(
+            app.take_clipboard().unwrap(),
+            b"\x1bPtmux;\x1b\x1b]52;c;SSAqKnN0cm9uZ2x5IGRpc2FncmVlKiou\x07\x1b\\".to_vec()
+        );
+
+        // Scrolled to the top, y takes the turn at the bottom of the view.
+        app.set_clipboard_env(ClipboardEnv::Osc52(Multiplexer::None));
+        press_code(&mut app, KeyCode::Home);
+        frame(&mut app, 100, 24);
+        press_code(&mut app, KeyCode::Char('y'));
+        let notice = app.notice().unwrap().text.clone();
+        let first = String::from_utf8(app.take_clipboard().expect(&notice)).unwrap();
+        assert!(notice.contains("Maria Lopez's turn"), "{notice} {first:?}");
+
+        // Y: the session on screen, as the Markdown export writes it.
+        app.open_session(finished_session("Offline **mode**"));
+        while app.focus() != Focus::Conversation {
+            press_code(&mut app, KeyCode::Tab);
+        }
+        press_code(&mut app, KeyCode::Char('Y'));
+        let transcript = session_markdown(app.session().unwrap());
+        assert_eq!(
+            app.take_clipboard().unwrap(),
+            osc52(&transcript, Multiplexer::None)
+        );
+        assert!(transcript.contains("Offline **mode**"), "{transcript}");
+        assert!(app.notice().unwrap().text.contains("Copied the transcript"));
+    }
+
+    #[test]
+    fn y_after_a_jump_from_the_report_copies_the_turn_jumped_to() {
+        let mut session = finished_session("Offline mode");
+        session.report.as_mut().unwrap().insights[0].turns = vec![1];
+        let mut app = new_app();
+        app.open_session(session);
+        press_code(&mut app, KeyCode::F(3));
+        press_code(&mut app, KeyCode::Enter);
+        assert_eq!(app.focus(), Focus::Conversation);
+        frame(&mut app, 100, 30);
+        press_code(&mut app, KeyCode::Char('y'));
+        assert_eq!(
+            app.take_clipboard().unwrap(),
+            osc52("Turn 1 text from Maria Lopez.", Multiplexer::None)
+        );
+        let notice = app.notice().unwrap().text.clone();
+        assert!(notice.contains("Maria Lopez's turn"), "{notice}");
+    }
+
+    #[test]
+    fn a_copy_that_cannot_work_says_why_and_sends_nothing() {
+        let mut app = markdown_debate();
+        frame(&mut app, 100, 30);
+        app.set_clipboard_env(ClipboardEnv::detect(|name| {
+            (name == "TERM").then(|| "dumb".to_string())
+        }));
+        press_code(&mut app, KeyCode::Char('y'));
+        assert!(app.take_clipboard().is_none());
+        let notice = app.notice().unwrap();
+        assert_eq!(notice.level, NoticeLevel::Error);
+        assert!(notice.text.contains("TERM=dumb"), "{}", notice.text);
+
+        app.set_clipboard_env(ClipboardEnv::Osc52(Multiplexer::None));
+        app.on_sim_event(token(1, &"long words ".repeat(10_000)));
+        frame(&mut app, 100, 30);
+        press_code(&mut app, KeyCode::Char('y'));
+        assert!(app.take_clipboard().is_none());
+        let notice = app.notice().unwrap();
+        assert!(
+            notice.text.contains("more than terminals take"),
+            "{}",
+            notice.text
+        );
+    }
+
+    #[test]
+    fn report_screen_y_copies_the_report_as_markdown() {
+        let mut app = new_app();
+        app.open_session(finished_session("Offline mode"));
+        press_code(&mut app, KeyCode::F(3));
+        press_code(&mut app, KeyCode::Char('y'));
+        let report = app.session().unwrap().report.clone().unwrap();
+        let expected = persona_sim::sim::report::report_markdown(&report);
+        assert_eq!(
+            app.take_clipboard().unwrap(),
+            osc52(&expected, Multiplexer::None)
+        );
+        assert!(app.notice().unwrap().text.contains("Copied the report"));
+    }
+
+    #[test]
+    fn while_the_report_is_written_the_screen_shows_progress_not_json() {
+        let mut app = new_app();
+        start_debate(&mut app);
+        app.on_sim_event(turn_started(0, 1, 1));
+        app.on_sim_event(token(0, "Fine."));
+        app.on_sim_event(SimEvent::TurnEnded {
+            turn: 0,
+            finish_reason: Default::default(),
+            stance: None,
+        });
+        app.on_sim_event(SimEvent::Done {
+            outcome: Outcome::Completed,
+        });
+        app.on_sim_event(SimEvent::ReportStarted);
+        app.on_sim_event(SimEvent::ReportToken {
+            text: r#"{"summary":"Most like it.","personas":[{"name":"Maria"#.into(),
+        });
+        press_code(&mut app, KeyCode::F(3));
+        let buf = frame(&mut app, 80, 24);
+        let text = screen(&buf);
+        assert!(text.contains("writing the report…"), "{text}");
+        assert!(!text.contains("· completed"), "{text}");
+        assert!(text.contains("53 characters received"), "{text}");
+        assert!(text.contains("Now writing: personas"), "{text}");
+        assert!(text.contains("Done: summary"), "{text}");
+        assert!(!text.contains("{\"summary\""), "no raw JSON: {text}");
+    }
+
+    #[test]
+    fn no_color_keeps_reverse_video_and_bold_without_any_colour() {
+        theme::use_on_this_thread(Theme {
+            name: ThemeName::Dark,
+            no_color: true,
+        });
+        let mut app = markdown_debate();
+        // The persona list focused: its cursor is reverse video.
+        press_code(&mut app, KeyCode::Tab);
+        let buf = frame(&mut app, 100, 30);
+        theme::use_on_this_thread(Theme::DEFAULT);
+        for cell in &buf.content {
+            assert_eq!((cell.fg, cell.bg), (Color::Reset, Color::Reset), "{cell:?}");
+        }
+        let (x, y) = find_cell(&buf, "Priya Raman");
+        assert!(
+            buf[(x, y)].modifier.contains(Modifier::REVERSED),
+            "the list cursor stays visible"
+        );
+        let (x, y) = find_cell(&buf, "┌ Personas");
+        assert!(
+            buf[(x, y)].modifier.contains(Modifier::BOLD),
+            "focused pane"
+        );
+        let (x, y) = find_cell(&buf, "like it");
+        assert!(
+            buf[(x, y)].modifier.contains(Modifier::BOLD),
+            "Markdown bold"
+        );
+        insta::assert_snapshot!("no_color_main_screen", screen(&buf));
+    }
+
+    #[test]
+    fn light_theme_draws_no_colour_unreadable_on_white() {
+        theme::use_on_this_thread(Theme {
+            name: ThemeName::Light,
+            no_color: false,
+        });
+        let mut app = markdown_debate();
+        let buf = frame(&mut app, 100, 30);
+        let header = find_cell(&buf, "Maria Lopez · round");
+        let maria = speaker_color(1);
+        theme::use_on_this_thread(Theme::DEFAULT);
+        let unreadable = [
+            Color::Yellow,
+            Color::LightYellow,
+            Color::LightCyan,
+            Color::White,
+        ];
+        // On the terminal's own (white) background.
+        for cell in buf.content.iter().filter(|c| c.bg == Color::Reset) {
+            assert!(!unreadable.contains(&cell.fg), "{cell:?}");
+        }
+        assert_eq!(buf[header].fg, maria);
+        assert_ne!(maria, speaker_color(1), "the dark theme's colour differs");
+    }
 }

@@ -388,3 +388,35 @@ fn every_participant_of_a_big_report_can_be_read() {
     press_code(&mut app, KeyCode::Esc);
     assert_eq!(top(&app), "none");
 }
+
+/// A popup over wide characters (CJK persona names) keeps its left border:
+/// a wide character starting just left of the box would cover it.
+#[test]
+fn popup_over_cjk_names_keeps_its_left_border() {
+    let mut panel = builtin_panel();
+    for (i, p) in panel.iter_mut().enumerate() {
+        // Every other name one column further right: one of two adjacent
+        // rows has a character straddling any column.
+        let shift = if i % 2 == 1 { "A" } else { "" };
+        p.name = format!("{shift}王小明李华张伟刘洋陈静杨帆");
+    }
+    let mut app = App::new(panel, Some(backend()), ROUNDS, MAX_TOKENS);
+    press_code(&mut app, KeyCode::Char('x'));
+    assert_eq!(top(&app), "confirm delete");
+    let buf = render(&mut app, 80, 24);
+    let rows = lines(&buf);
+    let (y0, row) = rows
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r.contains("┌ Delete persona"))
+        .unwrap_or_else(|| panic!("no popup top:\n{}", screen(&buf)));
+    let x0 = row[..row.find("┌ Delete persona").unwrap()].chars().count() as u16;
+    let y0 = y0 as u16;
+    assert!(
+        x0 > 2 && x0 < 30,
+        "the popup's left edge lies over the names"
+    );
+    assert_eq!(buf[(x0, y0 + 1)].symbol(), "│", "\n{}", screen(&buf));
+    assert_eq!(buf[(x0, y0 + 2)].symbol(), "└", "\n{}", screen(&buf));
+    insta::assert_snapshot!("popup_over_cjk_names", screen(&buf));
+}

@@ -46,6 +46,13 @@ pub enum Action {
     Paste(String),
     /// Something outside changed the screen (resize, focus gained).
     Redraw,
+    /// Rendered Markdown ⇄ raw text (conversation and report).
+    ToggleMarkdown,
+    /// Copy to the clipboard (OSC 52): the turn in view, the whole
+    /// transcript, the report.
+    CopyTurn,
+    CopyTranscript,
+    CopyReport,
     /// The offer to download the local model: yes.
     AcceptModelFetch,
     /// No, or cancel a running download, or close the failure message.

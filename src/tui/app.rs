@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use ratatui::style::{Color, Style};
+use ratatui::style::Style;
 use ratatui::widgets::{Block, Borders, ListState};
 use ratatui_textarea::{TextArea, WrapMode};
 
@@ -165,6 +165,8 @@ pub struct App {
     pub(crate) paused: bool,
     /// Audience questions waiting for the moderator, oldest first.
     pub(crate) audience: Vec<crate::sim::live::AudienceQuestion>,
+    /// Where `y` copies go, and the bytes waiting for the terminal.
+    pub(crate) clipboard: super::clipboard::Clipboard,
 }
 
 impl App {
@@ -213,6 +215,7 @@ impl App {
             created: 0,
             paused: false,
             audience: Vec::new(),
+            clipboard: Default::default(),
         };
         if app.backend.is_none() {
             app.set_notice(
@@ -451,7 +454,7 @@ impl App {
                 .title(" Feature "),
         );
         self.editor.set_cursor_style(if focused {
-            Style::new().bg(Color::Gray).fg(Color::Black)
+            theme::editor_cursor()
         } else {
             Style::new()
         });
@@ -609,6 +612,10 @@ impl App {
                     .insert_str(text.replace("\r\n", "\n").replace('\r', "\n"));
             }
             Action::Redraw => {}
+            Action::ToggleMarkdown => self.toggle_markdown(),
+            Action::CopyTurn => self.copy_turn(),
+            Action::CopyTranscript => self.copy_transcript(),
+            Action::CopyReport => self.copy_report(),
             Action::AcceptModelFetch => return self.accept_model_fetch(),
             Action::DismissModelOffer => return self.dismiss_model_offer(),
         }

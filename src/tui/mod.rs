@@ -5,9 +5,11 @@
 
 pub mod action;
 pub mod app;
+pub mod clipboard;
 pub mod debate_run;
 pub mod effects;
 pub mod keymap;
+pub mod markdown;
 pub mod panes;
 pub mod persona_list;
 pub mod report_screen;
@@ -47,6 +49,13 @@ pub async fn run(
     live: Option<Publication>,
 ) -> anyhow::Result<Ending> {
     let settings = &services.settings;
+    // Before anything styles itself (the editor's border and cursor).
+    let theme = theme::Theme::from_settings(
+        settings.theme.as_deref(),
+        std::env::var("NO_COLOR").ok().as_deref(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    theme::install(theme);
     let metrics = services
         .metrics
         .clone()
@@ -115,6 +124,7 @@ pub async fn run(
         };
         app.set_notice(NoticeLevel::Info, format!("Live: {}{asks}", live.url));
     }
+    app.set_clipboard_env(clipboard::ClipboardEnv::from_env());
     let mut terminal = TerminalGuard::enter(settings.mouse)?;
     let mut signals = QuitSignals::new()?;
     let mut events = EventStream::new();
@@ -129,6 +139,12 @@ pub async fn run(
                 }
                 app.take_dirty();
                 last_frame = now;
+                // A copy goes out after the frame that says so.
+                if let Some(bytes) = app.take_clipboard()
+                    && let Err(e) = terminal.write_raw(&bytes)
+                {
+                    return Ending::TerminalLost(e);
+                }
             }
             // The screen redraws when something changed (at most every
             // FRAME_INTERVAL) or when a view asked for a time (a counter);

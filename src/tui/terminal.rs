@@ -135,6 +135,13 @@ impl Write for TtyOut {
     }
 }
 
+/// One frame: the screen, then the theme's last pass (NO_COLOR drops the
+/// colours left). Tests draw with this too.
+pub fn draw_frame(frame: &mut ratatui::Frame, app: &mut App) {
+    ui::draw(frame, app);
+    super::theme::finish_frame(frame.buffer_mut());
+}
+
 /// Owns the terminal; restores it on drop, and a panic hook restores it on
 /// panic before the message is printed.
 pub struct TerminalGuard {
@@ -185,6 +192,12 @@ impl TerminalGuard {
             restore_terminal();
             return Err(e).context("cannot set up the terminal");
         }
+        // crossterm honours NO_COLOR by writing every colour change as an
+        // empty SGR, `ESC [ m`, which resets all attributes: the reverse
+        // video of the cursor and the selection vanished with the colours.
+        // The theme drops colours itself (see theme.rs), so crossterm is told
+        // to write them as they come (only resets are left).
+        crossterm::style::force_color_output(true);
         let terminal =
             Terminal::new(CrosstermBackend::new(stdout)).inspect_err(|_| restore_terminal())?;
         Ok(TerminalGuard { terminal })
@@ -194,9 +207,20 @@ impl TerminalGuard {
     /// show a half-drawn frame. An error means the terminal is gone.
     pub fn draw(&mut self, app: &mut App) -> io::Result<()> {
         execute!(self.terminal.backend_mut(), BeginSynchronizedUpdate)?;
-        let result = self.terminal.draw(|frame| ui::draw(frame, app)).map(|_| ());
+        let result = self
+            .terminal
+            .draw(|frame| draw_frame(frame, app))
+            .map(|_| ());
         execute!(self.terminal.backend_mut(), EndSynchronizedUpdate)?;
         result
+    }
+
+    /// Writes bytes for the terminal itself (an OSC 52 copy) between
+    /// frames, through the handle frames go through.
+    pub fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let out = self.terminal.backend_mut();
+        out.write_all(bytes)?;
+        out.flush()
     }
 }
 

@@ -2,7 +2,8 @@
 //! width and a prefix sum of entry heights locates the first visible line by
 //! binary search, so a frame costs what is visible, not the whole debate.
 //! Only entries whose text changed (in practice the streaming tail) are
-//! re-wrapped.
+//! re-wrapped. Turns are Markdown: each is parsed when it is wrapped, never
+//! per frame; `m` shows the raw text instead.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Margin, Rect};
@@ -57,7 +58,7 @@ impl Entry {
         }
     }
 
-    fn wrap(&self, width: u16) -> Vec<Line<'static>> {
+    fn wrap(&self, width: u16, raw: bool) -> Vec<Line<'static>> {
         let body_width = (width as usize).saturating_sub(2).max(1);
         let mut lines = Vec::new();
         let body_style = match &self.kind {
@@ -94,7 +95,7 @@ impl Entry {
                 name.width() + round.width() + cut_note.width() + tokens_note.width() + 3,
             );
             let mut header = vec![
-                Span::styled(name, Style::new().fg(*color).add_modifier(Modifier::BOLD)),
+                Span::styled(name, theme::speaker(*color)),
                 Span::styled(round, theme::dim()),
             ];
             if room > 1 && !subtitle.is_empty() {
@@ -128,7 +129,16 @@ impl Entry {
             self.text.trim_start()
         };
         let placeholder = self.text.trim().is_empty();
-        for paragraph in text.split('\n') {
+        let markdown = !raw && !placeholder && matches!(self.kind, EntryKind::Turn { .. });
+        if markdown {
+            lines.extend(crate::tui::markdown::to_lines(
+                text,
+                width as usize,
+                body_style,
+                indent,
+            ));
+        }
+        for paragraph in text.split('\n').filter(|_| !markdown) {
             if paragraph.trim().is_empty() {
                 if !lines.is_empty() && !placeholder {
                     lines.push(Line::default());
@@ -152,8 +162,7 @@ impl Entry {
         } = self.kind
             && let Some(last) = lines.last_mut()
         {
-            last.spans
-                .push(Span::styled("▌", Style::new().fg(Color::Gray)));
+            last.spans.push(Span::styled("▌", theme::caret()));
         }
         // A turn that ended at its token limit says so where its text stops.
         if let EntryKind::Turn {
@@ -165,12 +174,11 @@ impl Entry {
             let mark = crate::sim::debate::CUT_OFF_MARK;
             match lines.last_mut() {
                 Some(last) if !placeholder && last.width() + mark.width() <= width as usize => {
-                    last.spans
-                        .push(Span::styled(mark, Style::new().fg(Color::Yellow)));
+                    last.spans.push(Span::styled(mark, theme::warn()));
                 }
                 _ => lines.push(Line::from(vec![
                     Span::raw(indent),
-                    Span::styled(mark.trim_start(), Style::new().fg(Color::Yellow)),
+                    Span::styled(mark.trim_start(), theme::warn()),
                 ])),
             }
         }
@@ -195,6 +203,8 @@ pub struct ConversationView {
     jump: Option<usize>,
     /// The entry last jumped to, its header shown reversed.
     highlight: Option<usize>,
+    /// Turns as their raw text, not rendered Markdown.
+    raw: bool,
     top: usize,
     viewport: usize,
 }
@@ -239,6 +249,49 @@ impl ConversationView {
     fn touch(&mut self, index: usize) {
         self.entries[index].wrapped = None;
         self.stale_from = self.stale_from.min(index);
+    }
+
+    /// Raw text or rendered Markdown: every entry is wrapped again.
+    pub fn set_raw(&mut self, raw: bool) {
+        if self.raw != raw {
+            self.raw = raw;
+            self.width = 0;
+        }
+    }
+
+    /// The entry `y` copies: the one last jumped to (from the report) while
+    /// its header is in view, else the one at the bottom of the view.
+    pub fn focus_entry(&self) -> Option<usize> {
+        let in_view = |index: usize| {
+            self.prefix
+                .get(index)
+                .is_some_and(|&start| start >= self.top && start < self.top + self.viewport)
+        };
+        self.highlight
+            .filter(|&i| in_view(i))
+            .or_else(|| self.bottom_entry())
+    }
+
+    pub fn raw(&self) -> bool {
+        self.raw
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The entry whose lines are at the bottom of the view after the last
+    /// render (the newest one while following).
+    pub fn bottom_entry(&self) -> Option<usize> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let bottom = (self.top + self.viewport).min(self.total_height());
+        let index = self
+            .prefix
+            .partition_point(|&p| p < bottom)
+            .saturating_sub(1);
+        Some(index.min(self.entries.len() - 1))
     }
 
     pub fn is_following(&self) -> bool {
@@ -306,7 +359,7 @@ impl ConversationView {
         for i in self.stale_from..self.entries.len() {
             let entry = &mut self.entries[i];
             if entry.wrapped.is_none() {
-                entry.wrapped = Some(entry.wrap(width));
+                entry.wrapped = Some(entry.wrap(width, self.raw));
             }
             let height = entry.wrapped.as_ref().map_or(0, Vec::len);
             self.prefix.push(self.prefix[i] + height);
@@ -476,6 +529,37 @@ mod tests {
         assert!(!view.is_following());
         assert!(screen[1].starts_with("│Ana"), "{screen:?}");
         assert!(screen[2].contains("message number 5"), "{screen:?}");
+    }
+
+    #[test]
+    fn the_focus_entry_is_the_jumped_one_while_in_view_else_the_bottom_one() {
+        let mut view = ConversationView::new();
+        for i in 0..30 {
+            view.push(turn(&format!("message number {i}")));
+        }
+        rendered(&mut view, 40, 10);
+        assert_eq!(view.focus_entry(), Some(29), "following: the newest");
+        view.jump_to(5);
+        rendered(&mut view, 40, 10);
+        assert_eq!(view.focus_entry(), Some(5));
+        view.page_down();
+        view.page_down();
+        rendered(&mut view, 40, 10);
+        // 3 lines a turn, 8 rows, pages of 7: the top is at line 15 + 14;
+        // the bottom row is line 36, turn 12's header. Turn 5 is out of view.
+        assert_eq!(view.top(), 29);
+        assert_eq!(view.focus_entry(), Some(12));
+    }
+
+    #[test]
+    fn markdown_turns_render_and_raw_shows_the_marks() {
+        let mut view = ConversationView::new();
+        view.push(turn("**bold** and `code`"));
+        let screen = rendered(&mut view, 40, 6);
+        assert!(screen[2].contains("  bold and code"), "{screen:?}");
+        view.set_raw(true);
+        let screen = rendered(&mut view, 40, 6);
+        assert!(screen[2].contains("  **bold** and `code`"), "{screen:?}");
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! The report screen: summary, per-persona stances as a table and interest
 //! as a bar chart, then insights, concerns and requests as a list whose
-//! selected item's cited turns Enter shows in the conversation.
+//! selected item's cited turns Enter shows in the conversation. Text the
+//! model wrote (a plain-text report, the summary) is Markdown, rendered
+//! unless `m` asked for the raw text. While the report is written the
+//! screen says so, with the characters received and the section the model
+//! is on, rather than the raw JSON.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
     Bar, BarChart, BarGroup, Block, Borders, Cell, List, ListItem, ListState, Paragraph, Row,
@@ -17,6 +21,7 @@ use crate::sim::session::Session;
 use crate::text::truncate;
 use crate::tui::app::{App, Phase, RunState};
 use crate::tui::keymap::REPORT;
+use crate::tui::markdown;
 use crate::tui::report_screen::report_items;
 use crate::tui::theme;
 use crate::tui::views::hint_text;
@@ -36,8 +41,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         Some(s) => format!(
             " Feedback report · {} · {} ",
             truncate(s.first_line(), 40),
-            s.status_label()
+            if writing {
+                "writing the report…"
+            } else {
+                s.status_label()
+            }
         ),
+        None if writing => " Feedback report · writing the report… ".to_string(),
         None => " Feedback report ".to_string(),
     };
     let block = Block::default()
@@ -54,13 +64,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let report = session.and_then(|s| s.report.as_ref());
+    let raw = app.conversation.raw();
     if writing {
-        render_draft(frame, inner, &app.report_draft);
+        let seconds = match &app.run {
+            RunState::Running { started, .. } => {
+                app.now().saturating_duration_since(*started).as_secs()
+            }
+            _ => 0,
+        };
+        render_draft(frame, inner, &app.report_draft, seconds, raw);
         return;
     }
     match (session, report) {
         (_, Some(report)) if report.format == ReportFormat::PlainText => {
-            render_plain(frame, inner, report, app.report_selected)
+            render_plain(frame, inner, report, app.report_selected, raw)
         }
         (Some(s), Some(report)) => render_structured(frame, inner, s, report, app),
         (Some(s), None) => {
@@ -88,20 +105,71 @@ fn message(frame: &mut Frame, area: Rect, text: &str) {
     );
 }
 
-/// The streaming reply, its tail kept in view.
-fn render_draft(frame: &mut Frame, area: Rect, draft: &str) {
+/// The JSON report's sections, in the order the schema asks for them.
+const SECTIONS: [&str; 5] = ["summary", "personas", "insights", "concerns", "requests"];
+
+/// Whether the reply so far is the JSON the structured report is read from
+/// (perhaps in a code fence), not text meant for people.
+fn looks_like_json(draft: &str) -> bool {
+    let start = draft.trim_start();
+    start.starts_with('{') || start.starts_with("```json") || start.starts_with("```\n{")
+}
+
+/// The report as it is written: progress, and the text itself when it is
+/// text for people (its tail kept in view); JSON is not shown raw.
+fn render_draft(frame: &mut Frame, area: Rect, draft: &str, seconds: u64, raw: bool) {
+    let chars = draft.chars().count();
     let mut lines = vec![Line::styled(
-        format!("Writing the feedback report… {} characters", draft.len()),
-        Style::new().fg(Color::LightGreen),
+        format!("Writing the feedback report… {chars} characters received · {seconds}s"),
+        theme::good(),
     )];
     let width = area.width.max(1) as usize;
-    let wrapped: Vec<String> = draft
-        .lines()
-        .flat_map(|l| textwrap::wrap(l, width).into_iter().map(|c| c.into_owned()))
-        .collect();
+    if looks_like_json(draft) && !raw {
+        // The last section key seen is the one being written.
+        let section = SECTIONS
+            .iter()
+            .filter_map(|s| draft.rfind(&format!("\"{s}\"")).map(|at| (at, *s)))
+            .max()
+            .map(|(_, s)| s);
+        let done: Vec<&str> = SECTIONS
+            .iter()
+            .copied()
+            .take_while(|s| Some(*s) != section)
+            .filter(|s| draft.contains(&format!("\"{s}\"")))
+            .collect();
+        lines.push(Line::default());
+        if let Some(section) = section {
+            lines.push(Line::raw(format!("Now writing: {section}")));
+        }
+        if !done.is_empty() {
+            lines.push(Line::styled(
+                format!("Done: {}", done.join(", ")),
+                theme::dim(),
+            ));
+        }
+        lines.push(Line::styled(
+            "The report appears here when it is complete (m shows the raw reply).",
+            theme::dim(),
+        ));
+        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let body = if raw {
+        draft
+            .lines()
+            .flat_map(|l| {
+                textwrap::wrap(l, width)
+                    .into_iter()
+                    .map(|c| Line::raw(c.into_owned()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    } else {
+        markdown::to_lines(draft, width, Style::new(), "")
+    };
     let room = area.height.saturating_sub(1) as usize;
-    let start = wrapped.len().saturating_sub(room);
-    lines.extend(wrapped[start..].iter().map(|l| Line::raw(l.clone())));
+    let start = body.len().saturating_sub(room);
+    lines.extend(body.into_iter().skip(start));
     frame.render_widget(Paragraph::new(lines), area);
 }
 
@@ -110,23 +178,30 @@ fn note_lines(report: &Report) -> Vec<Line<'static>> {
     if report.partial {
         lines.push(Line::styled(
             "Partial report: the debate did not finish, or the reply was cut (see the notes).",
-            Style::new().fg(Color::Yellow),
+            theme::warn(),
         ));
     }
     for note in &report.notes {
-        lines.push(Line::styled(
-            format!("Note: {note}"),
-            Style::new().fg(Color::Yellow),
-        ));
+        lines.push(Line::styled(format!("Note: {note}"), theme::warn()));
     }
     lines
 }
 
-fn render_plain(frame: &mut Frame, area: Rect, report: &Report, scroll: usize) {
+fn render_plain(frame: &mut Frame, area: Rect, report: &Report, scroll: usize, raw: bool) {
     let mut lines = note_lines(report);
     lines.push(Line::default());
-    for l in report.text.as_deref().unwrap_or("").lines() {
-        lines.push(Line::raw(l.to_string()));
+    let text = report.text.as_deref().unwrap_or("");
+    if raw {
+        for l in text.lines() {
+            lines.push(Line::raw(l.to_string()));
+        }
+    } else {
+        lines.extend(markdown::to_lines(
+            text,
+            area.width.max(1) as usize,
+            Style::new(),
+            "",
+        ));
     }
     frame.render_widget(
         Paragraph::new(lines)
@@ -138,9 +213,9 @@ fn render_plain(frame: &mut Frame, area: Rect, report: &Report, scroll: usize) {
 
 fn stance_style(stance: Option<Stance>) -> Style {
     match stance {
-        Some(Stance::For) => Style::new().fg(Color::LightGreen),
-        Some(Stance::Mixed) => Style::new().fg(Color::Yellow),
-        Some(Stance::Against) => Style::new().fg(Color::LightRed),
+        Some(Stance::For) => theme::good(),
+        Some(Stance::Mixed) => theme::warn(),
+        Some(Stance::Against) => theme::bad(),
         None => theme::dim(),
     }
 }
@@ -182,11 +257,12 @@ fn quality_line(session: &Session) -> Line<'static> {
 
 fn render_structured(frame: &mut Frame, area: Rect, session: &Session, report: &Report, app: &App) {
     let selected = app.report_selected;
-    let mut top = note_lines(report);
-    match &report.summary {
-        Some(summary) => top.insert(0, Line::raw(summary.clone())),
-        None => top.insert(0, Line::styled("Summary: — (not given)", theme::dim())),
-    }
+    let mut top = match &report.summary {
+        Some(summary) if app.conversation.raw() => vec![Line::raw(summary.clone())],
+        Some(summary) => markdown::to_lines(summary, area.width.max(1) as usize, Style::new(), ""),
+        None => vec![Line::styled("Summary: — (not given)", theme::dim())],
+    };
+    top.extend(note_lines(report));
     let mut tokens = format!("Session tokens: {}", session.usage_line());
     if let Some(u) = report.usage {
         tokens.push_str(&format!(
@@ -245,8 +321,8 @@ fn render_structured(frame: &mut Frame, area: Rect, session: &Session, report: &
                 format!("{:<8}", item.section),
                 match item.section {
                     "insight" => theme::key(),
-                    "concern" => Style::new().fg(Color::LightRed),
-                    _ => Style::new().fg(Color::LightBlue),
+                    "concern" => theme::bad(),
+                    _ => theme::request(),
                 },
             );
             let mut lines = vec![Line::from(vec![

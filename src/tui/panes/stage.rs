@@ -12,7 +12,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use unicode_width::UnicodeWidthStr;
@@ -69,12 +69,12 @@ pub fn standings(session: &Session) -> Vec<(&Persona, Standing)> {
 }
 
 fn position_style(position: Position) -> Style {
-    let color = match position {
-        Position::For => Color::LightGreen,
-        Position::Mixed => Color::Yellow,
-        Position::Against => Color::LightRed,
+    let style = match position {
+        Position::For => theme::good(),
+        Position::Mixed => theme::warn(),
+        Position::Against => theme::bad(),
     };
-    Style::new().fg(color).add_modifier(Modifier::BOLD)
+    style.add_modifier(Modifier::BOLD)
 }
 
 fn symbol(position: Position) -> &'static str {

@@ -2,7 +2,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use unicode_width::UnicodeWidthStr;
@@ -17,7 +17,7 @@ pub fn render_hints(frame: &mut Frame, area: Rect, app: &App) {
     let line = match &app.notice {
         Some(notice) => {
             let style = match notice.level {
-                NoticeLevel::Info => Style::new().fg(Color::LightCyan),
+                NoticeLevel::Info => theme::notice(),
                 NoticeLevel::Error => theme::error(),
             };
             Line::from(Span::styled(format!(" {}", notice.text), style))
@@ -64,20 +64,8 @@ fn hints(app: &App) -> Line<'static> {
 
 pub fn render_status(frame: &mut Frame, area: Rect, app: &App) {
     let backend = match &app.backend {
-        Some(info) => Span::styled(
-            format!(" {info} "),
-            Style::new()
-                .bg(Color::Blue)
-                .fg(Color::White)
-                .add_modifier(Modifier::BOLD),
-        ),
-        None => Span::styled(
-            " no backend ",
-            Style::new()
-                .bg(Color::Red)
-                .fg(Color::White)
-                .add_modifier(Modifier::BOLD),
-        ),
+        Some(info) => Span::styled(format!(" {info} "), theme::badge()),
+        None => Span::styled(" no backend ", theme::badge_error()),
     };
     // Fit the line to the width: drop the speaker first, then shorten tokens.
     let width = area.width as usize;
@@ -122,8 +110,7 @@ pub fn render_status(frame: &mut Frame, area: Rect, app: &App) {
     let state = Span::styled(state_text, state_style);
     let tokens = Span::styled(tokens, theme::dim());
     frame.render_widget(
-        Paragraph::new(Line::from(vec![backend, state, tokens]))
-            .style(Style::new().bg(Color::Black)),
+        Paragraph::new(Line::from(vec![backend, state, tokens])).style(theme::status_bar()),
         area,
     );
 }
@@ -144,7 +131,7 @@ fn state_text(app: &App, with_speaker: bool) -> (String, Style) {
                 " ● writing the report · {}s ",
                 app.now().saturating_duration_since(*started).as_secs()
             ),
-            Style::new().fg(Color::LightGreen),
+            theme::good(),
         ),
         RunState::Running {
             phase: Phase::FollowUp,
@@ -161,7 +148,7 @@ fn state_text(app: &App, with_speaker: bool) -> (String, Style) {
                     " ● follow-up{speaker} · {}s ",
                     app.now().saturating_duration_since(*started).as_secs()
                 ),
-                Style::new().fg(Color::LightGreen),
+                theme::good(),
             )
         }
         RunState::Running {
@@ -179,20 +166,17 @@ fn state_text(app: &App, with_speaker: bool) -> (String, Style) {
             if app.paused {
                 return (
                     format!(" ❚❚ paused · round {round}/{rounds}{speaker} · Ctrl-P resumes "),
-                    Style::new().fg(Color::Black).bg(Color::Yellow),
+                    theme::paused(),
                 );
             }
             (
                 format!(" ● debating · round {round}/{rounds}{speaker} · {seconds}s "),
-                Style::new().fg(Color::LightGreen),
+                theme::good(),
             )
         }
-        RunState::Completed => (" ✓ finished ".into(), Style::new().fg(Color::LightGreen)),
-        RunState::Cancelled => (" cancelled ".into(), Style::new().fg(Color::Yellow)),
+        RunState::Completed => (" ✓ finished ".into(), theme::good()),
+        RunState::Cancelled => (" cancelled ".into(), theme::warn()),
         RunState::Failed => (" ✗ stopped by an error ".into(), theme::error()),
-        RunState::BudgetReached => (
-            " ■ token budget reached ".into(),
-            Style::new().fg(Color::Yellow),
-        ),
+        RunState::BudgetReached => (" ■ token budget reached ".into(), theme::warn()),
     }
 }

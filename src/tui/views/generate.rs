@@ -7,7 +7,6 @@ use std::time::Instant;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Gauge, Paragraph, Wrap};
 
@@ -434,7 +433,7 @@ fn draw_generate(frame: &mut Frame, area: Rect, synth: &Generate, now: Instant) 
                 Gauge::default()
                     .ratio((done as f64 / (*count).max(1) as f64).min(1.0))
                     .label(format!("{done} of {count}"))
-                    .gauge_style(Style::new().fg(Color::LightGreen)),
+                    .gauge_style(theme::good()),
                 gauge,
             );
             frame.render_widget(

@@ -342,9 +342,9 @@ fn draw_history(frame: &mut Frame, area: Rect, history: &History) {
                 .replace('T', " ");
             let status = s.status_label();
             let status_style = match status {
-                "completed" => Style::new().fg(ratatui::style::Color::LightGreen),
+                "completed" => theme::good(),
                 "failed" | "incomplete" => theme::error(),
-                _ => Style::new().fg(ratatui::style::Color::Yellow),
+                _ => theme::warn(),
             };
             let panel = format!("{}p", s.personas.len());
             let fixed = date.len() + 15 + panel.len() + 3;

@@ -21,6 +21,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Clear;
+use unicode_width::UnicodeWidthStr;
 
 use super::action::Action;
 use super::app::App;
@@ -140,6 +141,18 @@ pub fn popup(frame: &mut Frame, area: Rect, width: u16, height: u16) -> Rect {
         height: height.min(area.height),
     };
     frame.render_widget(Clear, rect);
+    // A wide character (CJK, emoji) starting just left of the box covers
+    // the box's first column: the terminal would draw it over the left
+    // border (ratatui skips the cell it covers). Blank the half left out.
+    let buf = frame.buffer_mut();
+    if rect.x > buf.area.x {
+        for y in rect.top()..rect.bottom() {
+            let cell = &mut buf[(rect.x - 1, y)];
+            if cell.symbol().width() > 1 {
+                cell.set_symbol(" ");
+            }
+        }
+    }
     rect
 }
 
@@ -166,4 +179,33 @@ pub fn hint_line(pairs: &[(&str, &str)]) -> Line<'static> {
 pub fn next_second(started: Instant, now: Instant) -> Instant {
     let elapsed = now.saturating_duration_since(started).as_secs();
     started + std::time::Duration::from_secs(elapsed + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::style::Style;
+    use ratatui::widgets::{Block, Borders};
+
+    #[test]
+    fn a_popup_keeps_its_left_border_over_wide_characters() {
+        // Both parities: one row's wide characters start on even columns,
+        // the other's on odd ones, so one of them straddles the border.
+        let mut terminal = Terminal::new(TestBackend::new(30, 4)).unwrap();
+        terminal
+            .draw(|frame| {
+                let buf = frame.buffer_mut();
+                buf.set_string(0, 1, "漢字漢字漢字漢字漢字漢字漢字", Style::default());
+                buf.set_string(0, 2, "a漢字漢字漢字漢字漢字漢字漢字", Style::default());
+                let rect = popup(frame, Rect::new(0, 0, 30, 4), 11, 4);
+                frame.render_widget(Block::default().borders(Borders::ALL), rect);
+            })
+            .unwrap();
+        let buf = terminal.backend().buffer();
+        for y in 1..3 {
+            assert_eq!(buf[(9, y)].symbol(), "│", "row {y}: {buf:?}");
+        }
+    }
 }

@@ -4,7 +4,6 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Gauge, Paragraph, Wrap};
 
@@ -241,7 +240,7 @@ fn draw_offer(frame: &mut Frame, area: Rect, offer: &ModelOffer) {
         let ratio = (*done as f64 / total as f64).clamp(0.0, 1.0);
         frame.render_widget(
             Gauge::default()
-                .gauge_style(Style::new().fg(Color::Cyan))
+                .gauge_style(theme::gauge())
                 .ratio(ratio)
                 .label(format!(
                     "{:.1} / {:.1} MB",

@@ -4,7 +4,6 @@
 use crossterm::event::KeyCode;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Paragraph};
 
@@ -45,7 +44,7 @@ fn bars<'a>(counts: &'a [Count], max_bars: usize, label_width: usize) -> Vec<Bar
             Bar::default()
                 .value(c.count as u64)
                 .label(Line::raw(truncate(&c.name, label_width)))
-                .style(Style::new().fg(Color::Cyan))
+                .style(theme::gauge())
         })
         .collect()
 }
@@ -103,12 +102,11 @@ fn draw_stats(frame: &mut Frame, area: Rect, app: &App) {
     let [c, d] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
     let mut proficiency = bars(&s.by_proficiency, 3, label);
-    for (bar, color) in
-        proficiency
-            .iter_mut()
-            .zip([Color::LightRed, Color::Yellow, Color::LightGreen])
+    for (bar, color) in proficiency
+        .iter_mut()
+        .zip([theme::bad(), theme::warn(), theme::good()])
     {
-        *bar = bar.clone().style(Style::new().fg(color));
+        *bar = bar.clone().style(color);
     }
     let second = match &s.ages {
         Some(ages) => ("Ages".to_string(), bars(&ages.buckets, rows, label)),
