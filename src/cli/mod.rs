@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod completions;
+pub mod config_cmd;
 pub mod db;
 pub mod eval;
 pub mod keys;
@@ -28,6 +29,26 @@ use crate::services::HOW_TO_CONFIGURE;
 
 /// Exit code when a debate was interrupted with Ctrl-C (128 + SIGINT).
 const EXIT_INTERRUPTED: u8 = 130;
+
+/// Exit code for a value the user gave that cannot be used (a bad flag
+/// value found after parsing, a bad config file): 2, as clap exits on a
+/// flag it rejects.
+pub const EXIT_USAGE: u8 = 2;
+
+/// A value given on the command line that is wrong (an unknown persona id,
+/// an empty feature): the binary exits [`EXIT_USAGE`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// [`EXIT_USAGE`] when the error is the user's input (a [`UsageError`] or
+/// a [`crate::config::ConfigError`]) anywhere in its chain, else 1.
+pub fn exit_code_for(error: &anyhow::Error) -> u8 {
+    let usage = error
+        .chain()
+        .any(|e| e.is::<UsageError>() || e.is::<crate::config::ConfigError>());
+    if usage { EXIT_USAGE } else { 1 }
+}
 
 /// The backend, or why it cannot run: none is configured, or the local
 /// model is not installed.

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::anyhow;
+use anyhow::{anyhow, bail};
 
 use crate::cli::args::SessionsCommand;
 use crate::sim::export::{export_text, write_export_as};
@@ -65,7 +65,7 @@ pub fn run(command: &SessionsCommand, dir: &Path, out: &mut impl Write) -> anyho
             }
         }
         SessionsCommand::Rm { id } => {
-            store.delete(id)?;
+            remove(&store, id)?;
             eprintln!("deleted session {id}");
         }
         SessionsCommand::Rerun { .. } => {
@@ -73,6 +73,34 @@ pub fn run(command: &SessionsCommand, dir: &Path, out: &mut impl Write) -> anyho
         }
     }
     Ok(())
+}
+
+/// `sessions rm ID`: only a full id deletes (a prefix could name another
+/// session than meant); anything else is one message saying what to type.
+fn remove(store: &SessionStore, id: &str) -> anyhow::Result<()> {
+    if !store.path(id).is_file() {
+        let hint = match store.find(id) {
+            Ok(session) => format!(
+                "`sessions rm` takes the full id, for safety; the one starting so is `persona-sim sessions rm {}`",
+                session.id
+            ),
+            Err(SessionError::Ambiguous(_, ids)) => {
+                format!("`sessions rm` takes the full id, for safety; sessions starting so: {ids}")
+            }
+            Err(e @ SessionError::BadId(_)) => return Err(e.into()),
+            Err(_) => {
+                "`sessions rm` takes a session's full id (see `persona-sim sessions list`)".into()
+            }
+        };
+        bail!("no session has the id {id:?}: {hint}");
+    }
+    store.delete(id).map_err(|e| match e {
+        // Its message has the OS error already; its source would repeat it.
+        SessionError::Delete { path, source } => {
+            anyhow!("cannot delete {}: {source}", path.display())
+        }
+        e => e.into(),
+    })
 }
 
 /// The session by id or prefix; when none matches, says where to look.

@@ -23,7 +23,7 @@ use crate::sim::report::report_markdown;
 use crate::sim::session::{ReportPolicy, Session, SessionStore, event_json, run_session};
 
 use super::model::model_error_hint;
-use super::{EXIT_INTERRUPTED, ready_backend};
+use super::{EXIT_INTERRUPTED, UsageError, ready_backend};
 
 fn read_feature(args: &SimulateArgs) -> anyhow::Result<String> {
     let text = match (&args.feature, &args.feature_file) {
@@ -40,13 +40,26 @@ fn read_feature(args: &SimulateArgs) -> anyhow::Result<String> {
         (None, None) => bail!("give the feature with --feature TEXT or --feature-file FILE"),
     };
     if text.trim().is_empty() {
-        bail!("the feature text is empty");
+        return Err(UsageError(
+            "the feature text is empty: describe the feature to debate with --feature TEXT or --feature-file FILE"
+                .into(),
+        )
+        .into());
     }
     Ok(text)
 }
 
 /// Picks personas by id, in the order given; no ids means the first three.
-fn pick_personas(panel: &[Persona], ids: &[u32]) -> anyhow::Result<Vec<Persona>> {
+/// A wrong id is the user's mistake ([`UsageError`]).
+fn pick_personas(panel: &[Persona], ids: &[u32]) -> Result<Vec<Persona>, UsageError> {
+    let bail = |text: String| Err(UsageError(text));
+    if panel.is_empty() {
+        return bail(
+            "the panel has no personas: add some with `persona-sim personas add --json FILE`, \
+             `persona-sim personas generate --brief TEXT` or `persona-sim personas import FILE`"
+                .into(),
+        );
+    }
     if ids.is_empty() {
         return Ok(panel.iter().take(3).cloned().collect());
     }
@@ -54,15 +67,15 @@ fn pick_personas(panel: &[Persona], ids: &[u32]) -> anyhow::Result<Vec<Persona>>
     for id in ids {
         match panel.iter().find(|p| p.id == *id) {
             Some(p) if picked.iter().any(|q: &Persona| q.id == p.id) => {
-                bail!("persona id {id} is listed twice")
+                return bail(format!("--personas: persona id {id} is listed twice"));
             }
             Some(p) => picked.push(p.clone()),
             None => {
                 let known: Vec<String> = panel.iter().map(|p| p.id.to_string()).collect();
-                bail!(
-                    "no persona with id {id} (known ids: {}; see `persona-sim personas list`)",
+                return bail(format!(
+                    "--personas: no persona with id {id} (known ids: {}; see `persona-sim personas list`)",
                     known.join(", ")
-                )
+                ));
             }
         }
     }

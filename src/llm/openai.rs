@@ -38,6 +38,90 @@ use super::{
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
 
+/// A hosted or local service with an OpenAI-compatible chat endpoint, chosen
+/// by name (`--provider`): where it is, which environment variable holds its
+/// key, and a model to ask for when none is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    OpenAi,
+    Anthropic,
+    Gemini,
+    Ollama,
+    OpenRouter,
+    LmStudio,
+    Vllm,
+}
+
+impl Provider {
+    pub const ALL: [Provider; 7] = [
+        Provider::OpenAi,
+        Provider::Anthropic,
+        Provider::Gemini,
+        Provider::Ollama,
+        Provider::OpenRouter,
+        Provider::LmStudio,
+        Provider::Vllm,
+    ];
+
+    /// The name on the command line and in the config file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::OpenAi => "openai",
+            Provider::Anthropic => "anthropic",
+            Provider::Gemini => "gemini",
+            Provider::Ollama => "ollama",
+            Provider::OpenRouter => "openrouter",
+            Provider::LmStudio => "lmstudio",
+            Provider::Vllm => "vllm",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Provider> {
+        let name = name.trim().to_ascii_lowercase();
+        Provider::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// The base URL of its OpenAI-compatible API.
+    pub fn base_url(self) -> &'static str {
+        match self {
+            Provider::OpenAi => OPENAI_BASE_URL,
+            Provider::Anthropic => "https://api.anthropic.com/v1",
+            Provider::Gemini => "https://generativelanguage.googleapis.com/v1beta/openai",
+            Provider::Ollama => "http://localhost:11434/v1",
+            Provider::OpenRouter => "https://openrouter.ai/api/v1",
+            Provider::LmStudio => "http://localhost:1234/v1",
+            Provider::Vllm => "http://localhost:8000/v1",
+        }
+    }
+
+    /// The environment variable its key is read from; `None` for local
+    /// servers, which take no key.
+    pub fn key_var(self) -> Option<&'static str> {
+        match self {
+            Provider::OpenAi => Some("OPENAI_API_KEY"),
+            Provider::Anthropic => Some("ANTHROPIC_API_KEY"),
+            Provider::Gemini => Some("GEMINI_API_KEY"),
+            Provider::OpenRouter => Some("OPENROUTER_API_KEY"),
+            Provider::Ollama | Provider::LmStudio | Provider::Vllm => None,
+        }
+    }
+
+    /// The model asked for unless `--model` names another: a small, cheap
+    /// one on hosted services; on local servers a common one to pull, which
+    /// `--model` must change to whatever the server has loaded.
+    pub fn default_model(self) -> &'static str {
+        match self {
+            Provider::OpenAi => DEFAULT_MODEL,
+            Provider::Anthropic => "claude-haiku-4-5",
+            Provider::Gemini => "gemini-2.5-flash",
+            Provider::Ollama => "llama3.2",
+            Provider::OpenRouter => "openai/gpt-4o-mini",
+            Provider::LmStudio => "qwen2.5-7b-instruct",
+            Provider::Vllm => "Qwen/Qwen2.5-7B-Instruct",
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct OpenAiSettings {
     pub api_key: Option<String>,

@@ -11,6 +11,7 @@ use super::{
     change, command_prefix, input_name, missing_id, position, problem_report, read_input,
     shell_word,
 };
+use crate::cli::UsageError;
 use crate::cli::args::{AddArgs, EditArgs};
 use crate::config::Settings;
 use crate::persona::import;
@@ -92,11 +93,45 @@ fn field_value(persona: &Persona, field: &str) -> Option<Value> {
     serde_json::to_value(persona).ok()?.get(field).cloned()
 }
 
+/// The fields `edit --set` knows; any other name is an extra text field.
+const KNOWN_FIELDS: [&str; 11] = [
+    "id",
+    "name",
+    "occupation",
+    "location",
+    "tech_proficiency",
+    "age",
+    "behavioral_traits",
+    "traits",
+    "goals",
+    "frustrations",
+    "bio",
+];
+
+/// A name one typo away from a known field is that field mistyped, not a
+/// new extra field.
+fn check_field_names(set: &[(String, String)]) -> Result<(), UsageError> {
+    for (field, _) in set {
+        if KNOWN_FIELDS.contains(&field.as_str()) {
+            continue;
+        }
+        if let Some(known) = crate::config::nearest(field, KNOWN_FIELDS) {
+            return Err(UsageError(format!(
+                "--set {field}=…: unknown field {field:?}; did you mean `{known}`? Nothing was changed \
+                 (fields: name, occupation, location, tech_proficiency, age, behavioral_traits, goals, \
+                 frustrations, bio; another name adds an extra text field)"
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn edit(
     args: &EditArgs,
     paths: &StorePaths,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
+    check_field_names(&args.set)?;
     let changed = change(paths, |panel| {
         let at = position(panel, args.id, "; nothing was changed")?;
         match ops::update(panel, args.id, &args.set) {
@@ -179,5 +214,23 @@ mod tests {
         assert_eq!(shown(Some(&Value::from("Ana"))), "\"Ana\"");
         assert_eq!(shown(Some(&serde_json::json!(["a", "b"]))), "\"a; b\"");
         assert_eq!(shown(Some(&Value::from(41))), "41");
+    }
+
+    #[test]
+    fn a_mistyped_field_is_refused_with_the_nearest_one() {
+        let set = |field: &str| vec![(field.to_string(), "x".to_string())];
+        let err = check_field_names(&set("ocupation"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"ocupation\"") && err.contains("`occupation`"),
+            "{err}"
+        );
+        assert!(check_field_names(&set("tech_profficiency")).is_err());
+        assert!(check_field_names(&set("occupation")).is_ok());
+        assert!(
+            check_field_names(&set("hobbies")).is_ok(),
+            "a new extra field"
+        );
     }
 }
