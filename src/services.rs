@@ -15,10 +15,11 @@ use crate::observe::metrics::Metrics;
 use crate::sim::session::Session;
 
 /// The message shown when no backend can run.
-pub const HOW_TO_CONFIGURE: &str = "set OPENAI_API_KEY for OpenAI, or OPENAI_BASE_URL for an \
-OpenAI-compatible server (Ollama: http://localhost:11434/v1, llama.cpp server: \
-http://localhost:8080/v1), or install the offline model with `persona-sim model fetch` \
-(in a build with the `local` feature); then restart";
+pub const HOW_TO_CONFIGURE: &str = "set OPENAI_API_KEY for OpenAI, or pick a provider \
+(--provider anthropic|gemini|openrouter with its key, or ollama|lmstudio|vllm), or \
+OPENAI_BASE_URL for any OpenAI-compatible server (llama.cpp server: http://localhost:8080/v1), \
+or install the offline model with `persona-sim model fetch` (in a build with the `local` \
+feature); then restart";
 
 pub struct Services {
     pub settings: Settings,

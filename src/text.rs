@@ -3,6 +3,15 @@
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// Cuts `text` to at most `room` columns, ending in "…" when cut.
+/// "1 persona", "3 personas": a count with its noun (regular plurals).
+pub fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 pub fn truncate(text: &str, room: usize) -> String {
     if text.width() <= room {
         return text.to_string();

@@ -403,7 +403,9 @@ fn popup_over_cjk_names_keeps_its_left_border() {
     let mut app = App::new(panel, Some(backend()), ROUNDS, MAX_TOKENS);
     press_code(&mut app, KeyCode::Char('x'));
     assert_eq!(top(&app), "confirm delete");
-    let buf = render(&mut app, 80, 24);
+    // Wide enough that the question fits on one line (a name of wide
+    // characters counts double) and the box starts over the names.
+    let buf = render(&mut app, 110, 24);
     let rows = lines(&buf);
     let (y0, row) = rows
         .iter()
@@ -419,4 +421,17 @@ fn popup_over_cjk_names_keeps_its_left_border() {
     assert_eq!(buf[(x0, y0 + 1)].symbol(), "│", "\n{}", screen(&buf));
     assert_eq!(buf[(x0, y0 + 2)].symbol(), "└", "\n{}", screen(&buf));
     insta::assert_snapshot!("popup_over_cjk_names", screen(&buf));
+}
+
+/// A question wider than the screen wraps instead of being cut ("…· n kee"):
+/// the keys are always readable.
+#[test]
+fn a_long_question_wraps_and_keeps_its_keys() {
+    let mut panel = builtin_panel();
+    panel[0].name = "王小明李华张伟刘洋陈静杨帆".into();
+    let mut app = App::new(panel, Some(backend()), ROUNDS, MAX_TOKENS);
+    press_code(&mut app, KeyCode::Char('x'));
+    let text = screen(&render(&mut app, 80, 24));
+    assert!(text.contains("n keeps"), "{text}");
+    assert!(text.contains("y deletes"), "{text}");
 }

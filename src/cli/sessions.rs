@@ -39,7 +39,11 @@ pub fn run(command: &SessionsCommand, dir: &Path, out: &mut impl Write) -> anyho
                             .unwrap_or(&s.created_at)
                             .replace('T', " "),
                         s.status_label().to_string(),
-                        format!("{} personas, {done} turns", s.personas.len()),
+                        format!(
+                            "{}, {}",
+                            crate::text::plural(s.personas.len(), "persona"),
+                            crate::text::plural(done, "turn")
+                        ),
                         crate::text::truncate(s.first_line(), 60),
                     ]
                 })

@@ -99,15 +99,6 @@ pub(crate) fn new_editor() -> TextArea<'static> {
     editor
 }
 
-/// "1 round", "2 rounds".
-pub(crate) fn plural(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
-
 /// Fields are `pub(crate)`: the views (one file per dialog) change them;
 /// tests and other crates read them through the accessors below.
 pub struct App {

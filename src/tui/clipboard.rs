@@ -143,7 +143,7 @@ impl App {
             NoticeLevel::Info,
             format!(
                 "Copied {what}: {} (OSC 52: works where the terminal allows it)",
-                crate::tui::app::plural(chars, "character")
+                crate::text::plural(chars, "character")
             ),
         );
     }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::action::Effect;
-use super::app::{App, Focus, NoticeLevel, Phase, RunState, Screen, new_editor, plural};
+use super::app::{App, Focus, NoticeLevel, Phase, RunState, Screen, new_editor};
 use super::panes::conversation::{Entry, EntryKind};
 use super::theme;
 use super::views;
@@ -14,6 +14,7 @@ use crate::services::HOW_TO_CONFIGURE;
 use crate::sim::debate::{DebateConfig, MODERATOR, Moderation, Outcome, SimEvent};
 use crate::sim::devil::herding_text;
 use crate::sim::session::{Session, SessionStatus};
+use crate::text::plural;
 
 impl App {
     pub(crate) fn start(&mut self) -> Option<Effect> {
@@ -567,7 +568,7 @@ impl App {
                 let notes = if report.notes.is_empty() {
                     String::new()
                 } else {
-                    format!(" ({} note(s))", report.notes.len())
+                    format!(" ({})", plural(report.notes.len(), "note"))
                 };
                 self.conversation.push(Entry::new(
                     EntryKind::Info,

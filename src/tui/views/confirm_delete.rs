@@ -4,7 +4,8 @@ use crossterm::event::KeyCode;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use unicode_width::UnicodeWidthStr;
 
 use super::{View, popup};
 use crate::tui::action::{Action, PanelAction};
@@ -34,17 +35,30 @@ pub static BINDINGS: &[Binding] = &[
     ),
 ];
 
-/// A one-line question in a small box.
+/// A question in a small box: one line when it fits, wrapped when the
+/// screen is narrower (measured in cells, so wide names are not cut).
 pub fn draw_question(frame: &mut Frame, area: Rect, title: &str, text: &str) {
-    let width = (text.chars().count() as u16 + 4).min(area.width.saturating_sub(4));
-    let area = popup(frame, area, width, 3);
+    let text = format!(" {text}");
+    let cells = UnicodeWidthStr::width(text.as_str()) as u16;
+    let width = (cells + 3).min(area.width.saturating_sub(4)).max(3);
+    let inner = width.saturating_sub(2).max(1);
+    // Wrapping at words may take a line more than the cells need.
+    let lines = if cells <= inner {
+        1
+    } else {
+        cells.div_ceil(inner) + 1
+    };
+    let height = lines + 2;
+    let area = popup(frame, area, width, height);
     frame.render_widget(
-        Paragraph::new(Line::styled(format!(" {text}"), theme::error())).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_style(theme::key())
-                .title(title.to_string()),
-        ),
+        Paragraph::new(Line::styled(text, theme::error()))
+            .wrap(Wrap { trim: false })
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(theme::key())
+                    .title(title.to_string()),
+            ),
         area,
     );
 }

@@ -490,8 +490,12 @@ fn draw_generate(frame: &mut Frame, area: Rect, synth: &Generate, now: Instant) 
             lines.push(Line::default());
             lines.push(Line::styled(
                 format!(
-                    " Add these {} personas? y/Enter adds · n discards ({} failed)",
-                    personas.len(),
+                    " Add {}? y/Enter adds · n discards ({} failed)",
+                    if personas.len() == 1 {
+                        "this persona".to_string()
+                    } else {
+                        format!("these {} personas", personas.len())
+                    },
                     failed.len()
                 ),
                 theme::key(),

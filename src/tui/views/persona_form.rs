@@ -556,7 +556,15 @@ impl App {
 
 fn draw_form(frame: &mut Frame, area: Rect, form: &PersonaForm) {
     let width = area.width.saturating_sub(6).min(90);
-    let label_width = 13;
+    // The longest label, a space and the leading one: "Frustrations" ran
+    // into its value at a fixed 13.
+    let label_width = form
+        .fields
+        .iter()
+        .map(|f| f.label.chars().count())
+        .max()
+        .unwrap_or(0)
+        + 2;
     let value_width = (width as usize).saturating_sub(label_width + 4);
     let mut lines: Vec<Line> = Vec::new();
     for (i, field) in form.fields.iter().enumerate() {

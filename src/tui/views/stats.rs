@@ -74,7 +74,10 @@ fn draw_stats(frame: &mut Frame, area: Rect, app: &App) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme::key())
-        .title(format!(" Panel stats · {} personas ", s.total))
+        .title(format!(
+            " Panel stats · {} ",
+            crate::text::plural(s.total, "persona")
+        ))
         .title_bottom(Line::styled(hint_text(BINDINGS), theme::dim()));
     let inner = block.inner(popup);
     frame.render_widget(block, popup);
