@@ -260,8 +260,8 @@ async fn the_stage_in_a_real_terminal_with_a_moderator_question() {
         tmux.wait_for("the end", Duration::from_secs(60), |s| {
             s.contains("✓ finished")
         });
-        let screen = tmux.quit(wait);
-        assert!(screen.contains("EXIT=0"), "{screen}");
+        let exit = tmux.quit(wait);
+        assert!(exit.contains("EXIT=0"), "{exit}");
         screen
     })
     .await

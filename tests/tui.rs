@@ -235,6 +235,15 @@ fn start_without_a_selection_is_refused_with_an_error_notice() {
 
     let buf = render(&mut app, 120, 40);
     assert!(row_text(&buf, 38, 0, 120).contains("Select at least one persona"));
+
+    // With nobody in the panel, selecting is not the fix: adding is.
+    let mut app = App::new(Vec::new(), Some(backend()), ROUNDS, MAX_TOKENS);
+    press_code(&mut app, KeyCode::Tab);
+    type_text(&mut app, "Offline mode");
+    assert!(press_code(&mut app, KeyCode::F(5)).is_none());
+    let notice = app.notice().cloned().expect("a notice");
+    assert!(notice.text.contains("The panel is empty"), "{notice:?}");
+    assert!(notice.text.contains("n in the persona list"), "{notice:?}");
 }
 
 #[test]

@@ -43,10 +43,12 @@ impl App {
         }
         let personas = self.selected_personas();
         if personas.is_empty() {
-            self.set_notice(
-                NoticeLevel::Error,
-                "Select at least one persona first (Space in the persona list, a for all)",
-            );
+            let hint = if self.personas.is_empty() {
+                "The panel is empty: add a persona first (n in the persona list, or i to generate some)"
+            } else {
+                "Select at least one persona first (Space in the persona list, a for all)"
+            };
+            self.set_notice(NoticeLevel::Error, hint);
             self.set_focus(Focus::Personas);
             return None;
         }
