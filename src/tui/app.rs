@@ -378,9 +378,7 @@ impl App {
 
     /// Empties the feature editor.
     pub fn clear_feature(&mut self) {
-        self.editor = new_editor();
-        self.style_editor();
-        self.dirty = true;
+        self.set_feature_text("");
     }
 
     /// Replaces the persona selection (ids not in the panel are kept out).

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::action::Effect;
-use super::app::{App, Focus, NoticeLevel, Phase, RunState, Screen, new_editor};
+use super::app::{App, Focus, NoticeLevel, Phase, RunState, Screen};
 use super::panes::conversation::{Entry, EntryKind};
 use super::theme;
 use super::views;
@@ -213,8 +213,7 @@ impl App {
         ));
         self.conversation.follow_tail();
         self.screen = Screen::Debate;
-        self.editor = new_editor();
-        self.style_editor();
+        self.clear_feature();
         self.running(Phase::FollowUp);
         Some(Effect::FollowUp {
             session,
@@ -634,9 +633,7 @@ impl App {
     /// Puts a session's feature in the editor and selects its personas
     /// (those still in the panel), to look at it or run it again.
     pub(crate) fn load_inputs_of(&mut self, session: &Session) {
-        self.editor = new_editor();
-        self.editor.insert_str(&session.feature);
-        self.style_editor();
+        self.set_feature_text(&session.feature);
         self.selected = session
             .personas
             .iter()
